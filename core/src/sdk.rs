@@ -1,0 +1,367 @@
+//! The plugin SDK: plain Rust traits a plugin author implements, and the glue that turns
+//! them into a plugin file the host can load.
+//!
+//! ```ignore
+//! struct MyPlugin;
+//! impl roster_core::sdk::Plugin for MyPlugin {
+//!     const NAME: &'static str = "mysis";
+//!     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+//!     const DESCRIPTION: &'static str = "Rosters from MySIS exports";
+//!     fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> { … }
+//! }
+//! roster_core::export_plugin!(MyPlugin);
+//! ```
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{ROption, RResult, RStr, RVec};
+use prost::Message;
+
+use crate::abi::{
+    HostAbi, HostAbi_TO, HostBox, PluginErrorAbi, PluginInfoAbi, PluginModule, PluginModuleRef,
+    RecordSourceAbi, RecordSourceAbi_TO, SourceBox,
+};
+use crate::error::{ErrorKind, PluginError};
+use crate::record::{Batch, Record};
+
+/// Log levels a plugin can write at; the host decides what is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+impl Level {
+    fn from_u8(value: u8) -> Level {
+        match value {
+            1 => Level::Error,
+            2 => Level::Warn,
+            3 => Level::Info,
+            4 => Level::Debug,
+            _ => Level::Trace,
+        }
+    }
+}
+
+/// What the host provides to a running plugin. Implemented by the host; a plugin reaches
+/// it through [`Host`].
+pub trait HostHooks: Send + Sync {
+    fn log(&self, level: Level, message: &str);
+    /// `total` is `None` when the plugin cannot know how much is left.
+    fn progress(&self, stage: &str, done: u64, total: Option<u64>);
+    fn is_cancelled(&self) -> bool;
+}
+
+/// A plugin's handle on the host: logging, progress, cancellation. Cheap to clone and
+/// safe to share with the plugin's own threads.
+#[derive(Clone)]
+pub struct Host(Arc<dyn HostHooks>);
+
+impl Host {
+    pub fn new(hooks: Arc<dyn HostHooks>) -> Self {
+        Host(hooks)
+    }
+
+    pub fn log(&self, level: Level, message: &str) {
+        self.0.log(level, message)
+    }
+    pub fn error(&self, message: &str) {
+        self.log(Level::Error, message)
+    }
+    pub fn warn(&self, message: &str) {
+        self.log(Level::Warn, message)
+    }
+    pub fn info(&self, message: &str) {
+        self.log(Level::Info, message)
+    }
+    pub fn debug(&self, message: &str) {
+        self.log(Level::Debug, message)
+    }
+    pub fn progress(&self, stage: &str, done: u64, total: Option<u64>) {
+        self.0.progress(stage, done, total)
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+    /// `Err(cancelled)` once the host asked the plugin to stop; use it with `?`.
+    pub fn check_cancelled(&self) -> Result<(), PluginError> {
+        if self.is_cancelled() {
+            Err(PluginError::cancelled())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Everything `Plugin::open` gets besides its config.
+pub struct OpenContext {
+    /// The folder that relative paths in the config are relative to (the config file's).
+    pub base_dir: PathBuf,
+    pub host: Host,
+}
+
+/// A stream of records, pulled by the host one batch at a time.
+///
+/// Emit a record only after the records it references (schools and terms, then people,
+/// then classes, then links); keep batches to a few thousand records so memory stays flat.
+pub trait RecordSource: Send {
+    /// The next batch, or `None` when the source is exhausted.
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError>;
+}
+
+/// Name, version and description of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// The plugin ABI version the plugin speaks.
+    pub abi_version: u32,
+}
+
+/// What a plugin author implements.
+pub trait Plugin: 'static {
+    /// The name `plugin = "…"` in importer.toml refers to.
+    const NAME: &'static str;
+    const VERSION: &'static str;
+    const DESCRIPTION: &'static str;
+
+    /// Check the config and open a record source. Config errors should name the key.
+    fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError>;
+}
+
+// ---- the plugin side of the boundary -------------------------------------------------
+
+thread_local! {
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics inside a plugin are caught at the boundary and reported as errors; the default
+/// hook would print to stderr behind the host's back, so this one only remembers where.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            PANIC_LOCATION.with(|cell| *cell.borrow_mut() = location);
+        }));
+    });
+}
+
+fn panic_error(plugin: &str, payload: Box<dyn Any + Send>) -> PluginError {
+    let message = if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic payload".to_string()
+    };
+    let location = PANIC_LOCATION.with(|cell| cell.borrow_mut().take());
+    let mut error = PluginError::new(
+        ErrorKind::Panic,
+        format!("plugin `{plugin}` panicked: {message}"),
+    )
+    .with_hint(
+        "this is a bug in the plugin; report it to its author with the input that caused it",
+    );
+    if let Some(location) = location {
+        error.message.push_str(&format!(" (at {location})"));
+    }
+    error
+}
+
+struct HostFromAbi(HostBox);
+
+impl HostHooks for HostFromAbi {
+    fn log(&self, level: Level, message: &str) {
+        self.0.log(level as u8, message.into())
+    }
+    fn progress(&self, stage: &str, done: u64, total: Option<u64>) {
+        self.0
+            .progress(stage.into(), done, total.unwrap_or(u64::MAX))
+    }
+    fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+struct SourceToAbi {
+    plugin: &'static str,
+    inner: Box<dyn RecordSource>,
+    poisoned: bool,
+}
+
+impl RecordSourceAbi for SourceToAbi {
+    fn next_batch(&mut self) -> RResult<ROption<RVec<u8>>, PluginErrorAbi> {
+        if self.poisoned {
+            return RResult::RErr(
+                PluginError::new(ErrorKind::Panic, "plugin source used after it panicked").into(),
+            );
+        }
+        let inner = &mut self.inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.next_batch())) {
+            Ok(Ok(Some(records))) => {
+                let bytes = Batch { records }.encode_to_vec();
+                RResult::ROk(ROption::RSome(RVec::from(bytes)))
+            }
+            Ok(Ok(None)) => RResult::ROk(ROption::RNone),
+            Ok(Err(error)) => RResult::RErr(error.into()),
+            Err(payload) => {
+                self.poisoned = true;
+                RResult::RErr(panic_error(self.plugin, payload).into())
+            }
+        }
+    }
+}
+
+extern "C" fn info_fn<P: Plugin>() -> PluginInfoAbi {
+    PluginInfoAbi {
+        name: P::NAME.into(),
+        version: P::VERSION.into(),
+        description: P::DESCRIPTION.into(),
+    }
+}
+
+extern "C" fn open_fn<P: Plugin>(
+    config: RStr<'_>,
+    base_dir: RStr<'_>,
+    host: HostBox,
+) -> RResult<SourceBox, PluginErrorAbi> {
+    install_panic_hook();
+    let ctx = OpenContext {
+        base_dir: PathBuf::from(base_dir.as_str()),
+        host: Host::new(Arc::new(HostFromAbi(host))),
+    };
+    let config = config.as_str();
+    match catch_unwind(AssertUnwindSafe(|| P::open(config, ctx))) {
+        Ok(Ok(inner)) => RResult::ROk(RecordSourceAbi_TO::from_value(
+            SourceToAbi {
+                plugin: P::NAME,
+                inner,
+                poisoned: false,
+            },
+            TD_Opaque,
+        )),
+        Ok(Err(error)) => RResult::RErr(error.into()),
+        Err(payload) => RResult::RErr(panic_error(P::NAME, payload).into()),
+    }
+}
+
+#[doc(hidden)]
+pub fn __module<P: Plugin>(abi_version: u32) -> PluginModuleRef {
+    PluginModule {
+        abi_version,
+        info: info_fn::<P>,
+        open: open_fn::<P>,
+    }
+    .leak_into_prefix()
+}
+
+/// Export a [`Plugin`] from a `cdylib` crate so the host can load it.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::__export_plugin_with_abi!($plugin, $crate::ABI_VERSION);
+    };
+}
+
+/// Like [`export_plugin!`] but claiming another ABI version: only for testing the host's
+/// refusal of plugins built against another ABI.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plugin_with_abi {
+    ($plugin:ty, $abi:expr) => {
+        #[doc(hidden)]
+        // The symbol abi_stable looks up; `roster_core::abi::ROOT_MODULE_SYMBOL` is tested
+        // against abi_stable's own constant.
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+        pub static __ROSTER_PLUGIN_ROOT_MODULE: $crate::__private::abi_stable::library::LibHeader = {
+            fn root_module() -> $crate::abi::PluginModuleRef {
+                $crate::sdk::__module::<$plugin>($abi)
+            }
+            extern "C" fn load() -> $crate::__private::abi_stable::library::RootModuleResult {
+                $crate::__private::abi_stable::library::__call_root_module_loader(root_module)
+            }
+            unsafe {
+                $crate::__private::abi_stable::library::LibHeader::from_constructor::<$crate::abi::PluginModuleRef>(
+                    load,
+                    $crate::__private::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+// ---- the host side of the boundary ---------------------------------------------------
+
+struct HostToAbi(Arc<dyn HostHooks>);
+
+impl HostAbi for HostToAbi {
+    fn log(&self, level: u8, message: RStr<'_>) {
+        self.0.log(Level::from_u8(level), message.as_str())
+    }
+    fn progress(&self, stage: RStr<'_>, done: u64, total: u64) {
+        let total = (total != u64::MAX).then_some(total);
+        self.0.progress(stage.as_str(), done, total)
+    }
+    fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+pub(crate) fn host_box(hooks: Arc<dyn HostHooks>) -> HostBox {
+    HostAbi_TO::from_value(HostToAbi(hooks), TD_Opaque)
+}
+
+pub(crate) fn info_from_abi(info: PluginInfoAbi, abi_version: u32) -> PluginInfo {
+    PluginInfo {
+        name: info.name.into(),
+        version: info.version.into(),
+        description: info.description.into(),
+        abi_version,
+    }
+}
+
+pub(crate) struct SourceFromAbi(pub(crate) SourceBox);
+
+impl RecordSource for SourceFromAbi {
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
+        match self.0.next_batch() {
+            RResult::ROk(ROption::RSome(bytes)) => Batch::decode(bytes.as_slice())
+                .map(|batch| Some(batch.records))
+                .map_err(|error| {
+                    PluginError::new(
+                        ErrorKind::Other,
+                        format!("undecodable record batch: {error}"),
+                    )
+                }),
+            RResult::ROk(ROption::RNone) => Ok(None),
+            RResult::RErr(error) => Err(error.into()),
+        }
+    }
+}
+
+pub(crate) fn open_in_process<P: Plugin>(
+    config: &str,
+    base_dir: &Path,
+    hooks: Arc<dyn HostHooks>,
+) -> Result<Box<dyn RecordSource>, PluginError> {
+    install_panic_hook();
+    let ctx = OpenContext {
+        base_dir: base_dir.to_path_buf(),
+        host: Host::new(hooks),
+    };
+    catch_unwind(AssertUnwindSafe(|| P::open(config, ctx)))
+        .unwrap_or_else(|payload| Err(panic_error(P::NAME, payload)))
+}
