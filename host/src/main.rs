@@ -1,1 +1,112 @@
-fn main() {}
+//! `roster`: the command-line glue. Everything with logic lives in the modules below.
+
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod error;
+mod events;
+mod pipeline;
+mod plugins;
+mod store;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let color = use_color();
+            let (red, bold, reset) = if color {
+                ("\x1b[31m", "\x1b[1m", "\x1b[0m")
+            } else {
+                ("", "", "")
+            };
+            eprintln!("{red}{bold}error{reset}: {}", error.message);
+            if let Some(hint) = error.hint {
+                eprintln!("{bold}hint{reset}: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let load_config = || {
+        config::Config::load(&cli.config).map_err(|error| {
+            let missing = matches!(&error, config::ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+            let error = CliError::from(error);
+            if missing {
+                error.with_hint("run roster from the folder with importer.toml, or pass --config FILE")
+            } else {
+                error
+            }
+        })
+    };
+    match &cli.command {
+        Command::Plugins => {
+            // The config is optional here: it only adds plugin folders.
+            let config_dirs = config::Config::load(&cli.config)
+                .map(|c| c.plugin_dirs)
+                .unwrap_or_default();
+            commands::plugins::run(&plugins::search_path(&cli.plugin_dir, &config_dirs))
+        }
+        Command::Check => commands::check::run(&env(&cli, load_config()?)),
+        Command::Import(args) => {
+            let env = env(&cli, load_config()?);
+            let cancelled = env.cancelled.clone();
+            let _ = ctrlc::set_handler(move || {
+                if cancelled.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+                eprintln!("cancelling: finishing the current batch, then rolling back (Ctrl-C again to quit now)");
+            });
+            commands::import::run(&env, args)
+        }
+    }
+}
+
+fn env(cli: &Cli, config: config::Config) -> commands::import::Env {
+    let plugin_dirs = plugins::search_path(&cli.plugin_dir, &config.plugin_dirs);
+    commands::import::Env {
+        config,
+        plugin_dirs,
+        cancelled: Arc::new(AtomicBool::new(false)),
+        show_progress: !cli.quiet && std::io::stderr().is_terminal(),
+    }
+}
+
+fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+fn init_logging(cli: &Cli) {
+    let default = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(use_color())
+        .with_target(false)
+        .without_time()
+        .init();
+}

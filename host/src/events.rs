@@ -1,0 +1,67 @@
+//! Events (e.g. "Fall Conferences 2026") and the record of every run against them.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::config::EventConfig;
+
+/// The event's id, creating it from its `[[event]]` job if it does not exist yet. An
+/// existing event keeps its sync setting: after creation, `roster sync start|stop` owns it.
+pub fn ensure(conn: &Connection, event: &EventConfig) -> rusqlite::Result<(i64, bool)> {
+    if let Some(id) = find(conn, &event.name)? {
+        return Ok((id, false));
+    }
+    let terms = event
+        .terms
+        .as_ref()
+        .map(|t| serde_json::to_string(t).expect("string list"));
+    conn.execute(
+        "INSERT INTO events (name, source, school, terms, sync_enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![event.name, event.source, event.school, terms, event.sync],
+    )?;
+    Ok((conn.last_insert_rowid(), true))
+}
+
+pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT id FROM events WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// Now, as RFC 3339 in UTC, the form every timestamp in the database has.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A run in `sync_runs`: started when created, finished with a status.
+pub struct Run {
+    pub id: i64,
+}
+
+impl Run {
+    pub fn start(conn: &Connection, event_id: Option<i64>, kind: &str) -> rusqlite::Result<Run> {
+        conn.execute(
+            "INSERT INTO sync_runs (event_id, kind, started_at, status) VALUES (?1, ?2, ?3, 'running')",
+            params![event_id, kind, now()],
+        )?;
+        Ok(Run {
+            id: conn.last_insert_rowid(),
+        })
+    }
+
+    pub fn finish(
+        &self,
+        conn: &Connection,
+        status: &str,
+        summary: Option<&str>,
+        error: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        conn.execute(
+            "UPDATE sync_runs SET finished_at = ?2, status = ?3, summary = ?4, error = ?5 WHERE id = ?1",
+            params![self.id, now(), status, summary, error],
+        )?;
+        Ok(())
+    }
+}

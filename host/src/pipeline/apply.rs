@@ -1,0 +1,1025 @@
+//! Applying one source's records to the roster: the difference against what the roster
+//! already holds for that source, record by record, inside the caller's transaction.
+//!
+//! Everything the source supplied before is loaded into id maps up front, so each record
+//! costs one hash lookup and, only if it changed, one write. A record is "unchanged" when
+//! the fingerprint of what the source sent equals the one stored with it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use prost::Message;
+use roster_core::record::{
+    Class, ClassTeacher, Enrollment, Entity, Person, Relationship, Role, School, Term,
+};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::dedupe::{DedupeStage, Resolution};
+use super::scope::Scope;
+use super::summary::{EntityName, Summary};
+use crate::config::{AccessDefaults, AccessLevel};
+
+pub enum ApplyError {
+    Invalid(String),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for ApplyError {
+    fn from(error: rusqlite::Error) -> Self {
+        ApplyError::Sql(error)
+    }
+}
+
+type Result<T> = std::result::Result<T, ApplyError>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Not (yet) in this run.
+    No,
+    /// In this run and written (or unchanged).
+    Written,
+    /// In this run but outside the event's scope, or removed by the source.
+    Skipped,
+}
+
+struct Entry {
+    id: Option<i64>,
+    fingerprint: i64,
+    active: bool,
+    seen: Seen,
+    /// Classes: the term and school they belong to, for scoping deactivation.
+    term_id: Option<i64>,
+    school_id: Option<i64>,
+    /// People: their role, for deactivating per entity.
+    role: Option<Role>,
+}
+
+impl Entry {
+    fn unseen(id: i64, fingerprint: i64, active: bool) -> Entry {
+        Entry {
+            id: Some(id),
+            fingerprint,
+            active,
+            seen: Seen::No,
+            term_id: None,
+            school_id: None,
+            role: None,
+        }
+    }
+
+    fn new_in_run(id: Option<i64>, fingerprint: i64, seen: Seen) -> Entry {
+        Entry {
+            id,
+            fingerprint,
+            active: true,
+            seen,
+            term_id: None,
+            school_id: None,
+            role: None,
+        }
+    }
+}
+
+struct LinkEntry {
+    fingerprint: i64,
+    active: bool,
+    seen: bool,
+}
+
+pub struct Apply<'t> {
+    tx: &'t Transaction<'t>,
+    source: String,
+    access: AccessDefaults,
+    pub scope: Scope,
+    pub summary: Summary,
+    schools: HashMap<String, Entry>,
+    terms: HashMap<String, Entry>,
+    classes: HashMap<String, Entry>,
+    people: HashMap<String, Entry>,
+    enrollments: HashMap<(i64, i64), LinkEntry>,
+    class_teachers: HashMap<(i64, i64), LinkEntry>,
+    relationships: HashMap<(i64, i64), LinkEntry>,
+}
+
+fn fingerprint(bytes: &[u8]) -> i64 {
+    xxhash_rust::xxh3::xxh3_64(bytes) as i64
+}
+
+fn attributes_json(attributes: &BTreeMap<String, String>) -> Option<String> {
+    (!attributes.is_empty()).then(|| serde_json::to_string(attributes).expect("string map"))
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn entity_of(role: Role) -> EntityName {
+    match role {
+        Role::Student => EntityName::Students,
+        Role::Teacher => EntityName::Teachers,
+        Role::Parent => EntityName::Parents,
+        Role::Staff | Role::Unspecified => EntityName::Staff,
+    }
+}
+
+fn role_from_db(text: &str) -> Role {
+    match text {
+        "student" => Role::Student,
+        "teacher" => Role::Teacher,
+        "parent" => Role::Parent,
+        _ => Role::Staff,
+    }
+}
+
+impl<'t> Apply<'t> {
+    pub fn new(
+        tx: &'t Transaction<'t>,
+        source: &str,
+        access: &AccessDefaults,
+        scope: Scope,
+    ) -> rusqlite::Result<Self> {
+        let load = |sql: &str| -> rusqlite::Result<HashMap<String, Entry>> {
+            let mut statement = tx.prepare(sql)?;
+            let rows = statement.query_map([source], |row| {
+                let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
+                if row.as_ref().column_count() > 4 {
+                    entry.term_id = row.get(4)?;
+                    entry.school_id = row.get(5)?;
+                }
+                Ok((row.get::<_, String>(0)?, entry))
+            })?;
+            rows.collect()
+        };
+        let schools =
+            load("SELECT source_id, id, fingerprint, active FROM schools WHERE source = ?1")?;
+        let terms = load("SELECT source_id, id, fingerprint, active FROM terms WHERE source = ?1")?;
+        let classes = load(
+            "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes WHERE source = ?1",
+        )?;
+        let mut people = HashMap::new();
+        {
+            let mut statement = tx.prepare(
+                "SELECT cs.source_id, cs.contact_id, cs.fingerprint, cs.active, c.role
+                 FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
+                 WHERE cs.source = ?1",
+            )?;
+            let mut rows = statement.query([source])?;
+            while let Some(row) = rows.next()? {
+                let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
+                entry.role = Some(role_from_db(&row.get::<_, String>(4)?));
+                people.insert(row.get(0)?, entry);
+            }
+        }
+        let load_links = |sql: &str| -> rusqlite::Result<HashMap<(i64, i64), LinkEntry>> {
+            let mut statement = tx.prepare(sql)?;
+            let rows = statement.query_map([source], |row| {
+                Ok((
+                    (row.get(0)?, row.get(1)?),
+                    LinkEntry {
+                        active: row.get(2)?,
+                        fingerprint: row.get(3)?,
+                        seen: false,
+                    },
+                ))
+            })?;
+            rows.collect()
+        };
+        let enrollments = load_links(
+            "SELECT class_id, contact_id, active, 0 FROM enrollments WHERE source = ?1",
+        )?;
+        let class_teachers = load_links(
+            "SELECT class_id, contact_id, active, is_primary FROM class_teachers WHERE source = ?1",
+        )?;
+        let mut relationships = HashMap::new();
+        {
+            let mut statement = tx.prepare(
+                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE source = ?1",
+            )?;
+            let mut rows = statement.query([source])?;
+            while let Some(row) = rows.next()? {
+                let relationship: Option<String> = row.get(3)?;
+                let kind: Option<String> = row.get(4)?;
+                relationships.insert(
+                    (row.get(0)?, row.get(1)?),
+                    LinkEntry {
+                        active: row.get(2)?,
+                        fingerprint: relationship_fingerprint(
+                            relationship.as_deref(),
+                            kind.as_deref(),
+                        ),
+                        seen: false,
+                    },
+                );
+            }
+        }
+        Ok(Apply {
+            tx,
+            source: source.to_string(),
+            access: access.clone(),
+            scope,
+            summary: Summary::default(),
+            schools,
+            terms,
+            classes,
+            people,
+            enrollments,
+            class_teachers,
+            relationships,
+        })
+    }
+
+    pub fn finish(self) -> Summary {
+        self.summary
+    }
+
+    fn invalid(&self, message: String) -> ApplyError {
+        ApplyError::Invalid(message)
+    }
+
+    /// Look up a reference: `Ok(Some(id))` written, `Ok(None)` skipped (drop the record
+    /// that refers to it), `Err` when the source never sent it.
+    fn resolve(
+        &self,
+        map: &HashMap<String, Entry>,
+        what: &str,
+        id: &str,
+        referrer: &str,
+    ) -> Result<Option<i64>> {
+        match map.get(id) {
+            Some(entry) if entry.seen == Seen::Written => Ok(entry.id),
+            Some(entry) if entry.seen == Seen::Skipped => Ok(None),
+            _ => Err(self.invalid(format!(
+                "{referrer} refers to {what} `{id}`, which the source has not sent (a plugin must send a record before the records that refer to it)"
+            ))),
+        }
+    }
+
+    /// The common decision for schools, terms and classes: seen twice, unchanged,
+    /// changed, or new. Returns the existing id when a write is needed for it.
+    fn upsert_decision(
+        map: &mut HashMap<String, Entry>,
+        key: &str,
+        fp: i64,
+    ) -> std::result::Result<Decision, ()> {
+        match map.get_mut(key) {
+            Some(entry) if entry.seen != Seen::No => {
+                if entry.fingerprint == fp {
+                    Ok(Decision::Repeat)
+                } else {
+                    Err(())
+                }
+            }
+            Some(entry) => {
+                entry.seen = Seen::Written;
+                if entry.fingerprint == fp && entry.active {
+                    Ok(Decision::Unchanged)
+                } else {
+                    entry.fingerprint = fp;
+                    entry.active = true;
+                    Ok(Decision::Update(
+                        entry.id.expect("loaded from the database"),
+                    ))
+                }
+            }
+            None => Ok(Decision::Insert),
+        }
+    }
+
+    pub fn school(&mut self, school: School) -> Result<()> {
+        if school.source_id.trim().is_empty() {
+            return Err(self.invalid(format!("school `{}` has no id", school.name)));
+        }
+        if school.name.trim().is_empty() {
+            return Err(self.invalid(format!("school `{}` has no name", school.source_id)));
+        }
+        if !self.scope.take_school(&school) {
+            self.mark_skipped(MapName::Schools, &school.source_id);
+            return Ok(());
+        }
+        let fp = fingerprint(&school.encode_to_vec());
+        let decision =
+            Self::upsert_decision(&mut self.schools, &school.source_id, fp).map_err(|_| {
+                self.invalid(format!(
+                    "school `{}` was sent twice with different data",
+                    school.source_id
+                ))
+            })?;
+        let attributes = attributes_json(&school.attributes);
+        let counts = self.summary.counts(EntityName::Schools);
+        match decision {
+            Decision::Repeat => {}
+            Decision::Unchanged => counts.unchanged += 1,
+            Decision::Update(id) => {
+                counts.updated += 1;
+                self.tx.prepare_cached(
+                    "UPDATE schools SET name = ?2, sis_id = ?3, school_number = ?4, state_id = ?5,
+                     attributes = ?6, fingerprint = ?7, active = 1 WHERE id = ?1",
+                )?
+                .execute(params![id, school.name, school.sis_id, school.school_number, school.state_id, attributes, fp])?;
+            }
+            Decision::Insert => {
+                counts.inserted += 1;
+                self.tx.prepare_cached(
+                    "INSERT INTO schools (source, source_id, name, sis_id, school_number, state_id, attributes, fingerprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![self.source, school.source_id, school.name, school.sis_id, school.school_number, school.state_id, attributes, fp])?;
+                let id = self.tx.last_insert_rowid();
+                self.schools.insert(
+                    school.source_id,
+                    Entry::new_in_run(Some(id), fp, Seen::Written),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn term(&mut self, term: Term) -> Result<()> {
+        if term.source_id.trim().is_empty() {
+            return Err(self.invalid(format!("term `{}` has no id", term.name)));
+        }
+        let school_id = match non_empty(&term.school_id) {
+            Some(id) => self.resolve(
+                &self.schools,
+                "school",
+                id,
+                &format!("term `{}`", term.source_id),
+            )?,
+            None => None,
+        };
+        if !self.scope.take_term(&term) {
+            self.summary.out_of_scope += 1;
+            self.mark_skipped(MapName::Terms, &term.source_id);
+            return Ok(());
+        }
+        let fp = fingerprint(&term.encode_to_vec());
+        let decision =
+            Self::upsert_decision(&mut self.terms, &term.source_id, fp).map_err(|_| {
+                self.invalid(format!(
+                    "term `{}` was sent twice with different data",
+                    term.source_id
+                ))
+            })?;
+        let attributes = attributes_json(&term.attributes);
+        let counts = self.summary.counts(EntityName::Terms);
+        match decision {
+            Decision::Repeat => {}
+            Decision::Unchanged => counts.unchanged += 1,
+            Decision::Update(id) => {
+                counts.updated += 1;
+                self.tx.prepare_cached(
+                    "UPDATE terms SET school_id = ?2, name = ?3, start_date = ?4, end_date = ?5,
+                     attributes = ?6, fingerprint = ?7, active = 1 WHERE id = ?1",
+                )?
+                .execute(params![id, school_id, term.name, term.start_date, term.end_date, attributes, fp])?;
+            }
+            Decision::Insert => {
+                counts.inserted += 1;
+                self.tx.prepare_cached(
+                    "INSERT INTO terms (source, source_id, school_id, name, start_date, end_date, attributes, fingerprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![self.source, term.source_id, school_id, term.name, term.start_date, term.end_date, attributes, fp])?;
+                let id = self.tx.last_insert_rowid();
+                self.terms.insert(
+                    term.source_id,
+                    Entry::new_in_run(Some(id), fp, Seen::Written),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn class(&mut self, class: Class) -> Result<()> {
+        if class.source_id.trim().is_empty() {
+            return Err(self.invalid(format!("class `{}` has no id", class.name)));
+        }
+        let referrer = format!("class `{}`", class.source_id);
+        let school_ref = non_empty(&class.school_id);
+        let term_ref = non_empty(&class.term_id);
+        let school_id = match school_ref {
+            Some(id) => self.resolve(&self.schools, "school", id, &referrer)?,
+            None => None,
+        };
+        let term_id = match term_ref {
+            Some(id) => self.resolve(&self.terms, "term", id, &referrer)?,
+            None => None,
+        };
+        if !self.scope.takes_class(school_ref, term_ref) {
+            self.summary.out_of_scope += 1;
+            self.mark_skipped(MapName::Classes, &class.source_id);
+            return Ok(());
+        }
+        let name = if class.name.trim().is_empty() {
+            class.source_id.clone()
+        } else {
+            class.name.clone()
+        };
+        let fp = fingerprint(&class.encode_to_vec());
+        let decision =
+            Self::upsert_decision(&mut self.classes, &class.source_id, fp).map_err(|_| {
+                self.invalid(format!(
+                    "class `{}` was sent twice with different data",
+                    class.source_id
+                ))
+            })?;
+        let attributes = attributes_json(&class.attributes);
+        let counts = self.summary.counts(EntityName::Classes);
+        match decision {
+            Decision::Repeat => {}
+            Decision::Unchanged => counts.unchanged += 1,
+            Decision::Update(id) => {
+                counts.updated += 1;
+                self.tx.prepare_cached(
+                    "UPDATE classes SET school_id = ?2, term_id = ?3, name = ?4, group_name = ?5,
+                     appointments_per_parent = ?6, subject = ?7, course = ?8, period = ?9, sis_id = ?10,
+                     attributes = ?11, fingerprint = ?12, active = 1 WHERE id = ?1",
+                )?
+                .execute(params![id, school_id, term_id, name, class.group_name, class.appointments_per_parent,
+                    class.subject, class.course, class.period, class.sis_id, attributes, fp])?;
+            }
+            Decision::Insert => {
+                counts.inserted += 1;
+                self.tx.prepare_cached(
+                    "INSERT INTO classes (source, source_id, school_id, term_id, name, group_name,
+                     appointments_per_parent, subject, course, period, sis_id, attributes, fingerprint)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )?
+                .execute(params![self.source, class.source_id, school_id, term_id, name, class.group_name,
+                    class.appointments_per_parent, class.subject, class.course, class.period, class.sis_id,
+                    attributes, fp])?;
+                let id = self.tx.last_insert_rowid();
+                self.classes.insert(
+                    class.source_id.clone(),
+                    Entry::new_in_run(Some(id), fp, Seen::Written),
+                );
+            }
+        }
+        if let Some(entry) = self.classes.get_mut(&class.source_id) {
+            entry.term_id = term_id;
+            entry.school_id = school_id;
+        }
+        Ok(())
+    }
+
+    pub fn person(&mut self, mut person: Person, dedupe: &mut dyn DedupeStage) -> Result<()> {
+        person.first_name = person.first_name.trim().to_string();
+        person.last_name = person.last_name.trim().to_string();
+        person.email = non_empty(&person.email).map(str::to_string);
+        let role = person.role();
+        if person.source_id.trim().is_empty() {
+            return Err(self.invalid(format!(
+                "a {} named `{} {}` has no id",
+                role.as_db_str(),
+                person.first_name,
+                person.last_name
+            )));
+        }
+        if role == Role::Unspecified {
+            return Err(self.invalid(format!("person `{}` has no role", person.source_id)));
+        }
+        if person.first_name.is_empty() && person.last_name.is_empty() {
+            return Err(self.invalid(format!(
+                "{} `{}` has no name",
+                role.as_db_str(),
+                person.source_id
+            )));
+        }
+        let entity = entity_of(role);
+        if person.removed {
+            return self.remove_person(&person.source_id, entity);
+        }
+        if !self.scope.takes_person(&person.school_ids) {
+            self.summary.out_of_scope += 1;
+            self.mark_skipped(MapName::People, &person.source_id);
+            return Ok(());
+        }
+        let mut school_ids = Vec::with_capacity(person.school_ids.len());
+        for school in &person.school_ids {
+            let referrer = format!("{} `{}`", role.as_db_str(), person.source_id);
+            if let Some(id) = self.resolve(&self.schools, "school", school, &referrer)? {
+                school_ids.push(id);
+            }
+        }
+        let fp = fingerprint(&person.encode_to_vec());
+        let existing = match self.people.get_mut(&person.source_id) {
+            Some(entry) if entry.seen != Seen::No => {
+                if entry.fingerprint == fp {
+                    return Ok(());
+                }
+                return Err(self.invalid(format!(
+                    "{} `{}` was sent twice with different data",
+                    role.as_db_str(),
+                    person.source_id
+                )));
+            }
+            Some(entry) => {
+                entry.seen = Seen::Written;
+                let unchanged = entry.fingerprint == fp && entry.active;
+                entry.fingerprint = fp;
+                entry.active = true;
+                entry.role = Some(role);
+                Some((entry.id.expect("loaded"), unchanged))
+            }
+            None => None,
+        };
+        match existing {
+            Some((_, true)) => self.summary.counts(entity).unchanged += 1,
+            Some((contact_id, false)) => {
+                self.summary.counts(entity).updated += 1;
+                self.update_contact(contact_id, &person)?;
+                self.replace_source_data(contact_id, &person, &school_ids)?;
+                self.tx
+                    .prepare_cached(
+                        "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
+                    )?
+                    .execute(params![self.source, person.source_id, fp])?;
+            }
+            None => {
+                let contact_id = match dedupe.resolve(self.tx, &self.source, &person)? {
+                    Resolution::New => {
+                        self.summary.counts(entity).inserted += 1;
+                        self.insert_contact(&person)?
+                    }
+                    Resolution::Link { contact_id, .. } => {
+                        self.summary.counts(entity).updated += 1;
+                        contact_id
+                    }
+                };
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO contact_sources (contact_id, source, source_id, fingerprint) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![contact_id, self.source, person.source_id, fp])?;
+                self.replace_source_data(contact_id, &person, &school_ids)?;
+                let mut entry = Entry::new_in_run(Some(contact_id), fp, Seen::Written);
+                entry.role = Some(role);
+                self.people.insert(person.source_id.clone(), entry);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_person(&mut self, source_id: &str, entity: EntityName) -> Result<()> {
+        let entry = self
+            .people
+            .entry(source_id.to_string())
+            .or_insert_with(|| Entry::new_in_run(None, 0, Seen::Skipped));
+        entry.seen = Seen::Skipped;
+        if let (Some(contact_id), true) = (entry.id, entry.active) {
+            entry.active = false;
+            self.summary.counts(entity).deactivated += 1;
+            self.deactivate_contact(contact_id)?;
+        }
+        Ok(())
+    }
+
+    fn deactivate_contact(&self, contact_id: i64) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE contact_sources SET active = 0 WHERE contact_id = ?1 AND source = ?2",
+            )?
+            .execute(params![contact_id, self.source])?;
+        self.tx
+            .prepare_cached(
+                "UPDATE contacts SET active = 0 WHERE id = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM contact_sources WHERE contact_id = ?1 AND active = 1)",
+            )?
+            .execute([contact_id])?;
+        Ok(())
+    }
+
+    fn access_level(&self, role: Role) -> AccessLevel {
+        match role {
+            Role::Student | Role::Parent => AccessLevel::Customer,
+            Role::Teacher => self.access.teachers,
+            Role::Staff | Role::Unspecified => self.access.staff,
+        }
+    }
+
+    fn insert_contact(&self, person: &Person) -> rusqlite::Result<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO contacts (role, first_name, last_name, middle_name, email, phone, birth_date,
+                 grade, security_value, room, access_level, attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                person.role().as_db_str(),
+                person.first_name,
+                person.last_name,
+                person.middle_name,
+                person.email,
+                person.phone,
+                person.birth_date,
+                person.grade,
+                person.security_value,
+                person.room,
+                self.access_level(person.role()).as_str(),
+                attributes_json(&person.attributes),
+            ])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// The source's data wins over what it sent before; the access level is the admin's
+    /// and is never touched by an import.
+    fn update_contact(&self, contact_id: i64, person: &Person) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE contacts SET role = ?2, first_name = ?3, last_name = ?4, middle_name = ?5, email = ?6,
+                 phone = ?7, birth_date = ?8, grade = ?9, security_value = ?10, room = ?11, attributes = ?12,
+                 active = 1 WHERE id = ?1",
+            )?
+            .execute(params![
+                contact_id,
+                person.role().as_db_str(),
+                person.first_name,
+                person.last_name,
+                person.middle_name,
+                person.email,
+                person.phone,
+                person.birth_date,
+                person.grade,
+                person.security_value,
+                person.room,
+                attributes_json(&person.attributes),
+            ])?;
+        Ok(())
+    }
+
+    /// Identifiers and school memberships as this source gives them now.
+    fn replace_source_data(
+        &self,
+        contact_id: i64,
+        person: &Person,
+        school_ids: &[i64],
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM contact_ids WHERE contact_id = ?1 AND source = ?2")?
+            .execute(params![contact_id, self.source])?;
+        let mut identifiers: Vec<_> = person
+            .identifiers
+            .iter()
+            .filter(|i| !i.kind.trim().is_empty() && !i.value.trim().is_empty())
+            .collect();
+        identifiers.sort();
+        identifiers.dedup();
+        for identifier in identifiers {
+            let inserted = self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO contact_ids (contact_id, source, kind, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (source, kind, value) DO NOTHING",
+                )?
+                .execute(params![contact_id, self.source, identifier.kind, identifier.value])?;
+            if inserted == 0 {
+                let holder: Option<i64> = self
+                    .tx
+                    .prepare_cached("SELECT contact_id FROM contact_ids WHERE source = ?1 AND kind = ?2 AND value = ?3")?
+                    .query_row(params![self.source, identifier.kind, identifier.value], |r| r.get(0))
+                    .optional()?;
+                return Err(self.invalid(format!(
+                    "{} `{}` has {} `{}`, which this source already gives contact #{}",
+                    person.role().as_db_str(),
+                    person.source_id,
+                    identifier.kind,
+                    identifier.value,
+                    holder.unwrap_or_default()
+                )));
+            }
+        }
+        self.tx
+            .prepare_cached(
+                "DELETE FROM contact_schools WHERE contact_id = ?1
+                 AND school_id IN (SELECT id FROM schools WHERE source = ?2)",
+            )?
+            .execute(params![contact_id, self.source])?;
+        for school_id in school_ids {
+            self.tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO contact_schools (contact_id, school_id) VALUES (?1, ?2)",
+                )?
+                .execute(params![contact_id, school_id])?;
+        }
+        Ok(())
+    }
+
+    fn mark_skipped(&mut self, map: MapName, key: &str) {
+        let map = match map {
+            MapName::Schools => &mut self.schools,
+            MapName::Terms => &mut self.terms,
+            MapName::Classes => &mut self.classes,
+            MapName::People => &mut self.people,
+        };
+        map.entry(key.to_string())
+            .or_insert_with(|| Entry::new_in_run(None, 0, Seen::Skipped))
+            .seen = Seen::Skipped;
+    }
+
+    fn person_ref(&self, id: &str, expected: Role, referrer: &str) -> Result<Option<i64>> {
+        let what = expected.as_db_str();
+        let resolved = self.resolve(&self.people, what, id, referrer)?;
+        if resolved.is_some() {
+            let role = self.people[id].role;
+            if role != Some(expected) && !(expected == Role::Teacher && role == Some(Role::Staff)) {
+                return Err(self.invalid(format!(
+                    "{referrer} refers to `{id}` as a {what}, but the source sent `{id}` as a {}",
+                    role.map(Role::as_db_str).unwrap_or("person")
+                )));
+            }
+        }
+        Ok(resolved)
+    }
+
+    pub fn enrollment(&mut self, link: Enrollment) -> Result<()> {
+        let referrer = format!("enrollment of `{}` in `{}`", link.student_id, link.class_id);
+        let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
+        let student = self.person_ref(&link.student_id, Role::Student, &referrer)?;
+        let (Some(class_id), Some(student_id)) = (class, student) else {
+            self.summary.out_of_scope += 1;
+            return Ok(());
+        };
+        self.link(LinkKind::Enrollment, (class_id, student_id), 0, None, None)
+    }
+
+    pub fn class_teacher(&mut self, link: ClassTeacher) -> Result<()> {
+        let referrer = format!("teacher `{}` of class `{}`", link.teacher_id, link.class_id);
+        let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
+        let teacher = self.person_ref(&link.teacher_id, Role::Teacher, &referrer)?;
+        let (Some(class_id), Some(teacher_id)) = (class, teacher) else {
+            self.summary.out_of_scope += 1;
+            return Ok(());
+        };
+        self.link(
+            LinkKind::ClassTeacher,
+            (class_id, teacher_id),
+            link.primary as i64,
+            None,
+            None,
+        )
+    }
+
+    pub fn relationship(&mut self, link: Relationship) -> Result<()> {
+        let referrer = format!(
+            "relationship of `{}` to `{}`",
+            link.parent_id, link.student_id
+        );
+        let parent = self.person_ref(&link.parent_id, Role::Parent, &referrer)?;
+        let student = self.person_ref(&link.student_id, Role::Student, &referrer)?;
+        let (Some(parent_id), Some(student_id)) = (parent, student) else {
+            self.summary.out_of_scope += 1;
+            return Ok(());
+        };
+        let fp =
+            relationship_fingerprint(link.relationship.as_deref(), link.contact_type.as_deref());
+        self.link(
+            LinkKind::Relationship,
+            (parent_id, student_id),
+            fp,
+            link.relationship.as_deref(),
+            link.contact_type.as_deref(),
+        )
+    }
+
+    fn link(
+        &mut self,
+        kind: LinkKind,
+        key: (i64, i64),
+        fp: i64,
+        relationship: Option<&str>,
+        contact_type: Option<&str>,
+    ) -> Result<()> {
+        let (map, entity) = match kind {
+            LinkKind::Enrollment => (&mut self.enrollments, EntityName::Enrollments),
+            LinkKind::ClassTeacher => (&mut self.class_teachers, EntityName::ClassTeachers),
+            LinkKind::Relationship => (&mut self.relationships, EntityName::Relationships),
+        };
+        let write = match map.get_mut(&key) {
+            Some(entry) if entry.seen => return Ok(()),
+            Some(entry) => {
+                entry.seen = true;
+                if entry.active && entry.fingerprint == fp {
+                    self.summary.counts(entity).unchanged += 1;
+                    false
+                } else {
+                    entry.active = true;
+                    entry.fingerprint = fp;
+                    self.summary.counts(entity).updated += 1;
+                    true
+                }
+            }
+            None => {
+                map.insert(
+                    key,
+                    LinkEntry {
+                        fingerprint: fp,
+                        active: true,
+                        seen: true,
+                    },
+                );
+                self.summary.counts(entity).inserted += 1;
+                true
+            }
+        };
+        if !write {
+            return Ok(());
+        }
+        let source = &self.source;
+        match kind {
+            LinkKind::Enrollment => self.tx.prepare_cached(
+                "INSERT INTO enrollments (class_id, contact_id, source) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, source = excluded.source",
+            )?
+            .execute(params![key.0, key.1, source])?,
+            LinkKind::ClassTeacher => self.tx.prepare_cached(
+                "INSERT INTO class_teachers (class_id, contact_id, is_primary, source) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, is_primary = excluded.is_primary,
+                 source = excluded.source",
+            )?
+            .execute(params![key.0, key.1, fp, source])?,
+            LinkKind::Relationship => self.tx.prepare_cached(
+                "INSERT INTO relationships (parent_id, student_id, relationship, type, source) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (parent_id, student_id) DO UPDATE SET active = 1, relationship = excluded.relationship,
+                 type = excluded.type, source = excluded.source",
+            )?
+            .execute(params![key.0, key.1, relationship, contact_type, source])?,
+        };
+        Ok(())
+    }
+
+    /// Deactivate what the source supplied before but not in this run, for the entities
+    /// it vouches are complete, within the event's scope.
+    pub fn deactivate_missing(&mut self, complete: &HashSet<Entity>) -> rusqlite::Result<()> {
+        let tx = self.tx;
+        let source = self.source.clone();
+        let deactivate = |map: &mut HashMap<String, Entry>,
+                          entity: EntityName,
+                          table: &str,
+                          in_scope: &dyn Fn(&Entry) -> bool,
+                          summary: &mut Summary|
+         -> rusqlite::Result<()> {
+            let sql = format!("UPDATE {table} SET active = 0 WHERE id = ?1");
+            for entry in map.values_mut() {
+                if entry.seen == Seen::No && entry.active && in_scope(entry) {
+                    entry.active = false;
+                    summary.counts(entity).deactivated += 1;
+                    tx.prepare_cached(&sql)?
+                        .execute([entry.id.expect("loaded")])?;
+                }
+            }
+            Ok(())
+        };
+        let everything = |_: &Entry| true;
+        if complete.contains(&Entity::Schools) && !self.scope.filters_schools() {
+            deactivate(
+                &mut self.schools,
+                EntityName::Schools,
+                "schools",
+                &everything,
+                &mut self.summary,
+            )?;
+        }
+        if complete.contains(&Entity::Terms) && !self.scope.filters_terms() {
+            deactivate(
+                &mut self.terms,
+                EntityName::Terms,
+                "terms",
+                &everything,
+                &mut self.summary,
+            )?;
+        }
+        // An unseen class is in the event's scope when its term and school are.
+        let term_ids: HashSet<i64> = self
+            .terms
+            .values()
+            .filter(|e| e.seen == Seen::Written)
+            .filter_map(|e| e.id)
+            .collect();
+        let school_ids: HashSet<i64> = self
+            .schools
+            .values()
+            .filter(|e| e.seen == Seen::Written)
+            .filter_map(|e| e.id)
+            .collect();
+        let (filters_terms, filters_schools) =
+            (self.scope.filters_terms(), self.scope.filters_schools());
+        let class_in_scope = |entry: &Entry| {
+            (!filters_terms || entry.term_id.is_some_and(|t| term_ids.contains(&t)))
+                && (!filters_schools || entry.school_id.is_some_and(|s| school_ids.contains(&s)))
+        };
+        if complete.contains(&Entity::Classes) {
+            deactivate(
+                &mut self.classes,
+                EntityName::Classes,
+                "classes",
+                &class_in_scope,
+                &mut self.summary,
+            )?;
+        }
+        let scoped_classes: HashSet<i64> = self
+            .classes
+            .values()
+            .filter(|e| e.seen == Seen::Written || (e.seen == Seen::No && class_in_scope(e)))
+            .filter_map(|e| e.id)
+            .collect();
+
+        for (role, entity) in [
+            (Role::Student, Entity::Students),
+            (Role::Teacher, Entity::Teachers),
+            (Role::Parent, Entity::Parents),
+            (Role::Staff, Entity::Staff),
+        ] {
+            if !complete.contains(&entity) {
+                continue;
+            }
+            let mut gone = Vec::new();
+            for entry in self.people.values_mut() {
+                if entry.seen == Seen::No && entry.active && entry.role == Some(role) {
+                    entry.active = false;
+                    gone.push(entry.id.expect("loaded"));
+                }
+            }
+            self.summary.counts(entity_of(role)).deactivated += gone.len() as u64;
+            for contact_id in gone {
+                self.deactivate_contact(contact_id)?;
+            }
+        }
+
+        for (entity, kind) in [
+            (Entity::Enrollments, LinkKind::Enrollment),
+            (Entity::ClassTeachers, LinkKind::ClassTeacher),
+            (Entity::Relationships, LinkKind::Relationship),
+        ] {
+            if !complete.contains(&entity) {
+                continue;
+            }
+            let (map, name, sql) = match kind {
+                LinkKind::Enrollment => (
+                    &mut self.enrollments,
+                    EntityName::Enrollments,
+                    "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND contact_id = ?2",
+                ),
+                LinkKind::ClassTeacher => (
+                    &mut self.class_teachers,
+                    EntityName::ClassTeachers,
+                    "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND contact_id = ?2",
+                ),
+                LinkKind::Relationship => (
+                    &mut self.relationships,
+                    EntityName::Relationships,
+                    "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2",
+                ),
+            };
+            for (key, entry) in map.iter_mut() {
+                let in_scope = kind == LinkKind::Relationship || scoped_classes.contains(&key.0);
+                if !entry.seen && entry.active && in_scope {
+                    entry.active = false;
+                    self.summary.counts(name).deactivated += 1;
+                    tx.prepare_cached(sql)?.execute(params![key.0, key.1])?;
+                }
+            }
+        }
+        let _ = source;
+        Ok(())
+    }
+
+    /// Attach every class of this run to the event. A class an admin removed from the
+    /// event comes back; one they hid keeps its `hidden` flag.
+    pub fn attach_classes(&self, event_id: i64) -> rusqlite::Result<()> {
+        let mut statement = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO event_classes (event_id, class_id) VALUES (?1, ?2)",
+        )?;
+        for entry in self.classes.values() {
+            if let (Seen::Written, Some(id)) = (entry.seen, entry.id) {
+                statement.execute(params![event_id, id])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Decision {
+    Repeat,
+    Unchanged,
+    Update(i64),
+    Insert,
+}
+
+#[derive(Clone, Copy)]
+enum MapName {
+    Schools,
+    Terms,
+    Classes,
+    People,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkKind {
+    Enrollment,
+    ClassTeacher,
+    Relationship,
+}
+
+fn relationship_fingerprint(relationship: Option<&str>, kind: Option<&str>) -> i64 {
+    let text = format!("{}\u{1f}{}", relationship.unwrap_or(""), kind.unwrap_or(""));
+    fingerprint(text.as_bytes())
+}

@@ -1,0 +1,166 @@
+//! The import pipeline: pull records from a plugin, validate them, pass people through
+//! the dedupe stage, and apply the difference to the roster in one transaction.
+//!
+//! **Architecture invariant:** every plugin's records take this one path; there is no
+//! plugin-specific write code. An import either applies completely or not at all: any
+//! error (from the plugin, from validation, from SQLite, or a cancel) rolls it back.
+
+mod apply;
+pub mod dedupe;
+mod scope;
+pub mod summary;
+
+use std::collections::HashSet;
+
+use roster_core::record::{Entity, Kind};
+use roster_core::sdk::RecordSource;
+use roster_core::PluginError;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::config::{AccessDefaults, EventConfig};
+use apply::Apply;
+pub use dedupe::{DedupeStage, PassThrough};
+pub use scope::Scope;
+pub use summary::Summary;
+
+/// What to import and where to attach it.
+pub struct Job<'a> {
+    pub source: &'a str,
+    /// The event this import is for: created in the same transaction if new, and its
+    /// classes attached.
+    pub event: Option<&'a EventConfig>,
+    pub scope: Scope,
+    pub access: &'a AccessDefaults,
+    /// Apply everything, then roll back: the summary shows what would happen.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("source `{source_name}`: {error}")]
+    Plugin {
+        source_name: String,
+        error: PluginError,
+    },
+    #[error("source `{source_name}`: {message}")]
+    Invalid {
+        source_name: String,
+        message: String,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("import cancelled; nothing was written")]
+    Cancelled,
+}
+
+impl ImportError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ImportError::Plugin { error, .. } => error.hint.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Something to tell the progress display after each batch.
+pub trait Progress {
+    fn records(&self, done: u64);
+    fn is_cancelled(&self) -> bool;
+}
+
+/// Run one import job to completion, or not at all.
+pub fn run(
+    conn: &mut Connection,
+    records: &mut dyn RecordSource,
+    job: Job<'_>,
+    dedupe: &mut dyn DedupeStage,
+    progress: &dyn Progress,
+) -> Result<Summary, ImportError> {
+    let source_name = job.source.to_string();
+    let invalid = |message: String| ImportError::Invalid {
+        source_name: source_name.clone(),
+        message,
+    };
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut apply = Apply::new(&tx, job.source, job.access, job.scope)?;
+    let mut complete: HashSet<Entity> = HashSet::new();
+    let mut done = 0u64;
+
+    loop {
+        if progress.is_cancelled() {
+            return Err(ImportError::Cancelled);
+        }
+        let batch = match records.next_batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(error) if error.kind == roster_core::ErrorKind::Cancelled => {
+                return Err(ImportError::Cancelled)
+            }
+            Err(error) => return Err(ImportError::Plugin { source_name, error }),
+        };
+        for record in batch {
+            let result = match record.kind {
+                None => {
+                    apply.summary.unknown_records += 1;
+                    Ok(())
+                }
+                Some(Kind::School(school)) => apply.school(school),
+                Some(Kind::Term(term)) => apply.term(term),
+                Some(Kind::Class(class)) => apply.class(class),
+                Some(Kind::Person(person)) => apply.person(person, dedupe),
+                Some(Kind::Enrollment(link)) => apply.enrollment(link),
+                Some(Kind::ClassTeacher(link)) => apply.class_teacher(link),
+                Some(Kind::Relationship(link)) => apply.relationship(link),
+                Some(Kind::Snapshot(snapshot)) => {
+                    complete.extend(
+                        snapshot
+                            .complete
+                            .iter()
+                            .filter_map(|e| Entity::try_from(*e).ok()),
+                    );
+                    Ok(())
+                }
+            };
+            result.map_err(|error| match error {
+                apply::ApplyError::Invalid(message) => invalid(message),
+                apply::ApplyError::Sql(error) => ImportError::Sql(error),
+            })?;
+            done += 1;
+        }
+        progress.records(done);
+    }
+
+    let unmatched = apply.scope.unmatched();
+    if !unmatched.is_empty() {
+        return Err(invalid(format!(
+            "the event selects {} that the source does not have (schools: {}; terms: {})",
+            unmatched
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            list_or_none(&apply.scope.seen_schools),
+            list_or_none(&apply.scope.seen_terms),
+        )));
+    }
+    apply.deactivate_missing(&complete)?;
+    if let Some(event) = job.event {
+        let (event_id, _) = crate::events::ensure(&tx, event)?;
+        apply.attach_classes(event_id)?;
+    }
+    let summary = apply.finish();
+    if job.dry_run {
+        tx.rollback()?;
+    } else {
+        tx.commit()?;
+    }
+    Ok(summary)
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}

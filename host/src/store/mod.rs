@@ -1,0 +1,171 @@
+//! The SQLite roster database: opening it safely and keeping its schema current.
+//! **Architecture invariant:** only the host touches SQLite; plugins never see it.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("database {path} has schema version {found}, newer than this roster knows ({known})")]
+    TooNew {
+        path: String,
+        found: usize,
+        known: usize,
+    },
+    #[error("database {path}: {source}")]
+    Sql {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Store {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database for writing.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        create_owner_only(path).map_err(|source| StoreError::Create {
+            path: shown.clone(),
+            source,
+        })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure().map_err(|source| StoreError::Sql {
+            path: shown.clone(),
+            source,
+        })?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Open an existing database for reading only; never creates or migrates it.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|source| StoreError::Sql {
+                path: shown,
+                source,
+            })?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn configure(&self) -> rusqlite::Result<()> {
+        // WAL lets readers (browse, reports) work while an import writes.
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let sql_error = |source| StoreError::Sql {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sql_error)?;
+        if version > schema::MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path: self.path.display().to_string(),
+                found: version,
+                known: schema::MIGRATIONS.len(),
+            });
+        }
+        for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(version) {
+            let batch = format!(
+                "BEGIN IMMEDIATE;\n{migration}\nPRAGMA user_version = {};\nCOMMIT;",
+                index + 1
+            );
+            if let Err(error) = self.conn.execute_batch(&batch) {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(sql_error(error));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A school's roster is personal data: the database file is readable by its owner only.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_is_migrated_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let store = Store::open(&path).unwrap();
+        let version: usize = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::MIGRATIONS.len());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+        }
+        drop(store);
+        // Opening again is a no-op migration.
+        Store::open(&path).unwrap();
+    }
+}

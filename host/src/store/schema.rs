@@ -1,0 +1,153 @@
+//! The roster schema and its migrations. `PRAGMA user_version` records how many
+//! migrations a database has had; each migration runs once, in order, in a transaction.
+//! Never edit a released migration: append a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the roster.
+    r#"
+    CREATE TABLE schools (
+        id            INTEGER PRIMARY KEY,
+        source        TEXT NOT NULL,
+        source_id     TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        sis_id        TEXT,
+        school_number TEXT,
+        state_id      TEXT,
+        attributes    TEXT,
+        active        INTEGER NOT NULL DEFAULT 1,
+        fingerprint   INTEGER NOT NULL,
+        UNIQUE (source, source_id)
+    );
+    CREATE TABLE terms (
+        id          INTEGER PRIMARY KEY,
+        source      TEXT NOT NULL,
+        source_id   TEXT NOT NULL,
+        school_id   INTEGER REFERENCES schools (id),
+        name        TEXT NOT NULL,
+        start_date  TEXT,
+        end_date    TEXT,
+        attributes  TEXT,
+        active      INTEGER NOT NULL DEFAULT 1,
+        fingerprint INTEGER NOT NULL,
+        UNIQUE (source, source_id)
+    );
+    CREATE TABLE classes (
+        id                      INTEGER PRIMARY KEY,
+        source                  TEXT NOT NULL,
+        source_id               TEXT NOT NULL,
+        school_id               INTEGER REFERENCES schools (id),
+        term_id                 INTEGER REFERENCES terms (id),
+        name                    TEXT NOT NULL,
+        group_name              TEXT,
+        appointments_per_parent INTEGER,
+        subject                 TEXT,
+        course                  TEXT,
+        period                  TEXT,
+        sis_id                  TEXT,
+        attributes              TEXT,
+        active                  INTEGER NOT NULL DEFAULT 1,
+        fingerprint             INTEGER NOT NULL,
+        UNIQUE (source, source_id)
+    );
+    CREATE INDEX classes_term ON classes (term_id);
+    CREATE TABLE contacts (
+        id             INTEGER PRIMARY KEY,
+        role           TEXT NOT NULL CHECK (role IN ('student', 'teacher', 'parent', 'staff')),
+        first_name     TEXT NOT NULL,
+        last_name      TEXT NOT NULL,
+        middle_name    TEXT,
+        email          TEXT,
+        phone          TEXT,
+        birth_date     TEXT,
+        grade          TEXT,
+        security_value TEXT,
+        room           TEXT,
+        access_level   TEXT NOT NULL CHECK (access_level IN ('customer', 'appointment_viewer',
+                           'appointment_maker', 'resource_admin', 'event_admin', 'admin')),
+        attributes     TEXT,
+        active         INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX contacts_email ON contacts (lower(email)) WHERE email IS NOT NULL;
+    -- Which source supplies a contact, under which key. A contact linked from two sources
+    -- has two rows; it is active while any of them is.
+    CREATE TABLE contact_sources (
+        contact_id  INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        source      TEXT NOT NULL,
+        source_id   TEXT NOT NULL,
+        active      INTEGER NOT NULL DEFAULT 1,
+        fingerprint INTEGER NOT NULL,
+        PRIMARY KEY (source, source_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX contact_sources_contact ON contact_sources (contact_id);
+    CREATE TABLE contact_ids (
+        contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        source     TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        UNIQUE (source, kind, value)
+    );
+    CREATE INDEX contact_ids_contact ON contact_ids (contact_id);
+    CREATE INDEX contact_ids_value ON contact_ids (kind, value);
+    CREATE TABLE contact_schools (
+        contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        school_id  INTEGER NOT NULL REFERENCES schools (id),
+        PRIMARY KEY (contact_id, school_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE class_teachers (
+        class_id   INTEGER NOT NULL REFERENCES classes (id) ON DELETE CASCADE,
+        contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        is_primary INTEGER NOT NULL DEFAULT 0,
+        source     TEXT NOT NULL,
+        active     INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (class_id, contact_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX class_teachers_contact ON class_teachers (contact_id);
+    CREATE TABLE enrollments (
+        class_id   INTEGER NOT NULL REFERENCES classes (id) ON DELETE CASCADE,
+        contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        source     TEXT NOT NULL,
+        active     INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (class_id, contact_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX enrollments_contact ON enrollments (contact_id);
+    CREATE TABLE relationships (
+        parent_id    INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        student_id   INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+        relationship TEXT,
+        type         TEXT,
+        source       TEXT NOT NULL,
+        active       INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (parent_id, student_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX relationships_student ON relationships (student_id);
+    CREATE TABLE events (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        source       TEXT,
+        school       TEXT,
+        terms        TEXT,
+        sync_enabled INTEGER NOT NULL DEFAULT 0,
+        created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    -- A class attached to an event. Deleting the row removes the class from the event
+    -- until the next sync brings it back; `hidden` survives every sync.
+    CREATE TABLE event_classes (
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        class_id INTEGER NOT NULL REFERENCES classes (id) ON DELETE CASCADE,
+        hidden   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (event_id, class_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX event_classes_class ON event_classes (class_id);
+    CREATE TABLE sync_runs (
+        id          INTEGER PRIMARY KEY,
+        event_id    INTEGER REFERENCES events (id) ON DELETE SET NULL,
+        kind        TEXT NOT NULL DEFAULT 'import',
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        status      TEXT NOT NULL,
+        summary     TEXT,
+        error       TEXT
+    );
+    CREATE INDEX sync_runs_event ON sync_runs (event_id, started_at);
+    "#,
+];
