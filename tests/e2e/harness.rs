@@ -1,0 +1,202 @@
+//! Builds the real `roster` binary and plugin files once, lays them out as an install
+//! (binary with its plugins beside it), and gives each test its own folder and database.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+/// The cargo output folder this test binary was built into (`target/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/e2e-<hash>
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+pub const GOOD_PLUGINS: &[&str] = &["csv", "clever"];
+pub const TEST_PLUGINS: &[&str] = &["panicking", "wrong_abi"];
+
+pub struct Install {
+    _dir: tempfile::TempDir,
+    pub bin_dir: PathBuf,
+    /// Plugins built only to test failure handling; not in the install.
+    pub test_plugin_dir: PathBuf,
+}
+
+impl Install {
+    pub fn roster(&self) -> PathBuf {
+        self.bin_dir.join("roster")
+    }
+}
+
+/// Build once per test run. cargo has released its lock by the time tests run, so this
+/// nested build only does the work `cargo test` did not (the plugin cdylibs).
+pub fn install() -> &'static Install {
+    static INSTALL: OnceLock<Install> = OnceLock::new();
+    INSTALL.get_or_init(|| {
+        let profile = profile_dir();
+        let mut build = Command::new(env!("CARGO"));
+        build.current_dir(repo_root()).args([
+            "build",
+            "-p",
+            "roster-host",
+            "-p",
+            "roster-plugin-csv",
+            "-p",
+            "roster-plugin-clever",
+            "-p",
+            "roster-plugin-panicking",
+            "-p",
+            "roster-plugin-wrong-abi",
+        ]);
+        if profile.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building the binary and plugins failed");
+
+        let dir = tempfile::tempdir().unwrap();
+        let bin_dir = dir.path().join("bin");
+        let test_plugin_dir = dir.path().join("test-plugins");
+        std::fs::create_dir_all(&bin_dir).unwrap();
+        std::fs::create_dir_all(&test_plugin_dir).unwrap();
+        copy_executable(&profile.join("roster"), &bin_dir.join("roster"));
+        for name in GOOD_PLUGINS {
+            let file = plugin_file(name);
+            copy_executable(&profile.join(&file), &bin_dir.join(&file));
+        }
+        for name in TEST_PLUGINS {
+            let file = plugin_file(name);
+            copy_executable(&profile.join(&file), &test_plugin_dir.join(&file));
+        }
+        Install {
+            _dir: dir,
+            bin_dir,
+            test_plugin_dir,
+        }
+    })
+}
+
+pub fn plugin_file(name: &str) -> String {
+    format!(
+        "{}roster_plugin_{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+fn copy_executable(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// One test's folder: its config, its database, its output.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new(config: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("importer.toml"), config).unwrap();
+        Sandbox { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("roster.db")
+    }
+
+    pub fn write_config(&self, config: &str) {
+        std::fs::write(self.dir.path().join("importer.toml"), config).unwrap();
+    }
+
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(install().roster());
+        cmd.current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("ROSTER_PLUGIN_DIR")
+            .env_remove("ROSTER_CONFIG");
+        cmd
+    }
+
+    pub fn roster(&self, args: &[&str]) -> Output {
+        let output = self.cmd().args(args).output().unwrap();
+        Output {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.db_path()).unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    #[track_caller]
+    pub fn ok(self) -> Output {
+        assert_eq!(self.status, Some(0), "roster failed:\n{}\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn failed(self) -> Output {
+        assert_ne!(self.status, Some(0), "roster should have failed:\n{}\n{}", self.stdout, self.stderr);
+        assert!(self.status.is_some(), "roster was killed by a signal:\n{}", self.stderr);
+        self
+    }
+}
+
+/// A whole-database digest: every row of every roster table, sorted. Equal digests mean
+/// the database holds exactly the same data.
+pub fn snapshot(conn: &rusqlite::Connection) -> Vec<String> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut rows = Vec::new();
+    for table in tables {
+        let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let columns = statement.column_count();
+        let mut query = statement.query([]).unwrap();
+        while let Some(row) = query.next().unwrap() {
+            let values: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                .collect();
+            rows.push(format!("{table}|{}", values.join("|")));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `roster` binary, real plugin files loaded through the ABI,
+//! real SQLite databases. One test binary, one module per area.
+
+mod foundation;
+mod harness;
