@@ -33,6 +33,67 @@ pub struct Config {
     pub access: AccessDefaults,
     pub sources: Vec<SourceConfig>,
     pub events: Vec<EventConfig>,
+    pub sync: SyncSettings,
+    pub notify: NotifySettings,
+    pub fees: FeeSettings,
+}
+
+/// When the nightly sync runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSettings {
+    /// Local time of day, `HH:MM`.
+    #[serde(default = "one_am")]
+    pub time: String,
+    /// IANA time zone the time is in; the system's zone when absent.
+    pub time_zone: Option<String>,
+}
+
+fn one_am() -> String {
+    "01:00".to_string()
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            time: one_am(),
+            time_zone: None,
+        }
+    }
+}
+
+/// Who hears about a failed sync.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Run through `sh -c` with the failure summary as JSON on stdin and in
+    /// `ROSTER_SYNC_SUMMARY`.
+    pub command: Option<String>,
+    /// POSTed the failure summary as JSON.
+    pub webhook: Option<String>,
+    /// Names or emails of the people responsible, included in the summary.
+    #[serde(default)]
+    pub contacts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeSettings {
+    /// Yearly integration fee per school attached, in dollars.
+    #[serde(default = "default_fee")]
+    pub per_school: u32,
+}
+
+fn default_fee() -> u32 {
+    230
+}
+
+impl Default for FeeSettings {
+    fn default() -> Self {
+        FeeSettings {
+            per_school: default_fee(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +188,12 @@ struct RawConfig {
     source: Vec<toml::Table>,
     #[serde(default)]
     event: Vec<EventConfig>,
+    #[serde(default)]
+    sync: SyncSettings,
+    #[serde(default)]
+    notify: NotifySettings,
+    #[serde(default)]
+    fees: FeeSettings,
 }
 
 #[derive(Deserialize)]
@@ -200,7 +267,12 @@ impl Config {
             }
         }
 
+        crate::schedule::Schedule::from_settings(&raw.sync)
+            .map_err(|message| invalid(format!("sync.{message}")))?;
         Ok(Config {
+            sync: raw.sync,
+            notify: raw.notify,
+            fees: raw.fees,
             database: base_dir.join(&raw.database.path),
             plugin_dirs: raw.plugins.dirs.iter().map(|d| base_dir.join(d)).collect(),
             access: raw.access.unwrap_or_default(),

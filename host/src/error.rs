@@ -15,6 +15,31 @@ impl CliError {
         }
     }
 
+    /// One failure is reported as itself; several as a list (each was logged already).
+    pub fn from_failures(
+        mut failures: Vec<(String, CliError)>,
+        what: &str,
+    ) -> Result<(), CliError> {
+        match failures.len() {
+            0 => Ok(()),
+            1 => {
+                let (name, error) = failures.pop().expect("one failure");
+                Err(CliError {
+                    message: format!("event `{name}`: {}", error.message),
+                    hint: error.hint,
+                })
+            }
+            n => Err(CliError::new(format!(
+                "{n} {what} jobs failed: {}",
+                failures
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -51,6 +51,15 @@ impl Run {
         })
     }
 
+    /// An import creates its event inside its transaction; the run learns the id after.
+    pub fn set_event(&self, conn: &Connection, event_id: Option<i64>) -> rusqlite::Result<()> {
+        conn.execute(
+            "UPDATE sync_runs SET event_id = ?2 WHERE id = ?1",
+            params![self.id, event_id],
+        )?;
+        Ok(())
+    }
+
     pub fn finish(
         &self,
         conn: &Connection,

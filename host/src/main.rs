@@ -6,8 +6,10 @@ mod config;
 mod context;
 mod error;
 mod events;
+mod jobs;
 mod pipeline;
 mod plugins;
+mod schedule;
 mod store;
 
 use std::io::IsTerminal;
@@ -76,9 +78,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn env(cli: &Cli, config: config::Config) -> commands::import::Env {
+fn env(cli: &Cli, config: config::Config) -> jobs::Env {
     let plugin_dirs = plugins::search_path(&cli.plugin_dir, &config.plugin_dirs);
-    commands::import::Env {
+    jobs::Env {
         config,
         plugin_dirs,
         cancelled: Arc::new(AtomicBool::new(false)),

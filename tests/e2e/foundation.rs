@@ -50,7 +50,9 @@ fn read_table(path: &Path) -> Vec<BTreeMap<String, Vec<String>>> {
         }
         let mut row: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (header, value) in headers.iter().zip(record.iter()) {
-            row.entry(header.clone()).or_default().push(value.trim().to_string());
+            row.entry(header.clone())
+                .or_default()
+                .push(value.trim().to_string());
         }
         rows.push(row);
     }
@@ -58,7 +60,10 @@ fn read_table(path: &Path) -> Vec<BTreeMap<String, Vec<String>>> {
 }
 
 fn one(row: &BTreeMap<String, Vec<String>>, key: &str) -> String {
-    row.get(key).and_then(|v| v.first()).cloned().unwrap_or_default()
+    row.get(key)
+        .and_then(|v| v.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn query_set(conn: &rusqlite::Connection, sql: &str) -> BTreeSet<Vec<String>> {
@@ -91,7 +96,11 @@ fn plugins_lists_the_installed_plugins_with_versions_and_abi() {
         .unwrap_or_else(|| panic!("no csv plugin in:\n{}", out.stdout));
     assert!(csv_line.contains(env!("CARGO_PKG_VERSION")), "{csv_line}");
     assert!(csv_line.contains("abi v1"), "{csv_line}");
-    assert!(out.stdout.lines().any(|l| l.starts_with("clever ")), "{}", out.stdout);
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("clever ")),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -106,7 +115,14 @@ fn the_bundled_school_imports_row_for_row() {
     let expected: BTreeSet<Vec<String>> = students
         .iter()
         .filter(|r| !one(r, "Action").eq_ignore_ascii_case("delete"))
-        .map(|r| vec![one(r, "StudentID"), one(r, "First"), one(r, "Last"), one(r, "SecurityValue")])
+        .map(|r| {
+            vec![
+                one(r, "StudentID"),
+                one(r, "First"),
+                one(r, "Last"),
+                one(r, "SecurityValue"),
+            ]
+        })
         .collect();
     let actual = query_set(
         &db,
@@ -115,12 +131,23 @@ fn the_bundled_school_imports_row_for_row() {
          WHERE c.role = 'student' AND c.active = 1 AND c.access_level = 'customer'",
     );
     assert_eq!(actual, expected);
-    assert_eq!(count(&db, "SELECT count(*) FROM contacts WHERE role = 'student'"), expected.len() as i64);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM contacts WHERE role = 'student'"),
+        expected.len() as i64
+    );
 
     let teachers = read_table(&folder.join("Teacher.txt"));
     let expected: BTreeSet<Vec<String>> = teachers
         .iter()
-        .map(|r| vec![one(r, "TeacherID"), one(r, "First"), one(r, "Last"), one(r, "Email"), one(r, "Room")])
+        .map(|r| {
+            vec![
+                one(r, "TeacherID"),
+                one(r, "First"),
+                one(r, "Last"),
+                one(r, "Email"),
+                one(r, "Room"),
+            ]
+        })
         .collect();
     let actual = query_set(
         &db,
@@ -133,7 +160,10 @@ fn the_bundled_school_imports_row_for_row() {
     for row in &teachers {
         let password = one(row, "Password");
         if !password.is_empty() {
-            let hits = snapshot(&db).into_iter().filter(|r| r.contains(&password)).count();
+            let hits = snapshot(&db)
+                .into_iter()
+                .filter(|r| r.contains(&password))
+                .count();
             assert_eq!(hits, 0, "password {password:?} found in the database");
         }
     }
@@ -144,7 +174,9 @@ fn the_bundled_school_imports_row_for_row() {
     let mut expected_teaching = BTreeSet::new();
     for row in &classes {
         let id = one(row, "ClassID");
-        let name = Some(one(row, "ClassName")).filter(|n| !n.is_empty()).unwrap_or(id.clone());
+        let name = Some(one(row, "ClassName"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or(id.clone());
         expected_classes.insert(vec![id.clone(), name]);
         expected_teaching.insert(vec![id, one(row, "TeacherID")]);
     }
@@ -164,7 +196,12 @@ fn the_bundled_school_imports_row_for_row() {
     // Enrollments, in the one-row-per-student layout with repeated ClassID columns.
     let mut expected = BTreeSet::new();
     for row in read_table(&folder.join("Enrollment.txt")) {
-        for class in row.get("ClassID").into_iter().flatten().filter(|c| !c.is_empty()) {
+        for class in row
+            .get("ClassID")
+            .into_iter()
+            .flatten()
+            .filter(|c| !c.is_empty())
+        {
             expected.insert(vec![one(&row, "StudentID"), class.clone()]);
         }
     }
@@ -193,17 +230,33 @@ fn the_bundled_school_imports_row_for_row() {
         }
     }
     let canonical = |id: String| alias.get(&id).cloned().unwrap_or(id);
-    let expected: BTreeSet<String> = parents.iter().map(|r| canonical(one(r, "ParentID"))).collect();
-    let actual: BTreeSet<String> = query_set(
+    let holder: HashMap<String, String> = query_set(
         &db,
-        "SELECT i.value FROM contacts c JOIN contact_ids i ON i.contact_id = c.id AND i.kind = 'ParentID'
+        "SELECT i.value, c.id FROM contacts c JOIN contact_ids i ON i.contact_id = c.id AND i.kind = 'ParentID'
          WHERE c.role = 'parent' AND c.access_level = 'customer'",
     )
     .into_iter()
-    .map(|r| r[0].clone())
+    .map(|r| (r[0].clone(), r[1].clone()))
     .collect();
-    assert_eq!(actual, expected);
-    assert_eq!(count(&db, "SELECT count(*) FROM contacts WHERE role = 'parent'"), expected.len() as i64);
+    let file_ids: BTreeSet<String> = parents.iter().map(|r| one(r, "ParentID")).collect();
+    assert_eq!(holder.keys().cloned().collect::<BTreeSet<_>>(), file_ids);
+    for (alias_id, first) in &alias {
+        assert_eq!(
+            holder[alias_id], holder[first],
+            "{alias_id} shares {first}'s email"
+        );
+    }
+    let distinct: BTreeSet<&String> = holder.values().collect();
+    let canonical_ids: BTreeSet<String> = file_ids.iter().cloned().map(canonical).collect();
+    assert_eq!(distinct.len(), canonical_ids.len());
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM contacts WHERE role = 'parent'"),
+        canonical_ids.len() as i64
+    );
+    assert!(
+        !alias.is_empty(),
+        "the fixture has a parent repeated under another ParentID with the same email"
+    );
 
     let expected: BTreeSet<Vec<String>> = read_table(&folder.join("ParentStudent.txt"))
         .iter()
@@ -214,7 +267,10 @@ fn the_bundled_school_imports_row_for_row() {
         "SELECT p.value, s.value FROM relationships r
          JOIN contact_ids p ON p.contact_id = r.parent_id AND p.kind = 'ParentID'
          JOIN contact_ids s ON s.contact_id = r.student_id AND s.kind = 'StudentID'",
-    );
+    )
+    .into_iter()
+    .map(|r| vec![canonical(r[0].clone()), r[1].clone()])
+    .collect::<BTreeSet<_>>();
     assert_eq!(actual, expected);
     assert!(
         count(&db, "SELECT count(*) FROM (SELECT parent_id FROM relationships GROUP BY parent_id HAVING count(*) > 1)") > 0,
@@ -226,8 +282,14 @@ fn the_bundled_school_imports_row_for_row() {
         count(&db, "SELECT count(*) FROM event_classes ec JOIN events e ON e.id = ec.event_id WHERE e.name = 'Fall Conferences 2026' AND e.sync_enabled = 1"),
         expected_classes.len() as i64
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"), 1);
-    assert_eq!(count(&db, "PRAGMA foreign_key_check"), 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'ok'"),
+        1
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM pragma_foreign_key_check"),
+        0
+    );
 }
 
 #[test]
@@ -238,9 +300,11 @@ fn importing_the_same_files_twice_changes_nothing() {
     let out = sandbox.roster(&["import"]).ok();
     let summary: serde_json::Value = sandbox
         .db()
-        .query_row("SELECT summary FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| {
-            r.get::<_, String>(0)
-        })
+        .query_row(
+            "SELECT summary FROM sync_runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get::<_, String>(0),
+        )
         .map(|s| serde_json::from_str(&s).unwrap())
         .unwrap();
     let entities = summary["entities"].as_object().unwrap();
@@ -251,8 +315,14 @@ fn importing_the_same_files_twice_changes_nothing() {
         assert_eq!(counts["deactivated"], 0, "{entity}: {counts}");
     }
     assert!(out.stdout.contains("total"), "{}", out.stdout);
-    let after: Vec<String> = snapshot(&sandbox.db()).into_iter().filter(|r| !r.starts_with("sync_runs|")).collect();
-    let before: Vec<String> = before.into_iter().filter(|r| !r.starts_with("sync_runs|")).collect();
+    let after: Vec<String> = snapshot(&sandbox.db())
+        .into_iter()
+        .filter(|r| !r.starts_with("sync_runs|"))
+        .collect();
+    let before: Vec<String> = before
+        .into_iter()
+        .filter(|r| !r.starts_with("sync_runs|"))
+        .collect();
     assert_eq!(before, after);
 }
 
@@ -267,8 +337,18 @@ fn a_plugin_built_for_another_abi_is_refused_with_what_to_rebuild() {
     let sandbox = Sandbox::new(&plugin_config("wrong-abi", ""));
     let dir = install().test_plugin_dir.display().to_string();
     let out = sandbox.roster(&["--plugin-dir", &dir, "import"]).failed();
-    assert!(out.stderr.contains("speaks plugin ABI v999, this roster speaks v1"), "{}", out.stderr);
-    assert!(out.stderr.contains("hint: rebuild the plugin against roster-core"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("speaks plugin ABI v999, this roster speaks v1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: rebuild the plugin against roster-core"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -279,14 +359,22 @@ fn a_panicking_plugin_is_an_error_and_writes_nothing() {
         let out = sandbox.roster(&["--plugin-dir", &dir, "import"]).failed();
         assert_eq!(out.status, Some(1));
         assert!(
-            out.stderr.contains(&format!("plugin `panicking` panicked: deliberate test panic in {place}")),
+            out.stderr.contains(&format!(
+                "plugin `panicking` panicked: deliberate test panic in {place}"
+            )),
             "{}",
             out.stderr
         );
         let db = sandbox.db();
         assert_eq!(count(&db, "SELECT count(*) FROM schools"), 0);
         assert_eq!(count(&db, "SELECT count(*) FROM events"), 0);
-        assert_eq!(count(&db, "SELECT count(*) FROM sync_runs WHERE status = 'failed'"), 1);
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM sync_runs WHERE status = 'failed'"
+            ),
+            1
+        );
     }
 }
 
@@ -304,9 +392,20 @@ fn a_malformed_file_names_file_and_line_and_leaves_the_database_as_it_was() {
 
         sandbox.write_config(&files_config(&case));
         let out = sandbox.roster(&["import"]).failed();
-        assert!(out.stderr.contains(&expected), "{}: expected `{expected}` in:\n{}", case.display(), out.stderr);
-        let after: Vec<String> = snapshot(&sandbox.db()).into_iter().filter(|r| !r.starts_with("sync_runs|")).collect();
-        let before: Vec<String> = before.into_iter().filter(|r| !r.starts_with("sync_runs|")).collect();
+        assert!(
+            out.stderr.contains(&expected),
+            "{}: expected `{expected}` in:\n{}",
+            case.display(),
+            out.stderr
+        );
+        let after: Vec<String> = snapshot(&sandbox.db())
+            .into_iter()
+            .filter(|r| !r.starts_with("sync_runs|"))
+            .collect();
+        let before: Vec<String> = before
+            .into_iter()
+            .filter(|r| !r.starts_with("sync_runs|"))
+            .collect();
         assert_eq!(before, after, "{}", case.display());
         seen += 1;
     }
@@ -320,5 +419,9 @@ fn config_errors_point_at_the_key() {
     assert!(out.stdout.contains("pth"), "{}\n{}", out.stdout, out.stderr);
     let sandbox = Sandbox::new("[database]\npath = \"roster.db\"\nsize = 3\n");
     let out = sandbox.roster(&["import"]).failed();
-    assert!(out.stderr.contains("line 3") && out.stderr.contains("size"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("line 3") && out.stderr.contains("size"),
+        "{}",
+        out.stderr
+    );
 }

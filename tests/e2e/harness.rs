@@ -6,7 +6,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn fixtures() -> PathBuf {
@@ -159,14 +162,30 @@ pub struct Output {
 impl Output {
     #[track_caller]
     pub fn ok(self) -> Output {
-        assert_eq!(self.status, Some(0), "roster failed:\n{}\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status,
+            Some(0),
+            "roster failed:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn failed(self) -> Output {
-        assert_ne!(self.status, Some(0), "roster should have failed:\n{}\n{}", self.stdout, self.stderr);
-        assert!(self.status.is_some(), "roster was killed by a signal:\n{}", self.stderr);
+        assert_ne!(
+            self.status,
+            Some(0),
+            "roster should have failed:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            self.status.is_some(),
+            "roster was killed by a signal:\n{}",
+            self.stderr
+        );
         self
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use roster_core::loader::PluginHandle;
 
-use crate::commands::import::Env;
 use crate::context::HostContext;
 use crate::error::CliError;
+use crate::jobs::Env;
 
 pub fn run(env: &Env) -> Result<(), CliError> {
     let config = &env.config;

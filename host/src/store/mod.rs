@@ -25,6 +25,8 @@ pub enum StoreError {
         path: String,
         source: rusqlite::Error,
     },
+    #[error("another import or sync is already running on {path}{holder}")]
+    Busy { path: String, holder: String },
     #[error("cannot create {path}: {source}")]
     Create {
         path: String,
@@ -83,6 +85,49 @@ impl Store {
         })
     }
 
+    /// Hold the database's writer lock for as long as the guard lives. One import or sync
+    /// writes at a time; readers are never blocked (WAL). The lock is an OS file lock, so
+    /// a killed process releases it.
+    pub fn lock_writer(&self) -> Result<WriterLock, StoreError> {
+        let lock_path = lock_path(&self.path);
+        let shown = self.path.display().to_string();
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Create {
+                path: lock_path.display().to_string(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                use std::io::{Seek, Write};
+                let _ = file.set_len(0);
+                let _ = file.seek(std::io::SeekFrom::Start(0));
+                let _ = write!(file, "{}", std::process::id());
+                Ok(WriterLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                let holder = if pid.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" (process {})", pid.trim())
+                };
+                Err(StoreError::Busy {
+                    path: shown,
+                    holder,
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Create {
+                path: lock_path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
     fn configure(&self) -> rusqlite::Result<()> {
         // WAL lets readers (browse, reports) work while an import writes.
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -120,6 +165,17 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Held while an import or sync writes; dropping it releases the lock.
+pub struct WriterLock {
+    _file: std::fs::File,
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    db.with_file_name(name)
 }
 
 /// A school's roster is personal data: the database file is readable by its owner only.
@@ -166,6 +222,13 @@ mod tests {
         }
         drop(store);
         // Opening again is a no-op migration.
-        Store::open(&path).unwrap();
+        let again = Store::open(&path).unwrap();
+        let _held = again.lock_writer().unwrap();
+        let error = store_second(&path).lock_writer().err().unwrap().to_string();
+        assert!(error.contains("already running"), "{error}");
+    }
+
+    fn store_second(path: &Path) -> Store {
+        Store::open(path).unwrap()
     }
 }

@@ -1,0 +1,133 @@
+//! Running one event's job — an import or a sync — from its source, recorded in
+//! `sync_runs`. `roster import`, `roster sync run` and the daemon all come through here.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use roster_core::loader::{PluginFile, PluginHandle};
+
+use crate::config::{Config, EventConfig};
+use crate::context::HostContext;
+use crate::error::CliError;
+use crate::events::Run;
+use crate::pipeline::{self, Job, PassThrough, Scope, Summary};
+use crate::store::Store;
+
+/// What every command that runs jobs needs.
+pub struct Env {
+    pub config: Config,
+    pub plugin_dirs: Vec<PathBuf>,
+    pub cancelled: Arc<AtomicBool>,
+    pub show_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Import,
+    Sync,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Import => "import",
+            RunKind::Sync => "sync",
+        }
+    }
+}
+
+pub struct Runner<'a> {
+    env: &'a Env,
+    plugins: HashMap<String, PluginFile>,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(env: &'a Env) -> Self {
+        Runner {
+            env,
+            plugins: HashMap::new(),
+        }
+    }
+
+    /// Run one event's job to completion or not at all, and record it (unless a dry run).
+    pub fn run(
+        &mut self,
+        store: &mut Store,
+        event: &EventConfig,
+        kind: RunKind,
+        dry_run: bool,
+    ) -> Result<Summary, CliError> {
+        let config = &self.env.config;
+        let source = config.source(&event.source).ok_or_else(|| {
+            CliError::new(format!(
+                "event `{}` imports from source `{}`, which {} does not define",
+                event.name,
+                event.source,
+                config.path.display()
+            ))
+            .with_hint("add the [[source]] back to the config, or stop sync for this event")
+        })?;
+        if !self.plugins.contains_key(&source.plugin) {
+            let loaded = crate::plugins::load(&source.plugin, &self.env.plugin_dirs)?;
+            self.plugins.insert(source.plugin.clone(), loaded);
+        }
+        let plugin = &self.plugins[&source.plugin];
+        tracing::info!(
+            "{} `{}` from source `{}` (plugin {} {})",
+            kind.as_str(),
+            event.name,
+            source.name,
+            plugin.info().name,
+            plugin.info().version
+        );
+        let context = Arc::new(HostContext::new(
+            &source.name,
+            self.env.cancelled.clone(),
+            self.env.show_progress,
+        ));
+        let run = if dry_run {
+            None
+        } else {
+            let event_id = crate::events::find(&store.conn, &event.name)?;
+            Some(Run::start(&store.conn, event_id, kind.as_str())?)
+        };
+
+        let result = (|| {
+            let mut records = plugin
+                .open(&source.plugin_config, &config.base_dir, context.clone())
+                .map_err(|error| pipeline::ImportError::Plugin {
+                    source_name: source.name.clone(),
+                    error,
+                })?;
+            pipeline::run(
+                &mut store.conn,
+                records.as_mut(),
+                Job {
+                    source: &source.name,
+                    event: Some(event),
+                    scope: Scope::new(event.school.clone(), event.terms.clone()),
+                    access: &config.access,
+                    dry_run,
+                },
+                &mut PassThrough,
+                context.as_ref(),
+            )
+        })();
+        context.finish();
+
+        if let Some(run) = run {
+            let event_id = crate::events::find(&store.conn, &event.name)?;
+            run.set_event(&store.conn, event_id)?;
+            match &result {
+                Ok(summary) => {
+                    let json = serde_json::to_string(summary).expect("summary serialises");
+                    run.finish(&store.conn, "ok", Some(&json), None)?;
+                }
+                Err(error) => run.finish(&store.conn, "failed", None, Some(&error.to_string()))?,
+            }
+        }
+        Ok(result?)
+    }
+}
