@@ -1,1 +1,55 @@
-pub struct Placeholder;
+//! `roster-plugin-csv`: rosters from data files.
+//!
+//! Formats (`format = …` in the source's table of `importer.toml`):
+//! - `"pickatime"`: pickAtime's manual import files in one folder — see [`pickatime`]
+//!   for the files, the record mapping, and where this reader goes beyond the format
+//!   (co-taught classes, duplicate parents, passwords).
+//! - `"clever-sftp"`: accepted by the config, not implemented yet.
+//!
+//! Every file may be UTF-8 (with or without BOM), UTF-16 with a BOM, or Windows-1252;
+//! with `\n`, `\r\n` or `\r` line endings; tab-, comma- or semicolon-delimited. Errors
+//! in a file are located as `path/File.txt:line:column` (1-based, physical lines), the
+//! path spelled as the config's `path` key spells it.
+//!
+//! The parser is usable without the plugin ABI: [`config::Config::parse`], then
+//! [`pickatime::PickatimeSource::open`] (an iterator of records) or
+//! [`pickatime::read_all`].
+
+pub mod config;
+mod dates;
+pub mod pickatime;
+mod table;
+mod text;
+
+use roster_core::sdk::{OpenContext, Plugin, RecordSource};
+use roster_core::PluginError;
+
+pub use config::{Config, Delimiter, Format};
+pub use pickatime::PickatimeSource;
+pub use table::DataFile;
+
+/// The `csv` plugin.
+pub struct CsvPlugin;
+
+impl Plugin for CsvPlugin {
+    const NAME: &'static str = "csv";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str =
+        "Rosters from data files: pickAtime manual files (clever-sftp: planned)";
+
+    fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
+        let config = Config::parse(config)?;
+        match config.format {
+            Format::Pickatime => Ok(Box::new(PickatimeSource::open(
+                &config,
+                &ctx.base_dir,
+                ctx.host,
+            )?)),
+            Format::CleverSftp => Err(PluginError::config(
+                "format: \"clever-sftp\" is not supported yet; use \"pickatime\"",
+            )),
+        }
+    }
+}
+
+roster_core::export_plugin!(CsvPlugin);

@@ -1,0 +1,135 @@
+//! The Class file: classes, and the teachers who hold them.
+
+use roster_core::record::{Class, ClassTeacher, Record};
+use roster_core::sdk::Host;
+use roster_core::PluginError;
+
+use super::people::{attributes, non_empty, required};
+use super::{Reader, Roster};
+use crate::config::Delimiter;
+use crate::table::{DataFile, Row, Table};
+
+/// A class as its first row described it, to notice later rows that disagree.
+pub struct ClassSeen {
+    pub index: u32,
+    line: u64,
+    details: (String, Option<String>, Option<u32>),
+    teachers: Vec<String>,
+}
+
+pub struct Classes {
+    table: Table,
+    id: usize,
+    teacher: usize,
+    name: Option<usize>,
+    group: Option<usize>,
+    ptan: Option<usize>,
+    other: Vec<(usize, String)>,
+}
+
+impl Classes {
+    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
+        let table = Table::open(file, delimiter, host, &[])?;
+        let [id, teacher] = table.require(&["ClassID", "TeacherID"])?[..] else {
+            unreachable!("require returns one index per name")
+        };
+        Ok(Classes {
+            id,
+            teacher,
+            name: table.find("ClassName"),
+            group: table.find("GroupName"),
+            ptan: table.find("PTAN"),
+            other: table.other_columns(&["ClassID", "TeacherID", "ClassName", "GroupName", "PTAN"]),
+            table,
+        })
+    }
+
+    /// The class, the first time its ClassID is seen; every row adds its teacher.
+    fn read(&self, row: &Row, roster: &mut Roster) -> Result<Option<Class>, PluginError> {
+        let id = required(&self.table, row, self.id, "ClassID")?;
+        let teacher = required(&self.table, row, self.teacher, "TeacherID")?;
+        if !roster.teachers.contains_key(teacher) {
+            return Err(self.table.error(
+                row,
+                self.teacher,
+                format!(
+                    "unknown TeacherID `{teacher}` (not in {})",
+                    roster.teacher_file
+                ),
+            ));
+        }
+        let ptan = match (self.ptan, row.get_opt(self.ptan)) {
+            (_, "") => None,
+            (Some(column), text) => Some(text.parse::<u32>().map_err(|_| {
+                self.table.error(
+                    row,
+                    column,
+                    format!("PTAN must be a whole number of appointments, found `{text}`"),
+                )
+            })?),
+            (None, _) => None,
+        };
+        let name = non_empty(row.get_opt(self.name)).unwrap_or_else(|| id.to_string());
+        let group = non_empty(row.get_opt(self.group));
+        let details = (name, group, ptan);
+
+        if let Some(seen) = roster.classes.get_mut(id) {
+            if seen.details != details {
+                roster.host.warn(&format!(
+                    "{}:{}: ClassID `{id}` repeats line {} with another ClassName, GroupName or PTAN; keeping line {}'s",
+                    self.table.file.shown, row.line, seen.line, seen.line
+                ));
+            }
+            if !seen.teachers.iter().any(|t| t == teacher) {
+                seen.teachers.push(teacher.to_string());
+                roster.links.push_back(link(id, teacher, false));
+            }
+            return Ok(None);
+        }
+        let index = u32::try_from(roster.classes.len()).expect("fewer than 4 billion classes");
+        roster.links.push_back(link(id, teacher, true));
+        roster.classes.insert(
+            id.to_string(),
+            ClassSeen {
+                index,
+                line: row.line,
+                details: details.clone(),
+                teachers: vec![teacher.to_string()],
+            },
+        );
+        let (name, group_name, appointments_per_parent) = details;
+        Ok(Some(Class {
+            source_id: id.to_string(),
+            name,
+            school_id: Some(roster.school_id.clone()),
+            term_id: roster.term_id.clone(),
+            group_name,
+            appointments_per_parent,
+            attributes: attributes(row, &self.other),
+            ..Default::default()
+        }))
+    }
+}
+
+fn link(class_id: &str, teacher_id: &str, primary: bool) -> ClassTeacher {
+    ClassTeacher {
+        class_id: class_id.to_string(),
+        teacher_id: teacher_id.to_string(),
+        primary,
+    }
+}
+
+impl Reader for Classes {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        while let Some(row) = self.table.next_row()? {
+            if let Some(class) = self.read(&row, roster)? {
+                return Ok(Some(class.into()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn progress(&self) -> Option<(&str, u64)> {
+        Some((&self.table.file.name, self.table.rows))
+    }
+}

@@ -1,0 +1,101 @@
+//! The Enrollment file, in either documented layout: one row per (student, class), or
+//! one row per student with a repeated `ClassID` column.
+
+use std::collections::{HashSet, VecDeque};
+
+use roster_core::record::{Enrollment, Record};
+use roster_core::sdk::Host;
+use roster_core::PluginError;
+
+use super::people::required;
+use super::{first_time, Reader, Roster};
+use crate::config::Delimiter;
+use crate::table::{DataFile, Row, Table};
+
+pub struct Enrollments {
+    table: Table,
+    student: usize,
+    classes: Vec<usize>,
+    seen: HashSet<u64>,
+    ready: VecDeque<Enrollment>,
+}
+
+impl Enrollments {
+    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
+        let mut table = Table::open(file, delimiter, host, &["ClassID"])?;
+        let student = table.require(&["StudentID", "ClassID"])?[0];
+        let classes = table.find_all("ClassID");
+        if classes.len() > 1 {
+            // Spreadsheets drop the empty cells after a student's last class.
+            table.allow_short_rows();
+        }
+        warn_ignored(&table, &["StudentID", "ClassID"], host);
+        Ok(Enrollments {
+            table,
+            student,
+            classes,
+            seen: HashSet::new(),
+            ready: VecDeque::new(),
+        })
+    }
+
+    fn read(&mut self, row: &Row, roster: &Roster) -> Result<(), PluginError> {
+        let student_id = required(&self.table, row, self.student, "StudentID")?;
+        let student = roster.student(&self.table, row, self.student)?;
+        let one_per_row = self.classes.len() == 1;
+        for &column in &self.classes {
+            let class_id = match row.get(column) {
+                "" if one_per_row => return Err(self.table.error(row, column, "empty ClassID")),
+                "" => continue,
+                class_id => class_id,
+            };
+            let Some(class) = roster.classes.get(class_id) else {
+                return Err(self.table.error(
+                    row,
+                    column,
+                    format!("unknown ClassID `{class_id}` (not in the Class file)"),
+                ));
+            };
+            if first_time(&mut self.seen, student, class.index) {
+                self.ready.push_back(Enrollment {
+                    class_id: class_id.to_string(),
+                    student_id: student_id.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Reader for Enrollments {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        while self.ready.is_empty() {
+            let Some(row) = self.table.next_row()? else {
+                return Ok(None);
+            };
+            self.read(&row, roster)?;
+        }
+        Ok(self.ready.pop_front().map(Record::from))
+    }
+
+    fn progress(&self) -> Option<(&str, u64)> {
+        Some((&self.table.file.name, self.table.rows))
+    }
+}
+
+/// Link files have nowhere to put other columns; say so instead of dropping them quietly.
+pub(super) fn warn_ignored(table: &Table, known: &[&str], host: &Host) {
+    let other: Vec<String> = table
+        .other_columns(known)
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
+    if !other.is_empty() {
+        host.warn(&format!(
+            "{}: ignoring column{} {}",
+            table.file.shown,
+            if other.len() > 1 { "s" } else { "" },
+            other.join(", ")
+        ));
+    }
+}

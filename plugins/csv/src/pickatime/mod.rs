@@ -1,0 +1,341 @@
+//! The pickAtime manual-file format: Student, Teacher, Class and Enrollment files
+//! (required) and Parent and ParentStudent files (optional), tab-delimited with a header.
+//!
+//! The files are read one after the other, each row by row, and records come out in
+//! dependency order: the school (and term), students, teachers, parents, classes, class
+//! teachers, enrollments, relationships, and last a [`Snapshot`]. What stays in memory
+//! is one index per file (ids and line numbers) to check the references of later files.
+//!
+//! Beyond the documented format:
+//! - **Co-taught classes.** pickAtime wants a ClassID per teacher; a ClassID that appears
+//!   on several rows with different TeacherIDs is read as one class with several teachers:
+//!   one `Class` record, and one `ClassTeacher` link per teacher, the first row's primary.
+//! - **Duplicate parents.** A repeated ParentID updates the contact (the last row wins);
+//!   a ParentID whose Email (compared trimmed and case-insensitively) another ParentID
+//!   already has is merged into that first ParentID's contact, and relationships naming
+//!   it are redirected there. Each merge is logged at info level.
+//! - **Passwords** in the Teacher file are never read into a record.
+
+mod classes;
+mod enrollments;
+mod files;
+mod parents;
+mod people;
+mod relationships;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+
+use roster_core::record::{ClassTeacher, Entity, Record, School, Snapshot, Term};
+use roster_core::sdk::{Host, RecordSource};
+use roster_core::PluginError;
+
+use crate::config::{Config, Delimiter};
+use crate::table::{Row, Table};
+pub use files::FileSet;
+use parents::ParentIndex;
+
+/// Records per `next_batch` call.
+pub const BATCH_SIZE: usize = 5_000;
+
+/// The school record's `source_id`: the files name no school, so there is exactly one.
+pub const SCHOOL_ID: &str = "school";
+
+/// A pickAtime file set, read as a stream of records. Usable without the plugin ABI:
+/// it is an iterator of records as well as a [`RecordSource`].
+pub struct PickatimeSource {
+    host: Host,
+    files: FileSet,
+    delimiter: Delimiter,
+    roster: Roster,
+    pending: VecDeque<Record>,
+    steps: VecDeque<Step>,
+    current: Option<Box<dyn Reader>>,
+    failed: bool,
+}
+
+/// What the files read so far established, for checking the references of later files.
+struct Roster {
+    host: Host,
+    school_id: String,
+    term_id: Option<String>,
+    student_file: String,
+    teacher_file: String,
+    parent_file: String,
+    students: HashMap<String, StudentSeen>,
+    teachers: HashMap<String, u64>,
+    parents: Option<ParentIndex>,
+    classes: HashMap<String, classes::ClassSeen>,
+    links: VecDeque<ClassTeacher>,
+}
+
+struct StudentSeen {
+    /// Dense number, so that (student, class) pairs fit in a `u64`.
+    index: u32,
+    line: u64,
+    removed: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Students,
+    Teachers,
+    Parents,
+    Classes,
+    ClassTeachers,
+    Enrollments,
+    Relationships,
+    Snapshot,
+}
+
+/// One step of the stream.
+trait Reader: Send {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError>;
+    /// The file being read and the rows read from it, for progress reports.
+    fn progress(&self) -> Option<(&str, u64)> {
+        None
+    }
+}
+
+impl PickatimeSource {
+    /// Finds the files (a missing required file is an error now, before any record) and
+    /// prepares the stream; the files themselves are read as the records are pulled.
+    pub fn open(config: &Config, base_dir: &Path, host: Host) -> Result<Self, PluginError> {
+        let files = files::resolve(config, base_dir)?;
+        let school = School {
+            source_id: SCHOOL_ID.to_string(),
+            name: config
+                .school
+                .clone()
+                .unwrap_or_else(|| "School".to_string()),
+            ..Default::default()
+        };
+        let term = config.term.as_ref().map(|name| Term {
+            source_id: name.clone(),
+            name: name.clone(),
+            school_id: Some(SCHOOL_ID.to_string()),
+            ..Default::default()
+        });
+        let roster = Roster {
+            host: host.clone(),
+            school_id: SCHOOL_ID.to_string(),
+            term_id: term.as_ref().map(|t| t.source_id.clone()),
+            student_file: files.students.name.clone(),
+            teacher_file: files.teachers.name.clone(),
+            parent_file: files
+                .parents
+                .as_ref()
+                .map_or_else(String::new, |f| f.name.clone()),
+            students: HashMap::new(),
+            teachers: HashMap::new(),
+            parents: None,
+            classes: HashMap::new(),
+            links: VecDeque::new(),
+        };
+        let mut pending = VecDeque::from([Record::from(school)]);
+        pending.extend(term.map(Record::from));
+        let mut steps = VecDeque::from([Step::Students, Step::Teachers]);
+        if files.parents.is_some() {
+            steps.push_back(Step::Parents);
+        }
+        steps.extend([Step::Classes, Step::ClassTeachers, Step::Enrollments]);
+        if files.parent_students.is_some() {
+            steps.push_back(Step::Relationships);
+        }
+        steps.push_back(Step::Snapshot);
+        Ok(PickatimeSource {
+            host,
+            files,
+            delimiter: config.delimiter,
+            roster,
+            pending,
+            steps,
+            current: None,
+            failed: false,
+        })
+    }
+
+    /// The files this source reads.
+    pub fn files(&self) -> &FileSet {
+        &self.files
+    }
+
+    /// The next record in dependency order, `None` at the end.
+    pub fn next_record(&mut self) -> Result<Option<Record>, PluginError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let result = self.advance();
+        self.failed = result.is_err();
+        result
+    }
+
+    fn advance(&mut self) -> Result<Option<Record>, PluginError> {
+        if let Some(record) = self.pending.pop_front() {
+            return Ok(Some(record));
+        }
+        loop {
+            if let Some(reader) = &mut self.current {
+                if let Some(record) = reader.next(&mut self.roster)? {
+                    return Ok(Some(record));
+                }
+                if let Some((stage, done)) = reader.progress() {
+                    self.host.progress(stage, done, Some(done));
+                }
+                self.current = None;
+            }
+            let Some(step) = self.steps.pop_front() else {
+                return Ok(None);
+            };
+            self.current = Some(self.start(step)?);
+        }
+    }
+
+    fn start(&mut self, step: Step) -> Result<Box<dyn Reader>, PluginError> {
+        let (host, delimiter) = (&self.host, self.delimiter);
+        Ok(match step {
+            Step::Students => Box::new(people::Students::open(
+                &self.files.students,
+                delimiter,
+                host,
+            )?),
+            Step::Teachers => Box::new(people::Teachers::open(
+                &self.files.teachers,
+                delimiter,
+                host,
+            )?),
+            Step::Parents => {
+                let file = self
+                    .files
+                    .parents
+                    .as_ref()
+                    .expect("only planned with a Parent file");
+                let (index, reader) =
+                    parents::Parents::open(file, delimiter, host, &self.roster.school_id)?;
+                self.roster.parents = Some(index);
+                Box::new(reader)
+            }
+            Step::Classes => Box::new(classes::Classes::open(
+                &self.files.classes,
+                delimiter,
+                host,
+            )?),
+            Step::ClassTeachers => Box::new(ClassTeachers),
+            Step::Enrollments => Box::new(enrollments::Enrollments::open(
+                &self.files.enrollments,
+                delimiter,
+                host,
+            )?),
+            Step::Relationships => {
+                let file = self
+                    .files
+                    .parent_students
+                    .as_ref()
+                    .expect("only planned with a ParentStudent file");
+                Box::new(relationships::Relationships::open(file, delimiter, host)?)
+            }
+            Step::Snapshot => Box::new(SnapshotStep(Some(self.snapshot()))),
+        })
+    }
+
+    /// The required files are full snapshots; the parent files only vouch for their
+    /// entities when they were supplied.
+    fn snapshot(&self) -> Snapshot {
+        let mut complete = vec![
+            Entity::Schools,
+            Entity::Terms,
+            Entity::Students,
+            Entity::Teachers,
+            Entity::Classes,
+            Entity::ClassTeachers,
+            Entity::Enrollments,
+        ];
+        if self.files.parents.is_some() {
+            complete.push(Entity::Parents);
+        }
+        if self.files.parent_students.is_some() {
+            complete.push(Entity::Relationships);
+        }
+        Snapshot::of(&complete)
+    }
+
+    fn report_progress(&self) {
+        if let Some((stage, done)) = self.current.as_ref().and_then(|r| r.progress()) {
+            self.host.progress(stage, done, None);
+        }
+    }
+}
+
+impl RecordSource for PickatimeSource {
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
+        self.host.check_cancelled()?;
+        let mut batch = Vec::with_capacity(BATCH_SIZE);
+        while batch.len() < BATCH_SIZE {
+            match self.next_record()? {
+                Some(record) => batch.push(record),
+                None => break,
+            }
+        }
+        self.report_progress();
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+}
+
+impl Iterator for PickatimeSource {
+    type Item = Result<Record, PluginError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}
+
+/// Reads a whole pickAtime folder into memory: for tests and small tools.
+pub fn read_all(config: &Config, base_dir: &Path, host: Host) -> Result<Vec<Record>, PluginError> {
+    PickatimeSource::open(config, base_dir, host)?.collect()
+}
+
+struct ClassTeachers;
+
+impl Reader for ClassTeachers {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        Ok(roster.links.pop_front().map(Record::from))
+    }
+}
+
+struct SnapshotStep(Option<Snapshot>);
+
+impl Reader for SnapshotStep {
+    fn next(&mut self, _roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        Ok(self.0.take().map(Record::from))
+    }
+}
+
+/// Records a pair of dense numbers as emitted; `false` when it already was.
+fn first_time(seen: &mut HashSet<u64>, a: u32, b: u32) -> bool {
+    seen.insert((u64::from(a) << 32) | u64::from(b))
+}
+
+impl Roster {
+    /// The dense number of the student a later file refers to in column `index`.
+    fn student(&self, table: &Table, row: &Row, index: usize) -> Result<u32, PluginError> {
+        let id = row.get(index);
+        match self.students.get(id) {
+            None => Err(table.error(
+                row,
+                index,
+                format!("unknown StudentID `{id}` (not in {})", self.student_file),
+            )),
+            Some(seen) if seen.removed => Err(table
+                .error(
+                    row,
+                    index,
+                    format!(
+                        "StudentID `{id}` is deleted by Action=delete in {} (line {})",
+                        self.student_file, seen.line
+                    ),
+                )
+                .with_hint("remove the student's rows from the other files too")),
+            Some(seen) => Ok(seen.index),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The Student and Teacher files.
+
+use std::collections::{BTreeMap, HashMap};
+
+use roster_core::record::{Identifier, Person, Record, Role};
+use roster_core::sdk::Host;
+use roster_core::PluginError;
+
+use super::{Reader, Roster, StudentSeen};
+use crate::config::Delimiter;
+use crate::dates::iso_date;
+use crate::table::{DataFile, Row, Table};
+
+pub struct Students {
+    table: Table,
+    id: usize,
+    first: usize,
+    last: usize,
+    security: usize,
+    action: Option<usize>,
+    grade: Option<usize>,
+    email: Option<usize>,
+    birth_date: Option<usize>,
+    other: Vec<(usize, String)>,
+}
+
+impl Students {
+    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
+        let table = Table::open(file, delimiter, host, &[])?;
+        let [id, first, last, security] =
+            table.require(&["StudentID", "First", "Last", "SecurityValue"])?[..]
+        else {
+            unreachable!("require returns one index per name")
+        };
+        let birth_column = ["DOB", "BirthDate"]
+            .into_iter()
+            .find(|c| table.find(c).is_some());
+        let mut known = vec![
+            "StudentID",
+            "First",
+            "Last",
+            "SecurityValue",
+            "Action",
+            "Grade",
+            "Email",
+        ];
+        known.extend(birth_column);
+        Ok(Students {
+            id,
+            first,
+            last,
+            security,
+            action: table.find("Action"),
+            grade: table.find("Grade"),
+            email: table.find("Email"),
+            birth_date: birth_column.and_then(|c| table.find(c)),
+            other: table.other_columns(&known),
+            table,
+        })
+    }
+
+    fn person(&self, row: &Row, roster: &mut Roster) -> Result<Person, PluginError> {
+        let id = required(&self.table, row, self.id, "StudentID")?;
+        let removed = match row.get_opt(self.action).to_ascii_lowercase().as_str() {
+            "" | "update" | "add" => false,
+            "delete" => true,
+            other => {
+                return Err(self.table.error(
+                    row,
+                    self.action.unwrap_or(0),
+                    format!("unknown Action `{other}`: expected `delete`, `update` or nothing"),
+                ))
+            }
+        };
+        // A deletion only has to say whom it deletes.
+        let (first, last) = if removed {
+            (row.get(self.first), row.get(self.last))
+        } else {
+            (
+                required(&self.table, row, self.first, "First")?,
+                required(&self.table, row, self.last, "Last")?,
+            )
+        };
+        if let Some(seen) = roster.students.get(id) {
+            return Err(self.table.error(
+                row,
+                self.id,
+                format!("duplicate StudentID `{id}` (also on line {})", seen.line),
+            ));
+        }
+        let security_value = non_empty(row.get(self.security));
+        // pickAtime's SecurityValue is typically the date of birth.
+        let birth_date = match non_empty(row.get_opt(self.birth_date)) {
+            Some(text) => Some(iso_date(&text).unwrap_or(text)),
+            None => security_value.as_deref().and_then(iso_date),
+        };
+        let index = u32::try_from(roster.students.len()).expect("fewer than 4 billion students");
+        roster.students.insert(
+            id.to_string(),
+            StudentSeen {
+                index,
+                line: row.line,
+                removed,
+            },
+        );
+        Ok(Person {
+            source_id: id.to_string(),
+            role: Role::Student as i32,
+            first_name: first.to_string(),
+            last_name: last.to_string(),
+            email: non_empty(row.get_opt(self.email)),
+            birth_date,
+            grade: non_empty(row.get_opt(self.grade)),
+            security_value,
+            school_ids: vec![roster.school_id.clone()],
+            identifiers: vec![identifier("StudentID", id)],
+            removed,
+            attributes: attributes(row, &self.other),
+            ..Default::default()
+        })
+    }
+}
+
+impl Reader for Students {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        match self.table.next_row()? {
+            Some(row) => Ok(Some(self.person(&row, roster)?.into())),
+            None => {
+                if self.table.rows == 0 {
+                    roster.host.warn(&format!(
+                        "{}: the file has no students",
+                        self.table.file.shown
+                    ));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn progress(&self) -> Option<(&str, u64)> {
+        Some((&self.table.file.name, self.table.rows))
+    }
+}
+
+pub struct Teachers {
+    table: Table,
+    id: usize,
+    first: usize,
+    last: usize,
+    email: usize,
+    room: usize,
+    password: Option<usize>,
+    password_warned: bool,
+    other: Vec<(usize, String)>,
+    /// Lowercased email → (TeacherID, line): pickAtime refuses two teachers with one email.
+    emails: HashMap<String, (String, u64)>,
+}
+
+impl Teachers {
+    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
+        let table = Table::open(file, delimiter, host, &[])?;
+        let [id, first, last, email, room] =
+            table.require(&["TeacherID", "First", "Last", "Email", "Room"])?[..]
+        else {
+            unreachable!("require returns one index per name")
+        };
+        Ok(Teachers {
+            id,
+            first,
+            last,
+            email,
+            room,
+            password: table.find("Password"),
+            password_warned: false,
+            other: table.other_columns(&[
+                "TeacherID",
+                "First",
+                "Last",
+                "Email",
+                "Room",
+                "Password",
+            ]),
+            emails: HashMap::new(),
+            table,
+        })
+    }
+
+    fn person(&mut self, row: &Row, roster: &mut Roster) -> Result<Person, PluginError> {
+        let id = required(&self.table, row, self.id, "TeacherID")?;
+        let first = required(&self.table, row, self.first, "First")?;
+        let last = required(&self.table, row, self.last, "Last")?;
+        if let Some(line) = roster.teachers.get(id) {
+            return Err(self.table.error(
+                row,
+                self.id,
+                format!("duplicate TeacherID `{id}` (also on line {line})"),
+            ));
+        }
+        let email = non_empty(row.get(self.email));
+        if let Some(email) = &email {
+            let key = email.to_lowercase();
+            if let Some((other, line)) = self.emails.get(&key) {
+                return Err(self.table.error(
+                    row,
+                    self.email,
+                    format!("Email `{email}` is already TeacherID `{other}`'s (line {line}); teacher emails must be unique"),
+                ));
+            }
+            self.emails.insert(key, (id.to_string(), row.line));
+        }
+        if !self.password_warned && !row.get_opt(self.password).is_empty() {
+            self.password_warned = true;
+            roster.host.warn(&format!(
+                "{}: the Password column is ignored: roster never imports passwords",
+                self.table.file.name
+            ));
+        }
+        roster.teachers.insert(id.to_string(), row.line);
+        Ok(Person {
+            source_id: id.to_string(),
+            role: Role::Teacher as i32,
+            first_name: first.to_string(),
+            last_name: last.to_string(),
+            email,
+            room: non_empty(row.get(self.room)),
+            school_ids: vec![roster.school_id.clone()],
+            identifiers: vec![identifier("TeacherID", id)],
+            attributes: attributes(row, &self.other),
+            ..Default::default()
+        })
+    }
+}
+
+impl Reader for Teachers {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        match self.table.next_row()? {
+            Some(row) => Ok(Some(self.person(&row, roster)?.into())),
+            None => Ok(None),
+        }
+    }
+
+    fn progress(&self) -> Option<(&str, u64)> {
+        Some((&self.table.file.name, self.table.rows))
+    }
+}
+
+/// The field in `index`, or an error at it when it is empty.
+pub(super) fn required<'r>(
+    table: &Table,
+    row: &'r Row,
+    index: usize,
+    column: &str,
+) -> Result<&'r str, PluginError> {
+    match row.get(index) {
+        "" => Err(table.error(row, index, format!("empty {column}"))),
+        value => Ok(value),
+    }
+}
+
+pub(super) fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+pub(super) fn identifier(kind: &str, value: &str) -> Identifier {
+    Identifier {
+        kind: kind.to_string(),
+        value: value.to_string(),
+    }
+}
+
+pub(super) fn attributes(row: &Row, columns: &[(usize, String)]) -> BTreeMap<String, String> {
+    columns
+        .iter()
+        .filter(|(i, _)| !row.get(*i).is_empty())
+        .map(|(i, name)| (name.clone(), row.get(*i).to_string()))
+        .collect()
+}
