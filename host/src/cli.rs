@@ -44,6 +44,189 @@ pub enum Command {
     Plugins,
     /// Check the configuration and the plugins it needs, without importing
     Check,
+    /// Create, list, show and delete events
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Look at a source's terms and sections before importing, or at the database's
+    #[command(subcommand)]
+    Browse(BrowseCommand),
+    /// The Class Editor: list, delete, hide and unhide an event's classes
+    #[command(subcommand)]
+    Classes(ClassesCommand),
+    /// Run the sync now, see its status and history, start or stop it
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Run every sync-enabled event nightly (01:00 local by default) until stopped
+    Daemon(DaemonArgs),
+    /// The schools attached to events and the yearly integration fee
+    Fees(FeesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List events
+    List,
+    /// Show one event: its source, selection, sync setting, classes and last runs
+    Show { name: String },
+    /// Create an event, optionally from another event as a template
+    Create(CreateEventArgs),
+    /// Delete events (their classes stay in the roster; contacts are untouched)
+    Delete(DeleteEventsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateEventArgs {
+    pub name: String,
+    /// Copy source, school, terms, sync setting and classes (with hidden flags) from this event
+    #[arg(long, value_name = "EVENT")]
+    pub from: Option<String>,
+    /// The source to import from (a [[source]] name)
+    #[arg(long)]
+    pub source: Option<String>,
+    /// One school: name or source id
+    #[arg(long)]
+    pub school: Option<String>,
+    /// A term name or id (repeatable)
+    #[arg(long = "term", value_name = "TERM")]
+    pub terms: Vec<String>,
+    /// Turn the nightly sync on for the new event
+    #[arg(long)]
+    pub sync: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteEventsArgs {
+    /// Events to delete
+    pub names: Vec<String>,
+    /// Delete every event except this one
+    #[arg(long, value_name = "EVENT", conflicts_with = "names")]
+    pub all_except: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BrowseFrom {
+    /// Read from this source (a [[source]] name) without importing anything
+    #[arg(long, conflicts_with = "db")]
+    pub source: Option<String>,
+    /// Read what is already in the database
+    #[arg(long)]
+    pub db: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BrowseCommand {
+    /// Terms: name, dates, number of sections
+    Terms {
+        #[command(flatten)]
+        from: BrowseFrom,
+    },
+    /// The sections of one term (name or id): name, teachers, number of students
+    Sections {
+        #[command(flatten)]
+        from: BrowseFrom,
+        /// A term name or id; all sections when absent
+        #[arg(long)]
+        term: Option<String>,
+    },
+    /// One section's teachers and students
+    Section {
+        #[command(flatten)]
+        from: BrowseFrom,
+        /// The section's source id (or, with --db, its database id)
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassesCommand {
+    /// List an event's classes (only classes): id, source id, name, term, teachers, students, shown/hidden
+    List {
+        #[arg(long)]
+        event: String,
+    },
+    /// Remove classes from the event; the next sync brings them back (use hide to keep them out)
+    Delete(ClassIdsArgs),
+    /// Hide classes from parents; they stay hidden through every sync
+    Hide(ClassIdsArgs),
+    /// Show hidden classes again
+    Unhide(ClassIdsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClassIdsArgs {
+    #[arg(long)]
+    pub event: String,
+    /// Classes by database id or source id
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Sync now: one event, or every sync-enabled event
+    Run(SyncRunArgs),
+    /// Each event's sync setting, last run and next run
+    Status,
+    /// Past runs, newest first
+    History {
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Turn the nightly sync on
+    Start(SyncSwitchArgs),
+    /// Turn the nightly sync off
+    Stop(SyncSwitchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct SyncTarget {
+    /// One event
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Every event (for run: every sync-enabled event)
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncRunArgs {
+    #[command(flatten)]
+    pub target: SyncTarget,
+    /// Show what would change, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncSwitchArgs {
+    #[command(flatten)]
+    pub target: SyncTarget,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Check once whether a run is owed, run it if so, and exit (for cron or testing)
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FeesArgs {
+    /// Yearly fee per school in dollars (default: [fees] per_school, or 230)
+    #[arg(long, value_name = "DOLLARS")]
+    pub per_school: Option<u32>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -21,6 +21,82 @@ pub fn ensure(conn: &Connection, event: &EventConfig) -> rusqlite::Result<(i64, 
     Ok((conn.last_insert_rowid(), true))
 }
 
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub name: String,
+    pub source: Option<String>,
+    pub school: Option<String>,
+    pub terms: Option<Vec<String>>,
+    pub sync_enabled: bool,
+    pub created_at: String,
+}
+
+impl EventRow {
+    /// The job that imports or syncs this event, as if it were an `[[event]]` entry.
+    pub fn job(&self) -> Option<EventConfig> {
+        Some(EventConfig {
+            name: self.name.clone(),
+            source: self.source.clone()?,
+            school: self.school.clone(),
+            terms: self.terms.clone(),
+            sync: self.sync_enabled,
+        })
+    }
+}
+
+const EVENT_COLUMNS: &str = "id, name, source, school, terms, sync_enabled, created_at";
+
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    let terms: Option<String> = row.get(4)?;
+    Ok(EventRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        source: row.get(2)?,
+        school: row.get(3)?,
+        terms: terms.and_then(|t| serde_json::from_str(&t).ok()),
+        sync_enabled: row.get(5)?,
+        created_at: row.get(6)?,
+    })
+}
+
+pub fn list(conn: &Connection) -> rusqlite::Result<Vec<EventRow>> {
+    let mut statement =
+        conn.prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY name"))?;
+    let rows = statement.query_map([], event_row)?;
+    rows.collect()
+}
+
+pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<EventRow>> {
+    conn.query_row(
+        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE name = ?1"),
+        [name],
+        event_row,
+    )
+    .optional()
+}
+
+/// Create `name` as a copy of `template`: its source, selection, sync setting, and the
+/// classes attached with their hidden flags.
+pub fn create_from(conn: &Connection, name: &str, template: &EventRow) -> rusqlite::Result<i64> {
+    let terms = template
+        .terms
+        .as_ref()
+        .map(|t| serde_json::to_string(t).expect("strings"));
+    conn.execute(
+        "INSERT INTO events (name, source, school, terms, sync_enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name, template.source, template.school, terms, template.sync_enabled],
+    )?;
+    let id = conn.last_insert_rowid();
+    conn.execute(
+        "INSERT INTO event_classes (event_id, class_id, hidden)
+         SELECT ?1, class_id, hidden FROM event_classes WHERE event_id = ?2",
+        params![id, template.id],
+    )?;
+    Ok(id)
+}
+
 pub fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT id FROM events WHERE name = ?1", [name], |r| {
         r.get(0)

@@ -26,7 +26,10 @@ pub struct Env {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
     Import,
+    /// A sync started by hand.
     Sync,
+    /// A sync started by the daemon's schedule.
+    Nightly,
 }
 
 impl RunKind {
@@ -34,8 +37,47 @@ impl RunKind {
         match self {
             RunKind::Import => "import",
             RunKind::Sync => "sync",
+            RunKind::Nightly => "nightly",
         }
     }
+}
+
+/// Open a source's record stream without importing anything (for browsing).
+pub fn open_source(
+    env: &Env,
+    source_name: &str,
+) -> Result<(Box<dyn roster_core::sdk::RecordSource>, Arc<HostContext>), CliError> {
+    let config = &env.config;
+    let source = config.source(source_name).ok_or_else(|| {
+        CliError::new(format!(
+            "no [[source]] named `{source_name}` in {}",
+            config.path.display()
+        ))
+        .with_hint(format!(
+            "sources: {}",
+            config
+                .sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let plugin = crate::plugins::load(&source.plugin, &env.plugin_dirs)?;
+    let context = Arc::new(HostContext::new(
+        &source.name,
+        env.cancelled.clone(),
+        env.show_progress,
+    ));
+    let records = plugin
+        .open(&source.plugin_config, &config.base_dir, context.clone())
+        .map_err(|error| {
+            CliError::from(pipeline::ImportError::Plugin {
+                source_name: source.name.clone(),
+                error,
+            })
+        })?;
+    Ok((records, context))
 }
 
 pub struct Runner<'a> {

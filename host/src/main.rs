@@ -7,10 +7,12 @@ mod context;
 mod error;
 mod events;
 mod jobs;
+mod notify;
 mod pipeline;
 mod plugins;
 mod schedule;
 mod store;
+mod ui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -66,16 +68,35 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check => commands::check::run(&env(&cli, load_config()?)),
         Command::Import(args) => {
             let env = env(&cli, load_config()?);
-            let cancelled = env.cancelled.clone();
-            let _ = ctrlc::set_handler(move || {
-                if cancelled.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
-                eprintln!("cancelling: finishing the current batch, then rolling back (Ctrl-C again to quit now)");
-            });
+            cancel_on_ctrl_c(&env);
             commands::import::run(&env, args)
         }
+        Command::Events(command) => commands::events::run(&load_config()?, command),
+        Command::Browse(command) => commands::browse::run(&env(&cli, load_config()?), command),
+        Command::Classes(command) => commands::classes::run(&load_config()?, command),
+        Command::Sync(command) => {
+            let env = env(&cli, load_config()?);
+            cancel_on_ctrl_c(&env);
+            commands::sync::run(&env, command)
+        }
+        Command::Daemon(args) => {
+            let env = env(&cli, load_config()?);
+            cancel_on_ctrl_c(&env);
+            commands::daemon::run(&env, args)
+        }
+        Command::Fees(args) => commands::fees::run(&load_config()?, args),
     }
+}
+
+/// The first Ctrl-C asks the running job to stop (it rolls back); the second quits.
+fn cancel_on_ctrl_c(env: &jobs::Env) {
+    let cancelled = env.cancelled.clone();
+    let _ = ctrlc::set_handler(move || {
+        if cancelled.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("cancelling: the current job rolls back (Ctrl-C again to quit now)");
+    });
 }
 
 fn env(cli: &Cli, config: config::Config) -> jobs::Env {

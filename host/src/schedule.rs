@@ -78,10 +78,11 @@ impl Schedule {
     }
 
     /// Whether a run is owed at `now`: the latest slot has passed and no run started at
-    /// or after it. This is what makes a machine that was down at 1 AM catch up.
+    /// or after it. This is what makes a machine that was down at 1 AM catch up. A
+    /// scheduler that has never run owes nothing: it waits for its first slot.
     pub fn is_due(&self, now: Timestamp, last_run_started: Option<Timestamp>) -> bool {
         let slot = self.last_at_or_before(now);
-        last_run_started.is_none_or(|last| last < slot)
+        last_run_started.is_some_and(|last| last < slot)
     }
 
     pub fn local(&self, instant: Timestamp) -> ZonedDateTime {
@@ -163,8 +164,8 @@ mod tests {
         let caught_up = Some(ts("2026-01-11T09:00:01Z"));
         assert!(!s.is_due(ts("2026-01-11T15:00:00Z"), caught_up));
         assert!(s.is_due(ts("2026-01-12T01:00:00Z"), caught_up));
-        // A database that never synced owes a run.
-        assert!(s.is_due(ts("2026-01-11T09:00:00Z"), None));
+        // A scheduler that never ran owes nothing until its first slot.
+        assert!(!s.is_due(ts("2026-01-11T09:00:00Z"), None));
     }
 
     #[test]

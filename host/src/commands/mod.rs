@@ -1,3 +1,9 @@
+pub mod browse;
 pub mod check;
+pub mod classes;
+pub mod daemon;
+pub mod events;
+pub mod fees;
 pub mod import;
 pub mod plugins;
+pub mod sync;
