@@ -150,4 +150,11 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sync_runs_event ON sync_runs (event_id, started_at);
     "#,
+    // 2: what a parent may see of an event: attached, shown, active classes.
+    r#"
+    CREATE VIEW visible_event_classes AS
+    SELECT ec.event_id, ec.class_id
+    FROM event_classes ec JOIN classes c ON c.id = ec.class_id
+    WHERE ec.hidden = 0 AND c.active = 1;
+    "#,
 ];
