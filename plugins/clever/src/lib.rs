@@ -1,1 +1,51 @@
-pub struct Placeholder;
+//! `roster-plugin-clever`: rosters from Clever's Data API, v2.0/v2.1 and v3.0/v3.1.
+//!
+//! Configured by a `[[source]]` table with `plugin = "clever"` (keys: see [`config`]); the
+//! district token is read from the environment variable `token_env` names. One import
+//! fetches schools, terms, courses, sections and people concurrently, maps both data models
+//! onto the one roster (see [`mapping`] for which id keys whom), and hands the host records
+//! in dependency order ending with a snapshot.
+
+mod client;
+pub mod config;
+mod error;
+mod fetch;
+pub mod mapping;
+mod model;
+mod model_v2;
+mod model_v3;
+pub mod normalize;
+mod report;
+mod roster;
+mod secret;
+mod source;
+
+use roster_core::sdk::{OpenContext, Plugin, RecordSource};
+use roster_core::PluginError;
+
+pub use client::RATE_LIMIT_RETRIES;
+pub use roster::BATCH_SIZE;
+
+/// The Clever plugin (`plugin = "clever"`).
+pub struct Clever;
+
+impl Plugin for Clever {
+    const NAME: &'static str = "clever";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Clever Data API v2.0/v2.1/v3.0/v3.1: schools, terms, sections, students, teachers, staff, contacts";
+
+    fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
+        let config = config::Config::parse(config)?;
+        let token = secret::Token::from_env(&config.token_env)?;
+        let report = report::Reporter::new(ctx.host, token);
+        if config::sends_token_in_clear(&config.base_url) {
+            report.warn(&format!(
+                "clever: base_url {} is plain http to a host that is not this machine: the token travels unencrypted",
+                config.base_url
+            ));
+        }
+        Ok(Box::new(source::CleverSource::new(config, report)))
+    }
+}
+
+roster_core::export_plugin!(Clever);

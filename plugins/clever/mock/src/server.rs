@@ -1,0 +1,364 @@
+//! The HTTP side: Clever's list envelopes and `limit`/`starting_after` paging, bearer-token
+//! checks, the fault rules, and the `/__mock/*` control endpoints.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::district::District;
+use crate::faults::{Fault, FaultBook, FaultRule, RateLimitHeader};
+use crate::render::{self, Family};
+
+/// Clever's default and maximum page sizes.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 10_000;
+
+/// One request the mock answered, for tests to assert on (the token is never recorded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Path and query, e.g. `/v3.0/users?limit=2&starting_after=…`.
+    pub uri: String,
+    pub status: u16,
+}
+
+/// Everything the server shares between requests.
+pub struct ServerState {
+    pub(crate) district: District,
+    pub(crate) token: String,
+    pub(crate) faults: FaultBook,
+    pub(crate) log: Mutex<Vec<RequestRecord>>,
+}
+
+impl ServerState {
+    pub fn new(district: District, token: impl Into<String>) -> Arc<ServerState> {
+        Arc::new(ServerState {
+            district,
+            token: token.into(),
+            faults: FaultBook::default(),
+            log: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/__mock/requests", get(requests))
+        .route("/__mock/faults", post(add_fault).delete(clear_faults))
+        .fallback(api)
+        .with_state(state)
+}
+
+async fn requests(State(state): State<Arc<ServerState>>) -> Json<Vec<RequestRecord>> {
+    Json(state.log.lock().unwrap().clone())
+}
+
+async fn add_fault(
+    State(state): State<Arc<ServerState>>,
+    Json(rule): Json<FaultRule>,
+) -> StatusCode {
+    state.faults.add(rule);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(state): State<Arc<ServerState>>) -> StatusCode {
+    state.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn api(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let shown = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
+    let response = answer(&state, &method, &uri, &headers).await;
+    state.log.lock().unwrap().push(RequestRecord {
+        method: method.to_string(),
+        uri: shown,
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+async fn answer(state: &ServerState, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
+    if method != Method::GET {
+        return message(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
+    }
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let Some(family) = segments.first().and_then(|v| Family::of(v)) else {
+        return message(StatusCode::NOT_FOUND, "version not supported");
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if presented != state.token {
+        return message(StatusCode::UNAUTHORIZED, "invalid bearer token");
+    }
+    let query = Query::parse(uri.query().unwrap_or_default());
+    let paginating = query.starting_after.is_some() || query.ending_before.is_some();
+    let fault = state.faults.take(uri.path(), paginating);
+    match &fault {
+        Some(Fault::RateLimit {
+            reset_in_secs,
+            header,
+        }) => return rate_limited(*reset_in_secs, *header),
+        Some(Fault::Status { status }) => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return message(status, &format!("injected failure: {status}"));
+        }
+        Some(Fault::Html { status }) => return html(*status),
+        Some(Fault::Unauthorized) => {
+            // Echo the refused token, as careless servers do: clients must scrub it.
+            return message(
+                StatusCode::UNAUTHORIZED,
+                &format!("token {presented} has been revoked"),
+            );
+        }
+        Some(Fault::Slow { delay_ms }) => {
+            tokio::time::sleep(Duration::from_millis(*delay_ms)).await
+        }
+        _ => {}
+    }
+    let self_uri = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let body = match segments.as_slice() {
+        [version, resource] => list(
+            state,
+            family,
+            version,
+            resource,
+            &query,
+            self_uri,
+            fault.as_ref(),
+        ),
+        [_, resource, id] => one(state, family, resource, id, self_uri),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "Not Found")),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(error) => return message(error.status, &error.message),
+    };
+    let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
+    if matches!(fault, Some(Fault::Truncated)) {
+        return truncated(bytes);
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Default)]
+struct Query {
+    limit: Option<String>,
+    starting_after: Option<String>,
+    ending_before: Option<String>,
+    role: Option<String>,
+    count: Option<String>,
+}
+
+impl Query {
+    fn parse(text: &str) -> Query {
+        let mut q = Query::default();
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = Some(value.to_string());
+            match key {
+                "limit" => q.limit = value,
+                "starting_after" => q.starting_after = value,
+                "ending_before" => q.ending_before = value,
+                "role" => q.role = value,
+                "count" => q.count = value,
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+fn list(
+    state: &ServerState,
+    family: Family,
+    version: &str,
+    resource: &str,
+    query: &Query,
+    self_uri: &str,
+    fault: Option<&Fault>,
+) -> Result<Value, ApiError> {
+    let Some(mut items) = render::collection(&state.district, family, resource) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "Not Found"));
+    };
+    if let Some(role) = query.role.as_deref().filter(|r| !r.is_empty()) {
+        if resource != "users" {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "role is only valid on /users",
+            ));
+        }
+        items.retain(|(_, user)| render::has_role(user, role));
+    }
+    let self_link = json!({"rel": "self", "uri": self_uri});
+    if query.count.as_deref() == Some("true") {
+        return Ok(json!({"count": items.len(), "links": [self_link]}));
+    }
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) | Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "limit must be a positive integer",
+                ))
+            }
+            Ok(n) if n > MAX_LIMIT => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "limit must be at most 10000",
+                ))
+            }
+            Ok(n) => n,
+        },
+    };
+    let page: Vec<&(String, Value)> = if let Some(before) = &query.ending_before {
+        let earlier: Vec<_> = items.iter().filter(|(id, _)| id < before).collect();
+        earlier[earlier.len().saturating_sub(limit)..].to_vec()
+    } else {
+        let after = query.starting_after.as_deref().unwrap_or_default();
+        items
+            .iter()
+            .filter(|(id, _)| id.as_str() > after)
+            .take(limit)
+            .collect()
+    };
+    let role_param = query
+        .role
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .map(|r| format!("&role={r}"))
+        .unwrap_or_default();
+    let base = format!("/{version}/{resource}?limit={limit}{role_param}");
+    let mut links = vec![self_link];
+    if matches!(fault, Some(Fault::EmptyPageWithNext)) {
+        let after = page
+            .last()
+            .map_or("ffffffffffffffffffffffff", |(id, _)| id.as_str());
+        links.push(json!({"rel": "next", "uri": format!("{base}&starting_after={after}")}));
+        return Ok(json!({"data": [], "links": links}));
+    }
+    if matches!(fault, Some(Fault::LoopingNext)) {
+        links.push(json!({"rel": "next", "uri": self_uri}));
+    } else if page.len() == limit {
+        // Like Clever, a full page always offers `next`; past the end it returns `data: []`.
+        let last = &page[page.len() - 1].0;
+        links.push(json!({"rel": "next", "uri": format!("{base}&starting_after={last}")}));
+    }
+    if let Some((first, _)) = page.first() {
+        if query.starting_after.is_some() {
+            links.push(json!({"rel": "prev", "uri": format!("{base}&ending_before={first}")}));
+        }
+    }
+    let data: Vec<Value> = page
+        .iter()
+        .map(|(id, obj)| json!({"data": obj, "uri": format!("/{version}/{resource}/{id}")}))
+        .collect();
+    Ok(json!({"data": data, "links": links}))
+}
+
+fn one(
+    state: &ServerState,
+    family: Family,
+    resource: &str,
+    id: &str,
+    self_uri: &str,
+) -> Result<Value, ApiError> {
+    let items = render::collection(&state.district, family, resource)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Not Found"))?;
+    let (_, obj) = items
+        .into_iter()
+        .find(|(item_id, _)| item_id == id)
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, &format!("{resource} {id} not found"))
+        })?;
+    Ok(json!({"data": obj, "links": [{"rel": "self", "uri": self_uri}]}))
+}
+
+/// A refusal from the list/object handlers, turned into a JSON error response.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: &str) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_string(),
+        }
+    }
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({"message": text}))).into_response()
+}
+
+fn html(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let page = format!(
+        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+        code = status.as_u16()
+    );
+    (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
+}
+
+fn rate_limited(reset_in_secs: u64, which: RateLimitHeader) -> Response {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let mut response = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-bucket", HeaderValue::from_static("bearer"));
+    headers.insert("x-ratelimit-limit", HeaderValue::from_static("1200"));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+    if matches!(which, RateLimitHeader::Reset | RateLimitHeader::Both) {
+        headers.insert("x-ratelimit-reset", HeaderValue::from(now + reset_in_secs));
+    }
+    if matches!(which, RateLimitHeader::RetryAfter | RateLimitHeader::Both) {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(reset_in_secs));
+    }
+    response
+}
+
+/// A 200 whose body breaks off half-way: the status line, headers and half the JSON go
+/// out, then the stream fails and the server drops the connection mid-body.
+fn truncated(bytes: Vec<u8>) -> Response {
+    use futures_util::StreamExt;
+    let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+    let head = futures_util::stream::iter([Ok::<Bytes, std::io::Error>(half)]);
+    // The pause lets the first half reach the client before the connection is cut.
+    let cut = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Err(std::io::Error::other("injected truncation"))
+    });
+    let body = Body::from_stream(head.chain(cut));
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
