@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use roster_core::loader::{PluginFile, PluginHandle};
 
+use crate::config::DedupePolicy;
 use crate::config::{Config, EventConfig};
 use crate::context::HostContext;
 use crate::error::CliError;
 use crate::events::Run;
-use crate::pipeline::{self, Job, PassThrough, Scope, Summary};
+use crate::pipeline::{self, Dedupe, Job, Scope, Summary};
 use crate::store::Store;
 
 /// What every command that runs jobs needs.
@@ -83,6 +84,8 @@ pub fn open_source(
 pub struct Runner<'a> {
     env: &'a Env,
     plugins: HashMap<String, PluginFile>,
+    /// `--dedupe`: overrides every source's own policy for this run.
+    pub dedupe: Option<DedupePolicy>,
 }
 
 impl<'a> Runner<'a> {
@@ -90,6 +93,7 @@ impl<'a> Runner<'a> {
         Runner {
             env,
             plugins: HashMap::new(),
+            dedupe: None,
         }
     }
 
@@ -136,6 +140,10 @@ impl<'a> Runner<'a> {
             Some(Run::start(&store.conn, event_id, kind.as_str())?)
         };
 
+        // The default never creates a silent duplicate: a match from another source stops
+        // the import until someone chooses link or looks at the report.
+        let policy = self.dedupe.or(source.dedupe).unwrap_or(DedupePolicy::Fail);
+        let mut dedupe = Dedupe::new(policy);
         let result = (|| {
             let mut records = plugin
                 .open(&source.plugin_config, &config.base_dir, context.clone())
@@ -153,11 +161,20 @@ impl<'a> Runner<'a> {
                     access: &config.access,
                     dry_run,
                 },
-                &mut PassThrough,
+                &mut dedupe,
                 context.as_ref(),
             )
         })();
         context.finish();
+
+        let findings = match &result {
+            Ok(summary) => summary.findings.as_slice(),
+            Err(pipeline::ImportError::Conflicts { findings, .. }) => findings.as_slice(),
+            Err(_) => &[],
+        };
+        if !findings.is_empty() {
+            self.report_findings(&event.name, findings);
+        }
 
         if let Some(run) = run {
             let event_id = crate::events::find(&store.conn, &event.name)?;
@@ -171,5 +188,36 @@ impl<'a> Runner<'a> {
             }
         }
         Ok(result?)
+    }
+
+    /// The dedupe report: a table on stdout, CSV and JSON files beside the database.
+    fn report_findings(&self, event: &str, findings: &[pipeline::dedupe::Conflict]) {
+        crate::outln!(
+            "{event}: dedupe report\n{}\n",
+            crate::report::table(findings)
+        );
+        let dir = self
+            .env
+            .config
+            .database
+            .parent()
+            .map(|p| p.join("reports"))
+            .unwrap_or_else(|| PathBuf::from("reports"));
+        let stem = format!(
+            "dedupe-{}-{}",
+            crate::report::slug(event),
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+        );
+        match crate::report::write_findings(&dir, &stem, findings) {
+            Ok((csv, json)) => tracing::info!(
+                "dedupe report written to {} and {}",
+                csv.display(),
+                json.display()
+            ),
+            Err(error) => tracing::warn!(
+                "could not write the dedupe report to {}: {error}",
+                dir.display()
+            ),
+        }
     }
 }

@@ -10,6 +10,7 @@ mod jobs;
 mod notify;
 mod pipeline;
 mod plugins;
+mod report;
 mod schedule;
 mod store;
 mod ui;

@@ -22,6 +22,7 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    #[cfg(test)]
     pub fn new(time: Time, zone: TimeZone) -> Self {
         Schedule { time, zone }
     }

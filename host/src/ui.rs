@@ -4,6 +4,15 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::error::CliError;
 
+/// `println!` that does not panic when stdout is closed early (`roster … | head`).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// A plain table: a header row and left-aligned columns two spaces apart.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

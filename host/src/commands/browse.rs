@@ -217,13 +217,13 @@ impl View {
                 ]
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             table(&["id", "term", "start", "end", "sections"], &rows)
         );
         let without = self.sections.values().filter(|s| s.term.is_none()).count();
         if without > 0 {
-            println!("\n{without} section(s) have no term");
+            crate::outln!("\n{without} section(s) have no term");
         }
     }
 
@@ -261,7 +261,7 @@ impl View {
                 ]
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             table(&["id", "section", "teachers", "students"], &rows)
         );
@@ -273,7 +273,7 @@ impl View {
             CliError::new(format!("no section `{id}`"))
                 .with_hint("`roster browse sections` lists them with their ids")
         })?;
-        println!("{} ({})", section.name, section.id);
+        crate::outln!("{} ({})", section.name, section.id);
         let mut rows: Vec<Vec<String>> = section
             .teachers
             .iter()
@@ -285,7 +285,7 @@ impl View {
                 .iter()
                 .map(|s| vec!["student".into(), s.clone(), self.name(s)]),
         );
-        println!("{}", table(&["role", "id", "name"], &rows));
+        crate::outln!("{}", table(&["role", "id", "name"], &rows));
         Ok(())
     }
 }

@@ -52,7 +52,7 @@ fn list(store: &Store, event: &str) -> Result<(), CliError> {
             ])
         })?
         .collect::<Result<_, _>>()?;
-    println!(
+    crate::outln!(
         "{}",
         table(
             &[
@@ -129,6 +129,6 @@ fn change(store: &Store, args: &ClassIdsArgs, change: Change) -> Result<(), CliE
         Change::Hide => "hid",
         Change::Unhide => "unhid",
     };
-    println!("{verb} {} class(es) in `{}`", classes.len(), event.name);
+    crate::outln!("{verb} {} class(es) in `{}`", classes.len(), event.name);
     Ok(())
 }

@@ -50,7 +50,7 @@ fn list(store: &Store) -> Result<(), CliError> {
             event.created_at,
         ]);
     }
-    println!(
+    crate::outln!(
         "{}",
         table(&["event", "source", "sync", "classes", "created"], &rows)
     );
@@ -64,10 +64,10 @@ fn show(store: &Store, name: &str) -> Result<(), CliError> {
         [event.id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    println!("event    {}", event.name);
-    println!("source   {}", event.source.as_deref().unwrap_or("(none)"));
-    println!("school   {}", event.school.as_deref().unwrap_or("(all)"));
-    println!(
+    crate::outln!("event    {}", event.name);
+    crate::outln!("source   {}", event.source.as_deref().unwrap_or("(none)"));
+    crate::outln!("school   {}", event.school.as_deref().unwrap_or("(all)"));
+    crate::outln!(
         "terms    {}",
         event
             .terms
@@ -75,9 +75,9 @@ fn show(store: &Store, name: &str) -> Result<(), CliError> {
             .map(|t| t.join(", "))
             .unwrap_or_else(|| "(all)".into())
     );
-    println!("sync     {}", if event.sync_enabled { "on" } else { "off" });
-    println!("classes  {classes} ({hidden} hidden)");
-    println!("created  {}", event.created_at);
+    crate::outln!("sync     {}", if event.sync_enabled { "on" } else { "off" });
+    crate::outln!("classes  {classes} ({hidden} hidden)");
+    crate::outln!("created  {}", event.created_at);
     let mut statement = store.conn.prepare(
         "SELECT kind, started_at, status, coalesce(error, '') FROM sync_runs
          WHERE event_id = ?1 ORDER BY id DESC LIMIT 5",
@@ -88,7 +88,7 @@ fn show(store: &Store, name: &str) -> Result<(), CliError> {
         })?
         .collect::<Result<_, _>>()?;
     if !runs.is_empty() {
-        println!("\n{}", table(&["run", "started", "status", "error"], &runs));
+        crate::outln!("\n{}", table(&["run", "started", "status", "error"], &runs));
     }
     Ok(())
 }
@@ -103,7 +103,7 @@ fn create(config: &Config, store: &Store, args: &CreateEventArgs) -> Result<(), 
     if let Some(template) = &args.from {
         let template = require(store, template)?;
         events::create_from(&store.conn, &args.name, &template)?;
-        println!("created `{}` from `{}`", args.name, template.name);
+        crate::outln!("created `{}` from `{}`", args.name, template.name);
         return Ok(());
     }
     let source = args
@@ -122,9 +122,10 @@ fn create(config: &Config, store: &Store, args: &CreateEventArgs) -> Result<(), 
         "INSERT INTO events (name, source, school, terms, sync_enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![args.name, source, args.school, terms, args.sync],
     )?;
-    println!(
+    crate::outln!(
         "created `{}`; run `roster sync run --event \"{}\"` to import into it",
-        args.name, args.name
+        args.name,
+        args.name
     );
     Ok(())
 }
@@ -151,7 +152,7 @@ fn delete(store: &Store, args: &DeleteEventsArgs) -> Result<(), CliError> {
         }
     };
     if doomed.is_empty() {
-        println!("no events to delete");
+        crate::outln!("no events to delete");
         return Ok(());
     }
     eprintln!("These events will be deleted (classes stay in the roster, contacts are untouched):");
@@ -164,6 +165,6 @@ fn delete(store: &Store, args: &DeleteEventsArgs) -> Result<(), CliError> {
         tx.execute("DELETE FROM events WHERE id = ?1", [event.id])?;
     }
     tx.commit()?;
-    println!("deleted {} event(s)", doomed.len());
+    crate::outln!("deleted {} event(s)", doomed.len());
     Ok(())
 }

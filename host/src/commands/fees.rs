@@ -23,12 +23,12 @@ pub fn run(config: &Config, args: &FeesArgs) -> Result<(), CliError> {
             Ok(vec![r.get(0)?, r.get(1)?, r.get(2)?, format!("${fee}")])
         })?
         .collect::<Result<_, _>>()?;
-    println!(
+    crate::outln!(
         "{}",
         table(&["school", "source", "events", "yearly fee"], &rows)
     );
     let count = rows.len() as u64;
-    println!(
+    crate::outln!(
         "\n{count} school{} attached × ${fee} = ${} a year",
         if count == 1 { "" } else { "s" },
         count * fee

@@ -48,7 +48,9 @@ pub fn run(env: &Env, args: &ImportArgs) -> Result<(), CliError> {
     let mut store = Store::open(&config.database)?;
     let _writer = store.lock_writer()?;
     let mut runner = Runner::new(env);
+    runner.dedupe = args.dedupe;
     let mut failures = Vec::new();
+    let several = jobs.len() > 1;
     for job in jobs {
         match runner.run(&mut store, job, RunKind::Import, args.dry_run) {
             Ok(summary) => {
@@ -62,7 +64,9 @@ pub fn run(env: &Env, args: &ImportArgs) -> Result<(), CliError> {
                 let _ = writeln!(out, "{summary}\n");
             }
             Err(error) => {
-                tracing::error!("{}: {}", job.name, error.message);
+                if several {
+                    tracing::error!("{}: {}", job.name, error.message);
+                }
                 failures.push((job.name.clone(), error));
             }
         }

@@ -42,7 +42,7 @@ fn targets(
 fn run_now(env: &Env, store: &mut Store, args: &SyncRunArgs) -> Result<(), CliError> {
     let events = targets(store, &args.target, true)?;
     if events.is_empty() {
-        println!("no events have sync enabled");
+        crate::outln!("no events have sync enabled");
         return Ok(());
     }
     let _writer = store.lock_writer()?;
@@ -98,7 +98,7 @@ fn print_summary(event: &str, summary: &Summary, dry_run: bool) {
     } else {
         "synced"
     };
-    println!("{event}: {verb}\n{summary}\n");
+    crate::outln!("{event}: {verb}\n{summary}\n");
 }
 
 fn status(env: &Env, store: &Store) -> Result<(), CliError> {
@@ -127,7 +127,7 @@ fn status(env: &Env, store: &Store) -> Result<(), CliError> {
             },
         ]);
     }
-    println!(
+    crate::outln!(
         "{}",
         table(&["event", "sync", "last run", "result", "next run"], &rows)
     );
@@ -160,7 +160,7 @@ fn history(store: &Store, event: Option<&str>, limit: u32) -> Result<(), CliErro
             ])
         })?
         .collect::<Result<_, _>>()?;
-    println!(
+    crate::outln!(
         "{}",
         table(
             &["run", "event", "kind", "started", "finished", "status", "changes", "error"],
@@ -198,7 +198,7 @@ fn switch(store: &Store, args: &SyncSwitchArgs, on: bool) -> Result<(), CliError
         .filter(|e| e.sync_enabled != on)
         .collect();
     if events.is_empty() {
-        println!(
+        crate::outln!(
             "nothing to {verb}: sync is already {} for the selected events",
             if on { "on" } else { "off" }
         );
@@ -206,9 +206,9 @@ fn switch(store: &Store, args: &SyncSwitchArgs, on: bool) -> Result<(), CliError
     }
     if args.target.all {
         let state = if on { "off" } else { "on" };
-        println!("Events with sync {state}:");
+        crate::outln!("Events with sync {state}:");
         for event in &events {
-            println!("  {}", event.name);
+            crate::outln!("  {}", event.name);
         }
         confirm(
             &format!(
@@ -228,7 +228,7 @@ fn switch(store: &Store, args: &SyncSwitchArgs, on: bool) -> Result<(), CliError
     }
     tx.commit()?;
     for event in &events {
-        println!(
+        crate::outln!(
             "sync {} for `{}`",
             if on { "started" } else { "stopped" },
             event.name

@@ -13,7 +13,7 @@ use roster_core::record::{
 };
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::dedupe::{DedupeStage, Resolution};
+use super::dedupe::{DedupeStage, Known, Resolution};
 use super::scope::Scope;
 use super::summary::{EntityName, Summary};
 use crate::config::{AccessDefaults, AccessLevel};
@@ -503,14 +503,10 @@ impl<'t> Apply<'t> {
         let fp = fingerprint(&person.encode_to_vec());
         let existing = match self.people.get_mut(&person.source_id) {
             Some(entry) if entry.seen != Seen::No => {
-                if entry.fingerprint == fp {
-                    return Ok(());
+                if entry.fingerprint != fp {
+                    dedupe.repeated(&self.source, &person);
                 }
-                return Err(self.invalid(format!(
-                    "{} `{}` was sent twice with different data",
-                    role.as_db_str(),
-                    person.source_id
-                )));
+                return Ok(());
             }
             Some(entry) => {
                 entry.seen = Seen::Written;
@@ -518,13 +514,17 @@ impl<'t> Apply<'t> {
                 entry.fingerprint = fp;
                 entry.active = true;
                 entry.role = Some(role);
-                Some((entry.id.expect("loaded"), unchanged))
+                Some(Known {
+                    contact_id: entry.id.expect("loaded"),
+                    changed: !unchanged,
+                })
             }
             None => None,
         };
+        let resolution = dedupe.check(self.tx, &self.source, &person, existing)?;
         match existing {
-            Some((_, true)) => self.summary.counts(entity).unchanged += 1,
-            Some((contact_id, false)) => {
+            Some(Known { changed: false, .. }) => self.summary.counts(entity).unchanged += 1,
+            Some(Known { contact_id, .. }) => {
                 self.summary.counts(entity).updated += 1;
                 self.update_contact(contact_id, &person)?;
                 self.replace_source_data(contact_id, &person, &school_ids)?;
@@ -535,13 +535,15 @@ impl<'t> Apply<'t> {
                     .execute(params![self.source, person.source_id, fp])?;
             }
             None => {
-                let contact_id = match dedupe.resolve(self.tx, &self.source, &person)? {
+                let contact_id = match resolution {
                     Resolution::New => {
                         self.summary.counts(entity).inserted += 1;
                         self.insert_contact(&person)?
                     }
-                    Resolution::Link { contact_id, .. } => {
+                    Resolution::Link { contact_id } => {
                         self.summary.counts(entity).updated += 1;
+                        self.summary.linked += 1;
+                        self.fill_blanks(contact_id, &person)?;
                         contact_id
                     }
                 };
@@ -556,6 +558,26 @@ impl<'t> Apply<'t> {
                 self.people.insert(person.source_id.clone(), entry);
             }
         }
+        Ok(())
+    }
+
+    /// A linked contact keeps what it had (names, access level, history); the new source
+    /// only fills what was missing, and reactivates it.
+    fn fill_blanks(&self, contact_id: i64, person: &Person) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE contacts SET email = coalesce(email, ?2), phone = coalesce(phone, ?3),
+                 birth_date = coalesce(birth_date, ?4), grade = coalesce(grade, ?5),
+                 middle_name = coalesce(middle_name, ?6), active = 1 WHERE id = ?1",
+            )?
+            .execute(params![
+                contact_id,
+                person.email,
+                person.phone,
+                person.birth_date,
+                person.grade,
+                person.middle_name
+            ])?;
         Ok(())
     }
 

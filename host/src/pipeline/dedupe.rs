@@ -1,40 +1,624 @@
 //! The dedupe stage every plugin's people pass through before they are written.
 //!
-//! The stage decides, for a person the source has not supplied before, whether it is a
-//! new contact or one the roster already holds under another source. This is the seam
-//! where cross-source matching plugs in; [`PassThrough`] trusts the source's own keys.
+//! It catches the conflicts that make duplicate or wrongly merged contacts — above all
+//! when a school that imported manual files (StudentID/TeacherID/ParentID) switches to
+//! Clever, whose ids differ — and decides, per the source's policy, whether an incoming
+//! person is new, is linked to a contact the roster already has, or is a conflict that
+//! stops the import.
+//!
+//! Every lookup is an indexed query or an in-memory map, so the cost per person is
+//! constant and an import's dedupe cost grows linearly with its size.
 
-use roster_core::record::Person;
-use rusqlite::Transaction;
+use std::collections::HashMap;
 
-/// What to do with an incoming person the source has not supplied before.
+use roster_core::record::{Person, Role};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::config::DedupePolicy;
+
+/// What to do with an incoming person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
-    /// Create a new contact.
+    /// Create a new contact (or, for a person this source already supplies, update it).
     New,
     /// Attach the source's ids to an existing contact instead of creating a duplicate.
-    Link { contact_id: i64, reason: String },
+    Link { contact_id: i64 },
+}
+
+/// The contact a source already maps an incoming person to.
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    pub contact_id: i64,
+    /// The source's data for the person differs from last time.
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The same id twice in one source with different people behind it.
+    DuplicateId,
+    /// One contact id used for two roles (StudentID/TeacherID/ParentID share a namespace).
+    CrossRoleId,
+    /// A known StudentID now names another child.
+    RecycledId,
+    /// An incoming person matches a contact from another source.
+    CrossSource,
+    /// Two different people with one email.
+    EmailCollision,
+    /// An incoming person matches several existing contacts.
+    AmbiguousMatch,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::DuplicateId => "duplicate-id",
+            Rule::CrossRoleId => "cross-role-id",
+            Rule::RecycledId => "recycled-id",
+            Rule::CrossSource => "cross-source",
+            Rule::EmailCollision => "email-collision",
+            Rule::AmbiguousMatch => "ambiguous-match",
+        }
+    }
+}
+
+/// One side of a conflict, as a person reading the report needs it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Party {
+    pub source: String,
+    pub source_id: String,
+    pub contact_id: Option<i64>,
+    pub role: String,
+    pub name: String,
+    pub email: String,
+    pub birth_date: String,
+    pub ids: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    pub rule: Rule,
+    /// How sure the match is, 0–100 (for cross-source matches; 100 for hard conflicts).
+    pub confidence: u8,
+    pub reason: String,
+    pub incoming: Party,
+    pub existing: Option<Party>,
+    pub action: String,
+}
+
+impl Conflict {
+    /// A cross-source match is only a conflict until it is linked.
+    pub fn is_link(&self) -> bool {
+        self.rule == Rule::CrossSource
+    }
 }
 
 pub trait DedupeStage {
-    fn resolve(
+    /// Every in-scope person of a run, before it is written.
+    fn check(
         &mut self,
         tx: &Transaction<'_>,
         source: &str,
         person: &Person,
+        known: Option<Known>,
     ) -> rusqlite::Result<Resolution>;
+
+    /// The source sent `person` a second time in this run, with different data.
+    fn repeated(&mut self, source: &str, person: &Person);
+
+    /// Conflicts that stop the import (and, under `report`, cross-source matches).
+    fn findings(&self) -> &[Conflict];
+
+    fn policy(&self) -> DedupePolicy;
 }
 
-/// Every unknown person is new.
-pub struct PassThrough;
+/// Id kinds in pickAtime's one contact-id namespace.
+const CONTACT_ID_KINDS: [&str; 4] = ["StudentID", "TeacherID", "ParentID", "ID"];
 
-impl DedupeStage for PassThrough {
-    fn resolve(
+fn legacy_kind(role: Role) -> &'static str {
+    match role {
+        Role::Student => "StudentID",
+        Role::Teacher => "TeacherID",
+        Role::Parent => "ParentID",
+        Role::Staff | Role::Unspecified => "ID",
+    }
+}
+
+fn lower(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+fn identifier<'p>(person: &'p Person, kind: &str) -> Option<&'p str> {
+    person
+        .identifiers
+        .iter()
+        .find(|i| i.kind == kind && !i.value.trim().is_empty())
+        .map(|i| i.value.trim())
+}
+
+pub struct Dedupe {
+    policy: DedupePolicy,
+    /// This run's contact-id namespace: value -> (role, source id).
+    namespace: HashMap<String, (Role, String)>,
+    /// This run's teacher and parent emails: email -> source id.
+    emails: HashMap<String, String>,
+    findings: Vec<Conflict>,
+    /// Contacts linked in this run, so two incoming people never link to one contact.
+    linked: HashMap<i64, String>,
+}
+
+struct Candidate {
+    contact_id: i64,
+    confidence: u8,
+    reason: String,
+}
+
+impl Dedupe {
+    pub fn new(policy: DedupePolicy) -> Self {
+        Dedupe {
+            policy,
+            namespace: HashMap::new(),
+            emails: HashMap::new(),
+            findings: Vec::new(),
+            linked: HashMap::new(),
+        }
+    }
+
+    fn incoming(source: &str, person: &Person) -> Party {
+        Party {
+            source: source.to_string(),
+            source_id: person.source_id.clone(),
+            contact_id: None,
+            role: person.role().as_db_str().to_string(),
+            name: format!("{} {}", person.first_name, person.last_name)
+                .trim()
+                .to_string(),
+            email: person.email.clone().unwrap_or_default(),
+            birth_date: person.birth_date.clone().unwrap_or_default(),
+            ids: person
+                .identifiers
+                .iter()
+                .map(|i| format!("{}={}", i.kind, i.value))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    fn existing(tx: &Transaction<'_>, contact_id: i64) -> rusqlite::Result<Party> {
+        tx.prepare_cached(
+            "SELECT c.role, trim(c.first_name || ' ' || c.last_name), coalesce(c.email, ''), coalesce(c.birth_date, ''),
+                    coalesce((SELECT group_concat(source || ':' || kind || '=' || value, ' ') FROM contact_ids WHERE contact_id = c.id), ''),
+                    coalesce((SELECT group_concat(source || ':' || source_id, ' ') FROM contact_sources WHERE contact_id = c.id), '')
+             FROM contacts c WHERE c.id = ?1",
+        )?
+        .query_row([contact_id], |r| {
+            let sources: String = r.get(5)?;
+            let (source, source_id) = sources
+                .split(' ')
+                .next()
+                .and_then(|s| s.split_once(':'))
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap_or_default();
+            Ok(Party {
+                source,
+                source_id,
+                contact_id: Some(contact_id),
+                role: r.get(0)?,
+                name: r.get(1)?,
+                email: r.get(2)?,
+                birth_date: r.get(3)?,
+                ids: r.get(4)?,
+            })
+        })
+    }
+
+    fn record(
         &mut self,
-        _tx: &Transaction<'_>,
-        _source: &str,
-        _person: &Person,
+        tx: &Transaction<'_>,
+        rule: Rule,
+        confidence: u8,
+        reason: String,
+        source: &str,
+        person: &Person,
+        existing: Option<i64>,
+        action: &str,
+    ) -> rusqlite::Result<()> {
+        let existing = existing.map(|id| Self::existing(tx, id)).transpose()?;
+        self.findings.push(Conflict {
+            rule,
+            confidence,
+            reason,
+            incoming: Self::incoming(source, person),
+            existing,
+            action: action.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Rule 2 (within the run and against the database) and rule 5 (within the run).
+    fn check_namespace_and_email(
+        &mut self,
+        tx: &Transaction<'_>,
+        source: &str,
+        person: &Person,
+    ) -> rusqlite::Result<()> {
+        let role = person.role();
+        for id in person
+            .identifiers
+            .iter()
+            .filter(|i| CONTACT_ID_KINDS.contains(&i.kind.as_str()))
+        {
+            let value = id.value.trim().to_string();
+            match self.namespace.get(&value) {
+                Some((other_role, other_id)) if *other_role != role => {
+                    let reason = format!(
+                        "{} `{value}` is also {} {other_id}'s id: one contact id for two roles",
+                        id.kind,
+                        other_role.as_db_str()
+                    );
+                    self.record(
+                        tx,
+                        Rule::CrossRoleId,
+                        100,
+                        reason,
+                        source,
+                        person,
+                        None,
+                        "give one of them a different id in the source files",
+                    )?;
+                }
+                Some(_) => {}
+                None => {
+                    self.namespace
+                        .insert(value.clone(), (role, person.source_id.clone()));
+                    // The same value under another role's kind, already in the roster for this source.
+                    let holder: Option<(i64, String)> = tx
+                        .prepare_cached(
+                            "SELECT i.contact_id, i.kind FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+                             WHERE i.source = ?1 AND i.value = ?2 AND i.kind IN ('StudentID', 'TeacherID', 'ParentID', 'ID')
+                               AND i.kind != ?3 AND c.role != ?4 AND c.active = 1 LIMIT 1",
+                        )?
+                        .query_row(params![source, value, id.kind, role.as_db_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    if let Some((contact_id, kind)) = holder {
+                        let reason = format!(
+                            "{} `{value}` is already {kind} `{value}` of another contact",
+                            id.kind
+                        );
+                        self.record(
+                            tx,
+                            Rule::CrossRoleId,
+                            100,
+                            reason,
+                            source,
+                            person,
+                            Some(contact_id),
+                            "give one of them a different id in the source files",
+                        )?;
+                    }
+                }
+            }
+        }
+        if matches!(role, Role::Teacher | Role::Parent) {
+            if let Some(email) = person.email.as_deref().map(lower).filter(|e| !e.is_empty()) {
+                match self.emails.get(&email) {
+                    Some(other) if *other != person.source_id => {
+                        let reason = format!("email `{email}` is also {other}'s: teacher and parent emails are unique");
+                        self.record(
+                            tx,
+                            Rule::EmailCollision,
+                            100,
+                            reason,
+                            source,
+                            person,
+                            None,
+                            "correct one of the emails, or merge the two records in the source",
+                        )?;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.emails.insert(email, person.source_id.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule 3: a known StudentID whose name and birth date now describe another child.
+    fn check_recycled(
+        &mut self,
+        tx: &Transaction<'_>,
+        source: &str,
+        person: &Person,
+        contact_id: i64,
+    ) -> rusqlite::Result<()> {
+        if person.role() != Role::Student {
+            return Ok(());
+        }
+        let (first, last, birth): (String, String, Option<String>) = tx
+            .prepare_cached("SELECT first_name, last_name, birth_date FROM contacts WHERE id = ?1")?
+            .query_row([contact_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let first_differs = lower(&first) != lower(&person.first_name);
+        let last_differs = lower(&last) != lower(&person.last_name);
+        let births = (
+            birth.as_deref().map(lower),
+            person.birth_date.as_deref().map(lower),
+        );
+        let recycled = match births {
+            (Some(old), Some(new)) if !old.is_empty() && !new.is_empty() => {
+                old != new && (first_differs || last_differs)
+            }
+            _ => first_differs && last_differs,
+        };
+        if recycled {
+            let reason = format!(
+                "`{}` was {} {} ({}) and is now {} {} ({}): another child under a reused id",
+                person.source_id,
+                first,
+                last,
+                birth.unwrap_or_else(|| "no birth date".into()),
+                person.first_name,
+                person.last_name,
+                person
+                    .birth_date
+                    .clone()
+                    .unwrap_or_else(|| "no birth date".into())
+            );
+            self.record(tx, Rule::RecycledId, 100, reason, source, person, Some(contact_id),
+                "never re-point: give the new child a new id, or remove the old contact first (roster contacts delete)")?;
+        }
+        Ok(())
+    }
+
+    /// Rule 4: contacts from other sources this person may be, strongest evidence first.
+    fn candidates(
+        &self,
+        tx: &Transaction<'_>,
+        source: &str,
+        person: &Person,
+    ) -> rusqlite::Result<Vec<Candidate>> {
+        let role = person.role();
+        let mut found: Vec<Candidate> = Vec::new();
+        let mut add = |contact_id: i64, confidence: u8, reason: String| {
+            if let Some(existing) = found.iter_mut().find(|c| c.contact_id == contact_id) {
+                if confidence > existing.confidence {
+                    existing.confidence = confidence;
+                    existing.reason = reason;
+                }
+            } else {
+                found.push(Candidate {
+                    contact_id,
+                    confidence,
+                    reason,
+                });
+            }
+        };
+        // Contacts of the same role that this source does not supply yet.
+        let by_id = "SELECT i.contact_id, i.source FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+                     WHERE i.kind = ?1 AND i.value = ?2 AND i.source != ?3 AND c.role = ?4
+                       AND NOT EXISTS (SELECT 1 FROM contact_sources s WHERE s.contact_id = i.contact_id AND s.source = ?3)";
+        let lookup = |kind: &str, value: &str| -> rusqlite::Result<Vec<(i64, String)>> {
+            tx.prepare_cached(by_id)?
+                .query_map(params![kind, value, source, role.as_db_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+        };
+        let legacy = legacy_kind(role);
+        for kind in ["sis_id", "student_number", "teacher_number"] {
+            if let Some(value) = identifier(person, kind) {
+                for (contact_id, other) in lookup(legacy, value)? {
+                    add(
+                        contact_id,
+                        95,
+                        format!("{kind} {value} = {legacy} {value} from source `{other}`"),
+                    );
+                }
+                for (contact_id, other) in lookup(kind, value)? {
+                    add(
+                        contact_id,
+                        95,
+                        format!("{kind} {value} = {kind} {value} from source `{other}`"),
+                    );
+                }
+            }
+        }
+        // The same manual-file id under another source (files re-imported under a new name).
+        for id in person
+            .identifiers
+            .iter()
+            .filter(|i| CONTACT_ID_KINDS.contains(&i.kind.as_str()))
+        {
+            for (contact_id, other) in lookup(&id.kind, id.value.trim())? {
+                add(
+                    contact_id,
+                    95,
+                    format!("{} {} from source `{other}`", id.kind, id.value.trim()),
+                );
+            }
+        }
+        if let Some(value) = identifier(person, "state_id") {
+            for (contact_id, other) in lookup("state_id", value)? {
+                add(
+                    contact_id,
+                    95,
+                    format!("state_id {value} from source `{other}`"),
+                );
+            }
+        }
+        if matches!(role, Role::Teacher | Role::Parent | Role::Staff) {
+            if let Some(email) = person.email.as_deref().map(lower).filter(|e| !e.is_empty()) {
+                let rows: Vec<i64> = tx
+                    .prepare_cached(
+                        "SELECT c.id FROM contacts c WHERE lower(c.email) = ?1 AND c.email IS NOT NULL AND c.role = ?2
+                           AND NOT EXISTS (SELECT 1 FROM contact_sources s WHERE s.contact_id = c.id AND s.source = ?3)",
+                    )?
+                    .query_map(params![email, role.as_db_str(), source], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for contact_id in rows {
+                    add(contact_id, 90, format!("same email {email}"));
+                }
+            }
+        }
+        if role == Role::Student {
+            if let Some(birth) = person
+                .birth_date
+                .as_deref()
+                .filter(|b| !b.trim().is_empty())
+            {
+                let rows: Vec<i64> = tx
+                    .prepare_cached(
+                        "SELECT c.id FROM contacts c WHERE c.birth_date = ?1 AND lower(c.last_name) = ?2
+                           AND lower(c.first_name) = ?3 AND c.role = 'student'
+                           AND NOT EXISTS (SELECT 1 FROM contact_sources s WHERE s.contact_id = c.id AND s.source = ?4)",
+                    )?
+                    .query_map(params![birth, lower(&person.last_name), lower(&person.first_name), source], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for contact_id in rows {
+                    add(contact_id, 80, format!("same name and birth date {birth}"));
+                }
+            }
+        }
+        // An id match whose names disagree entirely is not the same person.
+        for candidate in &mut found {
+            let (first, last): (String, String) = tx
+                .prepare_cached("SELECT first_name, last_name FROM contacts WHERE id = ?1")?
+                .query_row([candidate.contact_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let same_last = lower(&last) == lower(&person.last_name);
+            let same_first = lower(&first) == lower(&person.first_name);
+            // A v3 Clever contact keeps the whole name in `last`.
+            let whole = lower(&format!("{first} {last}"))
+                == lower(&format!("{} {}", person.first_name, person.last_name));
+            if !(same_last || same_first || whole) {
+                candidate.confidence = candidate.confidence.min(40);
+                candidate
+                    .reason
+                    .push_str(&format!(", but the names differ ({first} {last})"));
+            }
+        }
+        found.sort_by(|a, b| b.confidence.cmp(&a.confidence));
+        Ok(found)
+    }
+}
+
+/// The confidence from which a cross-source match is linked without a person's review.
+const LINK_CONFIDENCE: u8 = 80;
+
+impl DedupeStage for Dedupe {
+    fn check(
+        &mut self,
+        tx: &Transaction<'_>,
+        source: &str,
+        person: &Person,
+        known: Option<Known>,
     ) -> rusqlite::Result<Resolution> {
-        Ok(Resolution::New)
+        self.check_namespace_and_email(tx, source, person)?;
+        if let Some(known) = known {
+            if known.changed {
+                self.check_recycled(tx, source, person, known.contact_id)?;
+            }
+            return Ok(Resolution::New);
+        }
+        let candidates = self.candidates(tx, source, person)?;
+        let confident: Vec<&Candidate> = candidates
+            .iter()
+            .filter(|c| c.confidence >= LINK_CONFIDENCE)
+            .collect();
+        match confident.as_slice() {
+            [] => {
+                if let Some(weak) = candidates.first() {
+                    let reason = weak.reason.clone();
+                    self.record(tx, Rule::AmbiguousMatch, weak.confidence, reason, source, person, Some(weak.contact_id),
+                        "review: if they are the same person, correct the source; otherwise correct the id")?;
+                }
+                Ok(Resolution::New)
+            }
+            [one] => {
+                let (contact_id, confidence, reason) =
+                    (one.contact_id, one.confidence, one.reason.clone());
+                if let Some(first) = self.linked.get(&contact_id) {
+                    let reason =
+                        format!("{reason}; but `{first}` of this source matched the same contact");
+                    self.record(
+                        tx,
+                        Rule::AmbiguousMatch,
+                        confidence,
+                        reason,
+                        source,
+                        person,
+                        Some(contact_id),
+                        "review both records in the source",
+                    )?;
+                    return Ok(Resolution::New);
+                }
+                self.linked.insert(contact_id, person.source_id.clone());
+                let action = match self.policy {
+                    DedupePolicy::Link => "linked",
+                    _ => "link (import with --dedupe link)",
+                };
+                self.record(
+                    tx,
+                    Rule::CrossSource,
+                    confidence,
+                    reason,
+                    source,
+                    person,
+                    Some(contact_id),
+                    action,
+                )?;
+                Ok(match self.policy {
+                    DedupePolicy::Link => Resolution::Link { contact_id },
+                    _ => Resolution::New,
+                })
+            }
+            [first, ..] => {
+                let reason = format!(
+                    "matches {} contacts: {}",
+                    confident.len(),
+                    confident
+                        .iter()
+                        .map(|c| format!("#{} ({})", c.contact_id, c.reason))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                let contact_id = first.contact_id;
+                self.record(
+                    tx,
+                    Rule::AmbiguousMatch,
+                    100,
+                    reason,
+                    source,
+                    person,
+                    Some(contact_id),
+                    "the roster already has duplicates: remove them, then import again",
+                )?;
+                Ok(Resolution::New)
+            }
+        }
+    }
+
+    fn repeated(&mut self, source: &str, person: &Person) {
+        self.findings.push(Conflict {
+            rule: Rule::DuplicateId,
+            confidence: 100,
+            reason: format!(
+                "`{}` appears twice in this source with different data",
+                person.source_id
+            ),
+            incoming: Self::incoming(source, person),
+            existing: None,
+            action: "keep one record per id in the source".into(),
+        });
+    }
+
+    fn findings(&self) -> &[Conflict] {
+        &self.findings
+    }
+
+    fn policy(&self) -> DedupePolicy {
+        self.policy
     }
 }

@@ -17,9 +17,9 @@ use roster_core::sdk::RecordSource;
 use roster_core::PluginError;
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::config::{AccessDefaults, EventConfig};
+use crate::config::{AccessDefaults, DedupePolicy, EventConfig};
 use apply::Apply;
-pub use dedupe::{DedupeStage, PassThrough};
+pub use dedupe::{Dedupe, DedupeStage};
 pub use scope::Scope;
 pub use summary::Summary;
 
@@ -51,12 +51,22 @@ pub enum ImportError {
     Sql(#[from] rusqlite::Error),
     #[error("import cancelled; nothing was written")]
     Cancelled,
+    #[error("source `{source_name}`: {} dedupe conflict(s) under policy `{policy}`; nothing was written", findings.len())]
+    Conflicts {
+        source_name: String,
+        policy: &'static str,
+        findings: Vec<dedupe::Conflict>,
+    },
 }
 
 impl ImportError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ImportError::Plugin { error, .. } => error.hint.clone(),
+            ImportError::Conflicts { policy: "fail", findings, .. } if findings.iter().all(|f| f.is_link()) => Some(
+                "these are the same people from another source: import with --dedupe link to attach them, or --dedupe report to review".into(),
+            ),
+            ImportError::Conflicts { .. } => Some("fix the conflicts in the source (the report says how), then import again".into()),
             _ => None,
         }
     }
@@ -148,8 +158,26 @@ pub fn run(
         let (event_id, _) = crate::events::ensure(&tx, event)?;
         apply.attach_classes(event_id)?;
     }
-    let summary = apply.finish();
-    if job.dry_run {
+    let mut summary = apply.finish();
+    summary.findings = dedupe.findings().to_vec();
+    let policy = dedupe.policy();
+    let blocking = match policy {
+        DedupePolicy::Report => false,
+        DedupePolicy::Fail => !summary.findings.is_empty(),
+        DedupePolicy::Link => summary.findings.iter().any(|f| !f.is_link()),
+    };
+    if blocking {
+        tx.rollback()?;
+        return Err(ImportError::Conflicts {
+            source_name,
+            policy: match policy {
+                DedupePolicy::Fail => "fail",
+                _ => "link",
+            },
+            findings: summary.findings,
+        });
+    }
+    if job.dry_run || policy == DedupePolicy::Report {
         tx.rollback()?;
     } else {
         tx.commit()?;

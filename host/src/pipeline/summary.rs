@@ -57,13 +57,18 @@ impl EntityName {
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     pub entities: std::collections::BTreeMap<EntityName, Counts>,
     /// Records of kinds this roster does not know (from a newer plugin), skipped.
     pub unknown_records: u64,
     /// Records outside the event's school and terms, skipped.
     pub out_of_scope: u64,
+    /// Incoming people attached to a contact from another source instead of duplicated.
+    pub linked: u64,
+    /// What the dedupe stage found (kept out of `sync_runs`: the report files hold it).
+    #[serde(skip)]
+    pub findings: Vec<super::dedupe::Conflict>,
 }
 
 impl Summary {

@@ -157,4 +157,9 @@ pub const MIGRATIONS: &[&str] = &[
     FROM event_classes ec JOIN classes c ON c.id = ec.class_id
     WHERE ec.hidden = 0 AND c.active = 1;
     "#,
+    // 3: the dedupe stage's name-and-birth-date match for students.
+    r#"
+    CREATE INDEX contacts_student_match ON contacts (birth_date, lower(last_name), lower(first_name))
+        WHERE role = 'student';
+    "#,
 ];
