@@ -60,6 +60,68 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// The schools attached to events and the yearly integration fee
     Fees(FeesArgs),
+    /// Contacts: delete everyone at an access level and below (the clean-slate step)
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+    /// Export an event's reports (classes, enrollments, contacts) as CSV
+    Export(ExportArgs),
+    /// Preview (and then apply) switching an event to a new source: linked, new, left behind
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Contacts per role and access level
+    List,
+    /// Delete every contact at LEVEL and below (e.g. event_admin keeps only admins)
+    Delete {
+        /// customer, appointment_viewer, appointment_maker, resource_admin or event_admin
+        #[arg(long, value_parser = parse_level)]
+        level: crate::config::AccessLevel,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn parse_level(text: &str) -> Result<crate::config::AccessLevel, String> {
+    use crate::config::AccessLevel::*;
+    match text {
+        "customer" => Ok(Customer),
+        "appointment_viewer" => Ok(AppointmentViewer),
+        "appointment_maker" => Ok(AppointmentMaker),
+        "resource_admin" => Ok(ResourceAdmin),
+        "event_admin" => Ok(EventAdmin),
+        "admin" => {
+            Err("refusing to delete administrators; the highest level is event_admin".into())
+        }
+        other => Err(format!("unknown access level `{other}`")),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    pub event: String,
+    /// Folder to write classes.csv, enrollments.csv and contacts.csv into
+    #[arg(long, default_value = "reports")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The event to switch; its source (or --source) is the new one
+    #[arg(long)]
+    pub event: String,
+    /// Switch the event to this [[source]] first
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Apply the switch after the preview (asks for confirmation)
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]

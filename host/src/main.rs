@@ -86,6 +86,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             commands::daemon::run(&env, args)
         }
         Command::Fees(args) => commands::fees::run(&load_config()?, args),
+        Command::Contacts(command) => commands::contacts::run(&load_config()?, command),
+        Command::Export(args) => commands::export::run(&load_config()?, args),
+        Command::Migrate(args) => commands::migrate::run(&env(&cli, load_config()?), args),
     }
 }
 

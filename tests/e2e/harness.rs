@@ -116,10 +116,6 @@ impl Sandbox {
         Sandbox { dir }
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("roster.db")
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `roster` binary, real plugin files loaded through the ABI,
 //! real SQLite databases. One test binary, one module per area.
 
+mod clever;
 mod foundation;
 mod harness;
 mod sync;

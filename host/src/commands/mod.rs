@@ -1,9 +1,12 @@
 pub mod browse;
 pub mod check;
 pub mod classes;
+pub mod contacts;
 pub mod daemon;
 pub mod events;
+pub mod export;
 pub mod fees;
 pub mod import;
+pub mod migrate;
 pub mod plugins;
 pub mod sync;

@@ -1,0 +1,253 @@
+//! The Clever plugin through the real binary: v2.1 and v3.0 give the same roster, terms
+//! limit what is imported, a failed pull writes nothing, and the token never leaks.
+
+use std::collections::BTreeSet;
+
+use roster_clever_mock::{District, Fault, FaultRule, MockServer};
+
+use crate::harness::{count, snapshot, Sandbox};
+
+pub const TOKEN: &str = "tok-e2e-SECRET-9f3b2a71";
+
+pub fn clever_config(base_url: &str, version: &str, extra_source: &str, event: &str) -> String {
+    format!(
+        r#"
+[database]
+path = "roster.db"
+
+[[source]]
+name = "district"
+plugin = "clever"
+api_version = "{version}"
+base_url = "{base_url}"
+token_env = "ROSTER_E2E_CLEVER_TOKEN"
+max_retry_wait_ms = 20
+{extra_source}
+
+[[event]]
+name = "Spring"
+source = "district"
+{event}
+"#
+    )
+}
+
+pub fn run_with_token(sandbox: &Sandbox, args: &[&str]) -> crate::harness::Output {
+    let output = sandbox
+        .cmd()
+        .env("ROSTER_E2E_CLEVER_TOKEN", TOKEN)
+        .args(args)
+        .output()
+        .unwrap();
+    crate::harness::Output {
+        status: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The roster as source ids and names, independent of database ids and Clever's
+/// version-specific ids.
+fn roster(sandbox: &Sandbox) -> Vec<BTreeSet<String>> {
+    let db = sandbox.db();
+    let set = |sql: &str| -> BTreeSet<String> {
+        let mut statement = db.prepare(sql).unwrap();
+        statement
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    vec![
+        set("SELECT s.source_id || '|' || c.role || '|' || c.first_name || '|' || c.last_name || '|' || coalesce(c.email, '') || '|' || coalesce(c.birth_date, '')
+             FROM contacts c JOIN contact_sources s ON s.contact_id = c.id"),
+        set("SELECT source_id || '|' || name || '|' || coalesce(term_id, '') FROM classes"),
+        set("SELECT cl.source_id || '|' || s.source_id FROM enrollments e JOIN classes cl ON cl.id = e.class_id
+             JOIN contact_sources s ON s.contact_id = e.contact_id"),
+        set("SELECT cl.source_id || '|' || s.source_id || '|' || t.is_primary FROM class_teachers t JOIN classes cl ON cl.id = t.class_id
+             JOIN contact_sources s ON s.contact_id = t.contact_id"),
+        set("SELECT p.source_id || '|' || s.source_id || '|' || coalesce(r.relationship, '') FROM relationships r
+             JOIN contact_sources p ON p.contact_id = r.parent_id JOIN contact_sources s ON s.contact_id = r.student_id"),
+        set("SELECT value FROM contact_ids WHERE kind = 'sis_id'"),
+    ]
+}
+
+#[test]
+fn v2_1_and_v3_0_give_the_same_roster() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let mut rosters = Vec::new();
+    for version in ["v2.1", "v3.0"] {
+        let sandbox = Sandbox::new(&clever_config(server.base_url(), version, "", ""));
+        run_with_token(&sandbox, &["import"]).ok();
+        let roster = roster(&sandbox);
+        assert_eq!(
+            roster[0].len(),
+            73,
+            "{version}: 40 students, 10 teachers, 3 staff, 20 contacts"
+        );
+        assert_eq!(roster[2].len(), 114, "{version}: enrollments");
+        assert_eq!(roster[4].len(), 21, "{version}: relationships");
+        rosters.push(roster);
+    }
+    assert_eq!(rosters[0], rosters[1]);
+    // Moving from v2.1 to v3.0 keeps every contact: legacy ids map v3 people to v2 keys.
+    let server_db = Sandbox::new(&clever_config(server.base_url(), "v2.1", "", ""));
+    run_with_token(&server_db, &["import"]).ok();
+    let before = count(&server_db.db(), "SELECT count(*) FROM contacts");
+    server_db.write_config(&clever_config(server.base_url(), "v3.0", "", ""));
+    run_with_token(&server_db, &["import"]).ok();
+    let db = server_db.db();
+    assert_eq!(count(&db, "SELECT count(*) FROM contacts"), before);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM contacts WHERE active = 0"),
+        0
+    );
+    assert!(
+        count(
+            &db,
+            "SELECT count(*) FROM contact_ids WHERE kind = 'legacy_id'"
+        ) > 0
+    );
+}
+
+#[test]
+fn selecting_terms_limits_classes_and_enrollments() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let sandbox = Sandbox::new(&clever_config(
+        server.base_url(),
+        "v3.0",
+        "",
+        "terms = [\"2025-26 Semester 1\"]",
+    ));
+    run_with_token(&sandbox, &["import"]).ok();
+    let db = sandbox.db();
+    let other_terms = count(
+        &db,
+        "SELECT count(*) FROM classes c JOIN terms t ON t.id = c.term_id WHERE t.name != '2025-26 Semester 1'",
+    );
+    assert_eq!(other_terms, 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM classes WHERE term_id IS NULL"),
+        0
+    );
+    let selected = count(&db, "SELECT count(*) FROM classes");
+    assert!(selected > 0 && selected < 15, "{selected} of 15 sections");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM enrollments e JOIN classes c ON c.id = e.class_id JOIN terms t ON t.id = c.term_id WHERE t.name = '2025-26 Semester 1'"),
+        count(&db, "SELECT count(*) FROM enrollments")
+    );
+    // A term that does not exist is an error that lists the terms there are.
+    sandbox.write_config(&clever_config(
+        server.base_url(),
+        "v3.0",
+        "",
+        "terms = [\"Semester 9\"]",
+    ));
+    let out = run_with_token(&sandbox, &["import"]).failed();
+    assert!(
+        out.stderr.contains("`Semester 9`") && out.stderr.contains("2025-26 Semester 1"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_permanent_failure_mid_pagination_writes_nothing_and_never_shows_the_token() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let sandbox = Sandbox::new(&clever_config(
+        server.base_url(),
+        "v3.0",
+        "page_size = 7\nmax_retries = 2",
+        "",
+    ));
+    run_with_token(&sandbox, &["import"]).ok();
+    let before: Vec<String> = snapshot(&sandbox.db())
+        .into_iter()
+        .filter(|r| !r.starts_with("sync_runs|"))
+        .collect();
+
+    for fault in [
+        Fault::Status { status: 500 },
+        Fault::Unauthorized,
+        Fault::Truncated,
+    ] {
+        server.clear_faults();
+        server.inject(
+            FaultRule::new(fault.clone())
+                .on_path("/v3.0/users")
+                .mid_pagination()
+                .times(100),
+        );
+        let out = run_with_token(&sandbox, &["import"]).failed();
+        assert!(
+            out.stderr.contains("/v3.0/users"),
+            "{fault:?}: {}",
+            out.stderr
+        );
+        for text in [&out.stdout, &out.stderr] {
+            assert!(
+                !text.contains(TOKEN),
+                "{fault:?}: the token leaked:\n{text}"
+            );
+        }
+        let after: Vec<String> = snapshot(&sandbox.db())
+            .into_iter()
+            .filter(|r| !r.starts_with("sync_runs|"))
+            .collect();
+        assert_eq!(before, after, "{fault:?}");
+    }
+    // The failures are on record, without the token.
+    assert_eq!(
+        count(
+            &sandbox.db(),
+            "SELECT count(*) FROM sync_runs WHERE status = 'failed'"
+        ),
+        3
+    );
+    server.clear_faults();
+    run_with_token(&sandbox, &["-vv", "import"]).ok();
+    let bytes = std::fs::read(sandbox.db_path()).unwrap();
+    let needle = TOKEN.as_bytes();
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle),
+        "the token is in the database file"
+    );
+}
+
+#[test]
+fn a_429_storm_and_transient_errors_are_survived() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let clean = Sandbox::new(&clever_config(
+        server.base_url(),
+        "v2.1",
+        "page_size = 5",
+        "",
+    ));
+    run_with_token(&clean, &["import"]).ok();
+    server.inject(
+        FaultRule::new(Fault::RateLimit {
+            reset_in_secs: 0,
+            header: Default::default(),
+        })
+        .times(6),
+    );
+    server.inject(
+        FaultRule::new(Fault::Status { status: 503 })
+            .on_path("/v2.1/students")
+            .mid_pagination()
+            .times(2),
+    );
+    server.inject(
+        FaultRule::new(Fault::Status { status: 502 })
+            .on_path("/v2.1/sections")
+            .times(1),
+    );
+    let stormy = Sandbox::new(&clever_config(
+        server.base_url(),
+        "v2.1",
+        "page_size = 5",
+        "",
+    ));
+    run_with_token(&stormy, &["import"]).ok();
+    assert_eq!(roster(&clean), roster(&stormy));
+}
