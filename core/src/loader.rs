@@ -190,3 +190,61 @@ pub fn plugin_file_name(name: &str) -> String {
         std::env::consts::DLL_SUFFIX
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+    use crate::sdk::{Level, OpenContext};
+    use crate::ErrorKind;
+
+    struct Quiet;
+    impl HostHooks for Quiet {
+        fn log(&self, _: Level, _: &str) {}
+        fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+    }
+
+    struct Boom;
+    struct BoomSource;
+    impl RecordSource for BoomSource {
+        fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
+            panic!("boom in next_batch")
+        }
+    }
+    impl Plugin for Boom {
+        const NAME: &'static str = "boom";
+        const VERSION: &'static str = "1.0.0";
+        const DESCRIPTION: &'static str = "panics";
+        fn open(config: &str, _ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
+            if config == "panic" {
+                panic!("boom in open");
+            }
+            Ok(Box::new(BoomSource))
+        }
+    }
+
+    #[test]
+    fn a_linked_plugin_that_panics_returns_errors_and_is_not_called_again() {
+        let plugin = LinkedPlugin::<Boom>::default();
+        let error = plugin.open("panic", Path::new("."), Arc::new(Quiet)).err().unwrap();
+        assert_eq!(error.kind, ErrorKind::Panic);
+        assert!(error.message.contains("boom in open"), "{}", error.message);
+
+        let mut source = plugin.open("", Path::new("."), Arc::new(Quiet)).unwrap();
+        let error = source.next_batch().unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Panic);
+        assert!(error.message.contains("boom in next_batch"), "{}", error.message);
+        assert!(error.message.contains("loader.rs"), "the location is kept: {}", error.message);
+        let again = source.next_batch().unwrap_err();
+        assert!(again.message.contains("after it panicked"), "{}", again.message);
+    }
+
+    #[test]
+    fn plugin_file_names_follow_the_platform() {
+        let name = plugin_file_name("one-roster");
+        assert!(name.contains("roster_plugin_one_roster"), "{name}");
+    }
+}

@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 
@@ -143,20 +144,37 @@ pub trait Plugin: 'static {
 
 thread_local! {
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Set while this thread runs plugin code under `catch_unwind`.
+    static IN_PLUGIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Panics inside a plugin are caught at the boundary and reported as errors; the default
-/// hook would print to stderr behind the host's back, so this one only remembers where.
+/// Panics inside plugin code are caught at the boundary and reported as errors; printing
+/// them too would write to stderr behind the host's back, so for those the hook only
+/// remembers where. Every other panic goes to the hook that was there before — which
+/// matters when a plugin is linked into the host (`LinkedPlugin`) and shares its hook.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let location = info
-                .location()
-                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-            PANIC_LOCATION.with(|cell| *cell.borrow_mut() = location);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_PLUGIN.with(|flag| flag.get()) {
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                PANIC_LOCATION.with(|cell| *cell.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
         }));
     });
+}
+
+/// Run plugin code, catching a panic and marking the thread as inside the plugin.
+fn guarded<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let was = IN_PLUGIN.with(|flag| flag.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_PLUGIN.with(|flag| flag.set(was));
+    result
 }
 
 fn panic_error(plugin: &str, payload: Box<dyn Any + Send>) -> PluginError {
@@ -196,31 +214,54 @@ impl HostHooks for HostFromAbi {
     }
 }
 
-struct SourceToAbi {
+/// A plugin's source behind a panic guard: a panic becomes an error, and the source is
+/// not called again after one.
+struct GuardedSource {
     plugin: &'static str,
     inner: Box<dyn RecordSource>,
     poisoned: bool,
 }
 
-impl RecordSourceAbi for SourceToAbi {
-    fn next_batch(&mut self) -> RResult<ROption<RVec<u8>>, PluginErrorAbi> {
+impl GuardedSource {
+    fn new(plugin: &'static str, inner: Box<dyn RecordSource>) -> Self {
+        GuardedSource {
+            plugin,
+            inner,
+            poisoned: false,
+        }
+    }
+}
+
+impl RecordSource for GuardedSource {
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
         if self.poisoned {
-            return RResult::RErr(
-                PluginError::new(ErrorKind::Panic, "plugin source used after it panicked").into(),
-            );
+            return Err(PluginError::new(
+                ErrorKind::Panic,
+                "plugin source used after it panicked",
+            ));
         }
         let inner = &mut self.inner;
-        match catch_unwind(AssertUnwindSafe(|| inner.next_batch())) {
-            Ok(Ok(Some(records))) => {
+        match guarded(|| inner.next_batch()) {
+            Ok(result) => result,
+            Err(payload) => {
+                self.poisoned = true;
+                Err(panic_error(self.plugin, payload))
+            }
+        }
+    }
+}
+
+struct SourceToAbi(GuardedSource);
+
+impl RecordSourceAbi for SourceToAbi {
+    fn next_batch(&mut self) -> RResult<ROption<RVec<u8>>, PluginErrorAbi> {
+        match self.0.next_batch() {
+            Ok(Some(records)) => {
                 let bytes = Batch { records }.encode_to_vec();
                 RResult::ROk(ROption::RSome(RVec::from(bytes)))
             }
-            Ok(Ok(None)) => RResult::ROk(ROption::RNone),
-            Ok(Err(error)) => RResult::RErr(error.into()),
-            Err(payload) => {
-                self.poisoned = true;
-                RResult::RErr(panic_error(self.plugin, payload).into())
-            }
+            Ok(None) => RResult::ROk(ROption::RNone),
+            Err(error) => RResult::RErr(error.into()),
         }
     }
 }
@@ -244,13 +285,9 @@ extern "C" fn open_fn<P: Plugin>(
         host: Host::new(Arc::new(HostFromAbi(host))),
     };
     let config = config.as_str();
-    match catch_unwind(AssertUnwindSafe(|| P::open(config, ctx))) {
+    match guarded(|| P::open(config, ctx)) {
         Ok(Ok(inner)) => RResult::ROk(RecordSourceAbi_TO::from_value(
-            SourceToAbi {
-                plugin: P::NAME,
-                inner,
-                poisoned: false,
-            },
+            SourceToAbi(GuardedSource::new(P::NAME, inner)),
             TD_Opaque,
         )),
         Ok(Err(error)) => RResult::RErr(error.into()),
@@ -362,6 +399,9 @@ pub(crate) fn open_in_process<P: Plugin>(
         base_dir: base_dir.to_path_buf(),
         host: Host::new(hooks),
     };
-    catch_unwind(AssertUnwindSafe(|| P::open(config, ctx)))
-        .unwrap_or_else(|payload| Err(panic_error(P::NAME, payload)))
+    match guarded(|| P::open(config, ctx)) {
+        Ok(Ok(inner)) => Ok(Box::new(GuardedSource::new(P::NAME, inner))),
+        Ok(Err(error)) => Err(error),
+        Err(payload) => Err(panic_error(P::NAME, payload)),
+    }
 }
