@@ -694,18 +694,35 @@ impl<'t> Apply<'t> {
                 )?
                 .execute(params![contact_id, self.source, identifier.kind, identifier.value])?;
             if inserted == 0 {
-                let holder: Option<i64> = self
+                let holder: Option<(i64, String)> = self
                     .tx
-                    .prepare_cached("SELECT contact_id FROM contact_ids WHERE source = ?1 AND kind = ?2 AND value = ?3")?
-                    .query_row(params![self.source, identifier.kind, identifier.value], |r| r.get(0))
+                    .prepare_cached(
+                        "SELECT i.contact_id, c.role FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+                         WHERE i.source = ?1 AND i.kind = ?2 AND i.value = ?3",
+                    )?
+                    .query_row(params![self.source, identifier.kind, identifier.value], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .optional()?;
+                let Some((holder, holder_role)) = holder else {
+                    continue;
+                };
+                // Districts number students and staff separately, so a student and a
+                // teacher may share an sis_id: a quirk to keep going on, not a conflict.
+                if holder_role != person.role().as_db_str() {
+                    tracing::warn!(
+                        "source `{}`: {} `{}` has {} `{}`, which is also a {holder_role}'s (contact #{holder}); kept on the {holder_role} only",
+                        self.source, person.role().as_db_str(), person.source_id, identifier.kind,
+                        identifier.value
+                    );
+                    continue;
+                }
                 return Err(self.invalid(format!(
-                    "{} `{}` has {} `{}`, which this source already gives contact #{}",
+                    "{} `{}` has {} `{}`, which this source already gives contact #{holder}",
                     person.role().as_db_str(),
                     person.source_id,
                     identifier.kind,
                     identifier.value,
-                    holder.unwrap_or_default()
                 )));
             }
         }
