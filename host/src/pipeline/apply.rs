@@ -504,7 +504,7 @@ impl<'t> Apply<'t> {
         let existing = match self.people.get_mut(&person.source_id) {
             Some(entry) if entry.seen != Seen::No => {
                 if entry.fingerprint != fp {
-                    dedupe.repeated(&self.source, &person);
+                    dedupe.repeated(&self.source, &person, entry.role);
                 }
                 return Ok(());
             }

@@ -105,8 +105,9 @@ pub trait DedupeStage {
         known: Option<Known>,
     ) -> rusqlite::Result<Resolution>;
 
-    /// The source sent `person` a second time in this run, with different data.
-    fn repeated(&mut self, source: &str, person: &Person);
+    /// The source sent `person`'s id a second time in this run, with different data
+    /// (`first_role`: the role it had the first time).
+    fn repeated(&mut self, source: &str, person: &Person, first_role: Option<Role>);
 
     /// Conflicts that stop the import (and, under `report`, cross-source matches).
     fn findings(&self) -> &[Conflict];
@@ -225,6 +226,14 @@ impl Dedupe {
         existing: Option<i64>,
         action: &str,
     ) -> rusqlite::Result<()> {
+        // One finding per rule and person, however many ways it was found.
+        if self.findings.iter().any(|f| {
+            f.rule == rule
+                && f.incoming.source == source
+                && f.incoming.source_id == person.source_id
+        }) {
+            return Ok(());
+        }
         let existing = existing.map(|id| Self::existing(tx, id)).transpose()?;
         self.findings.push(Conflict {
             rule,
@@ -369,6 +378,72 @@ impl Dedupe {
             );
             self.record(tx, Rule::RecycledId, 100, reason, source, person, Some(contact_id),
                 "never re-point: give the new child a new id, or remove the old contact first (roster contacts delete)")?;
+        }
+        Ok(())
+    }
+
+    /// Rules 2 and 5 against other sources: an id of this person that is another role's
+    /// manual-file id, or an email that another role's contact already has.
+    fn check_other_roles(
+        &mut self,
+        tx: &Transaction<'_>,
+        source: &str,
+        person: &Person,
+    ) -> rusqlite::Result<()> {
+        let role = person.role();
+        for kind in ["sis_id", "student_number", "teacher_number", "staff_id"] {
+            let Some(value) = identifier(person, kind) else {
+                continue;
+            };
+            let holder: Option<(i64, String, String)> = tx
+                .prepare_cached(
+                    "SELECT i.contact_id, i.kind, i.source FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+                     WHERE i.kind IN ('StudentID', 'TeacherID', 'ParentID') AND i.value = ?1 AND i.source != ?2
+                       AND c.role != ?3 AND c.active = 1 LIMIT 1",
+                )?
+                .query_row(params![value, source, role.as_db_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            if let Some((contact_id, other_kind, other_source)) = holder {
+                let reason = format!(
+                    "{kind} {value} is {other_kind} {value} in source `{other_source}`: one contact id for two roles"
+                );
+                self.record(
+                    tx,
+                    Rule::CrossRoleId,
+                    100,
+                    reason,
+                    source,
+                    person,
+                    Some(contact_id),
+                    "correct the id in the SIS, or in the old files before linking",
+                )?;
+            }
+        }
+        if matches!(role, Role::Teacher | Role::Parent) {
+            if let Some(email) = person.email.as_deref().map(lower).filter(|e| !e.is_empty()) {
+                let holder: Option<(i64, String)> = tx
+                    .prepare_cached(
+                        "SELECT c.id, c.role FROM contacts c WHERE lower(c.email) = ?1 AND c.email IS NOT NULL
+                           AND c.role != ?2 AND c.role IN ('teacher', 'parent') AND c.active = 1
+                           AND NOT EXISTS (SELECT 1 FROM contact_sources s WHERE s.contact_id = c.id AND s.source = ?3)
+                         LIMIT 1",
+                    )?
+                    .query_row(params![email, role.as_db_str(), source], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((contact_id, other_role)) = holder {
+                    let reason = format!("email `{email}` already belongs to a {other_role}: teacher and parent emails are unique");
+                    self.record(
+                        tx,
+                        Rule::EmailCollision,
+                        100,
+                        reason,
+                        source,
+                        person,
+                        Some(contact_id),
+                        "give one of them another email in the source",
+                    )?;
+                }
+            }
         }
         Ok(())
     }
@@ -522,6 +597,7 @@ impl DedupeStage for Dedupe {
             }
             return Ok(Resolution::New);
         }
+        self.check_other_roles(tx, source, person)?;
         let candidates = self.candidates(tx, source, person)?;
         let confident: Vec<&Candidate> = candidates
             .iter()
@@ -531,8 +607,23 @@ impl DedupeStage for Dedupe {
             [] => {
                 if let Some(weak) = candidates.first() {
                     let reason = weak.reason.clone();
-                    self.record(tx, Rule::AmbiguousMatch, weak.confidence, reason, source, person, Some(weak.contact_id),
-                        "review: if they are the same person, correct the source; otherwise correct the id")?;
+                    // An id that matches while the names say otherwise: for a student,
+                    // a reused StudentID; never re-point anyone to another child.
+                    let (rule, action) = if person.role() == Role::Student {
+                        (Rule::RecycledId, "never link: the id was reused for another child; keep them apart and correct the id")
+                    } else {
+                        (Rule::AmbiguousMatch, "review: if they are the same person, correct the source; otherwise correct the id")
+                    };
+                    self.record(
+                        tx,
+                        rule,
+                        weak.confidence,
+                        reason,
+                        source,
+                        person,
+                        Some(weak.contact_id),
+                        action,
+                    )?;
                 }
                 Ok(Resolution::New)
             }
@@ -600,17 +691,34 @@ impl DedupeStage for Dedupe {
         }
     }
 
-    fn repeated(&mut self, source: &str, person: &Person) {
-        self.findings.push(Conflict {
-            rule: Rule::DuplicateId,
-            confidence: 100,
-            reason: format!(
-                "`{}` appears twice in this source with different data",
-                person.source_id
+    fn repeated(&mut self, source: &str, person: &Person, first_role: Option<Role>) {
+        let (rule, reason, action) = match first_role {
+            Some(role) if role != person.role() => (
+                Rule::CrossRoleId,
+                format!(
+                    "`{}` is both a {} and a {} in this source: one contact id for two roles",
+                    person.source_id,
+                    role.as_db_str(),
+                    person.role().as_db_str()
+                ),
+                "give one of them a different id in the source files",
             ),
+            _ => (
+                Rule::DuplicateId,
+                format!(
+                    "`{}` appears twice in this source with different data",
+                    person.source_id
+                ),
+                "keep one record per id in the source",
+            ),
+        };
+        self.findings.push(Conflict {
+            rule,
+            confidence: 100,
+            reason,
             incoming: Self::incoming(source, person),
             existing: None,
-            action: "keep one record per id in the source".into(),
+            action: action.into(),
         });
     }
 
