@@ -215,6 +215,9 @@ impl Dedupe {
         })
     }
 
+    // Every finding carries all of these; a struct for them would only be built to be
+    // taken apart again here.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
         tx: &Transaction<'_>,
@@ -574,7 +577,7 @@ impl Dedupe {
                     .push_str(&format!(", but the names differ ({first} {last})"));
             }
         }
-        found.sort_by(|a, b| b.confidence.cmp(&a.confidence));
+        found.sort_by_key(|c| std::cmp::Reverse(c.confidence));
         Ok(found)
     }
 }
