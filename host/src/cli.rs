@@ -266,6 +266,9 @@ pub struct SyncRunArgs {
     /// Show what would change, and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Allow deactivating more than [safety] permits (a new school year)
+    #[arg(long)]
+    pub allow_mass_deactivation: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -304,4 +307,8 @@ pub struct ImportArgs {
     /// How to treat contacts the roster already has from another source
     #[arg(long, value_enum, value_name = "POLICY")]
     pub dedupe: Option<DedupePolicy>,
+
+    /// Allow deactivating more than [safety] permits (a new school year)
+    #[arg(long)]
+    pub allow_mass_deactivation: bool,
 }

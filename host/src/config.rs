@@ -36,6 +36,7 @@ pub struct Config {
     pub sync: SyncSettings,
     pub notify: NotifySettings,
     pub fees: FeeSettings,
+    pub safety: crate::pipeline::DeactivationGuard,
 }
 
 /// When the nightly sync runs.
@@ -194,6 +195,8 @@ struct RawConfig {
     notify: NotifySettings,
     #[serde(default)]
     fees: FeeSettings,
+    #[serde(default)]
+    safety: crate::pipeline::DeactivationGuard,
 }
 
 #[derive(Deserialize)]
@@ -273,6 +276,7 @@ impl Config {
             sync: raw.sync,
             notify: raw.notify,
             fees: raw.fees,
+            safety: raw.safety,
             database: base_dir.join(&raw.database.path),
             plugin_dirs: raw.plugins.dirs.iter().map(|d| base_dir.join(d)).collect(),
             access: raw.access.unwrap_or_default(),

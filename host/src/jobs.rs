@@ -86,6 +86,8 @@ pub struct Runner<'a> {
     plugins: HashMap<String, PluginFile>,
     /// `--dedupe`: overrides every source's own policy for this run.
     pub dedupe: Option<DedupePolicy>,
+    /// `--allow-mass-deactivation`: the override for a real rollover.
+    pub allow_mass_deactivation: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -94,6 +96,7 @@ impl<'a> Runner<'a> {
             env,
             plugins: HashMap::new(),
             dedupe: None,
+            allow_mass_deactivation: false,
         }
     }
 
@@ -160,6 +163,7 @@ impl<'a> Runner<'a> {
                     scope: Scope::new(event.school.clone(), event.terms.clone()),
                     access: &config.access,
                     dry_run,
+                    guard: (!self.allow_mass_deactivation).then_some(&config.safety),
                 },
                 &mut dedupe,
                 context.as_ref(),

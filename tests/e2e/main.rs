@@ -5,4 +5,5 @@ mod clever;
 mod dedupe;
 mod foundation;
 mod harness;
+mod safety;
 mod sync;

@@ -49,6 +49,7 @@ pub fn run(env: &Env, args: &ImportArgs) -> Result<(), CliError> {
     let _writer = store.lock_writer()?;
     let mut runner = Runner::new(env);
     runner.dedupe = args.dedupe;
+    runner.allow_mass_deactivation = args.allow_mass_deactivation;
     let mut failures = Vec::new();
     let several = jobs.len() > 1;
     for job in jobs {

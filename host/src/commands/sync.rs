@@ -46,7 +46,14 @@ fn run_now(env: &Env, store: &mut Store, args: &SyncRunArgs) -> Result<(), CliEr
         return Ok(());
     }
     let _writer = store.lock_writer()?;
-    let failures = sync_events(env, store, &events, RunKind::Sync, args.dry_run);
+    let failures = sync_events(
+        env,
+        store,
+        &events,
+        RunKind::Sync,
+        args.dry_run,
+        args.allow_mass_deactivation,
+    );
     CliError::from_failures(failures, "sync")
 }
 
@@ -57,8 +64,10 @@ pub fn sync_events(
     events: &[EventRow],
     kind: RunKind,
     dry_run: bool,
+    allow_mass_deactivation: bool,
 ) -> Vec<(String, CliError)> {
     let mut runner = Runner::new(env);
+    runner.allow_mass_deactivation = allow_mass_deactivation;
     let mut failures = Vec::new();
     for event in events {
         let started = crate::events::now();

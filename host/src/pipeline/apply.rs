@@ -231,6 +231,33 @@ impl<'t> Apply<'t> {
         self.summary
     }
 
+    /// How many records of each entity this source had active before the run: the
+    /// base the mass-deactivation guard measures against.
+    pub fn active_before(&self) -> Vec<(EntityName, u64)> {
+        let count = |map: &HashMap<String, Entry>| {
+            map.values().filter(|e| e.active && e.id.is_some()).count() as u64
+        };
+        let links =
+            |map: &HashMap<(i64, i64), LinkEntry>| map.values().filter(|e| e.active).count() as u64;
+        let mut counts = vec![
+            (EntityName::Schools, count(&self.schools)),
+            (EntityName::Terms, count(&self.terms)),
+            (EntityName::Classes, count(&self.classes)),
+            (EntityName::Enrollments, links(&self.enrollments)),
+            (EntityName::ClassTeachers, links(&self.class_teachers)),
+            (EntityName::Relationships, links(&self.relationships)),
+        ];
+        for role in [Role::Student, Role::Teacher, Role::Parent, Role::Staff] {
+            let n = self
+                .people
+                .values()
+                .filter(|e| e.active && e.id.is_some() && e.role == Some(role))
+                .count() as u64;
+            counts.push((entity_of(role), n));
+        }
+        counts
+    }
+
     fn invalid(&self, message: String) -> ApplyError {
         ApplyError::Invalid(message)
     }

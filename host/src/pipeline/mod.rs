@@ -7,6 +7,7 @@
 
 mod apply;
 pub mod dedupe;
+mod guard;
 mod scope;
 pub mod summary;
 
@@ -20,6 +21,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::config::{AccessDefaults, DedupePolicy, EventConfig};
 use apply::Apply;
 pub use dedupe::{Dedupe, DedupeStage};
+pub use guard::DeactivationGuard;
 pub use scope::Scope;
 pub use summary::Summary;
 
@@ -33,6 +35,8 @@ pub struct Job<'a> {
     pub access: &'a AccessDefaults,
     /// Apply everything, then roll back: the summary shows what would happen.
     pub dry_run: bool,
+    /// Refuse mass deactivations; `None` is the explicit override for a real rollover.
+    pub guard: Option<&'a DeactivationGuard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,8 @@ pub enum ImportError {
         source_name: String,
         message: String,
     },
+    #[error("source `{source_name}`: refusing to deactivate {what}; nothing was changed")]
+    MassDeactivation { source_name: String, what: String },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("import cancelled; nothing was written")]
@@ -67,6 +73,9 @@ impl ImportError {
                 "these are the same people from another source: import with --dedupe link to attach them, or --dedupe report to review".into(),
             ),
             ImportError::Conflicts { .. } => Some("fix the conflicts in the source (the report says how), then import again".into()),
+            ImportError::MassDeactivation { .. } => Some(
+                "if the source really lost them (a new school year), run again with --allow-mass-deactivation; --dry-run shows the changes first".into(),
+            ),
             _ => None,
         }
     }
@@ -95,6 +104,8 @@ pub fn run(
     let mut apply = Apply::new(&tx, job.source, job.access, job.scope)?;
     let mut complete: HashSet<Entity> = HashSet::new();
     let mut done = 0u64;
+    // Records with roster data in them (a bare Snapshot is an empty feed).
+    let mut payload = 0u64;
 
     loop {
         if progress.is_cancelled() {
@@ -109,6 +120,7 @@ pub fn run(
             Err(error) => return Err(ImportError::Plugin { source_name, error }),
         };
         for record in batch {
+            let is_snapshot = matches!(record.kind, Some(Kind::Snapshot(_)));
             let result = match record.kind {
                 None => {
                     apply.summary.unknown_records += 1;
@@ -131,6 +143,9 @@ pub fn run(
                     Ok(())
                 }
             };
+            if !is_snapshot {
+                payload += 1;
+            }
             result.map_err(|error| match error {
                 apply::ApplyError::Invalid(message) => invalid(message),
                 apply::ApplyError::Sql(error) => ImportError::Sql(error),
@@ -153,7 +168,21 @@ pub fn run(
             list_or_none(&apply.scope.seen_terms),
         )));
     }
+    let before = apply.active_before();
+    // An empty feed is an outage, not a school where everyone left: no override for it.
+    let had: u64 = before.iter().map(|(_, n)| n).sum();
+    if payload == 0 && had > 0 {
+        return Err(ImportError::MassDeactivation {
+            source_name,
+            what: format!("everything ({had} records): the source returned nothing at all"),
+        });
+    }
     apply.deactivate_missing(&complete)?;
+    if let Some(guard) = job.guard {
+        if let Some(what) = guard.check(&before, &apply.summary, payload) {
+            return Err(ImportError::MassDeactivation { source_name, what });
+        }
+    }
     if let Some(event) = job.event {
         let (event_id, _) = crate::events::ensure(&tx, event)?;
         apply.attach_classes(event_id)?;
