@@ -8,7 +8,12 @@ use crate::config::DedupePolicy;
 
 /// Bring school rosters from Clever and data files into one SQLite roster database.
 #[derive(Debug, Parser)]
-#[command(name = "roster", version, about, long_about = None)]
+#[command(
+    name = "roster",
+    version,
+    about = "Bring school rosters from Clever and data files into one SQLite roster database",
+    long_about = None
+)]
 pub struct Cli {
     /// The configuration file
     #[arg(
