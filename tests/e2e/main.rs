@@ -5,5 +5,6 @@ mod clever;
 mod dedupe;
 mod foundation;
 mod harness;
+mod output;
 mod safety;
 mod sync;
