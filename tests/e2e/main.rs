@@ -8,3 +8,4 @@ mod harness;
 mod output;
 mod safety;
 mod sync;
+mod workflow;
