@@ -229,17 +229,32 @@ mod tests {
     #[test]
     fn a_linked_plugin_that_panics_returns_errors_and_is_not_called_again() {
         let plugin = LinkedPlugin::<Boom>::default();
-        let error = plugin.open("panic", Path::new("."), Arc::new(Quiet)).err().unwrap();
+        let error = plugin
+            .open("panic", Path::new("."), Arc::new(Quiet))
+            .err()
+            .unwrap();
         assert_eq!(error.kind, ErrorKind::Panic);
         assert!(error.message.contains("boom in open"), "{}", error.message);
 
         let mut source = plugin.open("", Path::new("."), Arc::new(Quiet)).unwrap();
         let error = source.next_batch().unwrap_err();
         assert_eq!(error.kind, ErrorKind::Panic);
-        assert!(error.message.contains("boom in next_batch"), "{}", error.message);
-        assert!(error.message.contains("loader.rs"), "the location is kept: {}", error.message);
+        assert!(
+            error.message.contains("boom in next_batch"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("loader.rs"),
+            "the location is kept: {}",
+            error.message
+        );
         let again = source.next_batch().unwrap_err();
-        assert!(again.message.contains("after it panicked"), "{}", again.message);
+        assert!(
+            again.message.contains("after it panicked"),
+            "{}",
+            again.message
+        );
     }
 
     #[test]
