@@ -11,6 +11,7 @@
 
 #[doc(hidden)]
 pub mod abi;
+pub mod conformance;
 mod error;
 pub mod loader;
 pub mod record;

@@ -25,8 +25,13 @@ pub struct Config {
     pub term: Option<String>,
 }
 
-/// File names inside `path`. When a name is not given, the documented default
-/// (`Student.txt`, …) is looked for with the extensions `.txt`, `.tsv`, `.csv`.
+/// File names inside `path`. When a name is not given, the documented default is looked
+/// for: pickAtime's `Student.txt`, … with the extensions `.txt`, `.tsv`, `.csv`; Clever
+/// SFTP's `schools.csv`, `students.csv`, … (any case).
+///
+/// `students`, `teachers` and `enrollments` are for both formats; `classes`, `parents`
+/// and `parent_students` only for pickatime; `schools`, `sections` and `staff` only for
+/// clever-sftp.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileNames {
@@ -36,6 +41,9 @@ pub struct FileNames {
     pub enrollments: Option<PathBuf>,
     pub parents: Option<PathBuf>,
     pub parent_students: Option<PathBuf>,
+    pub schools: Option<PathBuf>,
+    pub sections: Option<PathBuf>,
+    pub staff: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +70,9 @@ const FILE_KEYS: &[&str] = &[
     "enrollments",
     "parents",
     "parent_students",
+    "schools",
+    "sections",
+    "staff",
 ];
 
 impl Config {
@@ -82,6 +93,38 @@ impl Config {
     }
 
     fn check_values(&self) -> Result<(), PluginError> {
+        let files = &self.files;
+        let misplaced: Option<(&str, &str)> = match self.format {
+            Format::Pickatime => [
+                ("files.schools", files.schools.is_some()),
+                ("files.sections", files.sections.is_some()),
+                ("files.staff", files.staff.is_some()),
+            ]
+            .into_iter()
+            .find(|(_, set)| *set)
+            .map(|(key, _)| (key, "clever-sftp")),
+            Format::CleverSftp => [
+                ("school", self.school.is_some()),
+                ("term", self.term.is_some()),
+                ("files.classes", files.classes.is_some()),
+                ("files.parents", files.parents.is_some()),
+                ("files.parent_students", files.parent_students.is_some()),
+            ]
+            .into_iter()
+            .find(|(_, set)| *set)
+            .map(|(key, _)| (key, "pickatime")),
+        };
+        if let Some((key, format)) = misplaced {
+            let why = match key {
+                "school" => " (Clever SFTP files name their schools in schools.csv)",
+                "term" => " (Clever SFTP sections carry their terms)",
+                _ => "",
+            };
+            return Err(PluginError::config(format!(
+                "{key}: only for format = \"{format}\", not \"{}\"{why}",
+                self.format
+            )));
+        }
         if self.path.as_os_str().is_empty() {
             return Err(PluginError::config(
                 "path: must name the folder with the data files",
@@ -255,6 +298,28 @@ mod tests {
     fn missing_key_is_named() {
         let message = error("format = \"pickatime\"\n");
         assert!(message.contains("missing key `path`"), "{message}");
+    }
+
+    #[test]
+    fn keys_of_the_other_format_are_refused() {
+        assert_eq!(
+            error("format = \"clever-sftp\"\npath = \"p\"\nschool = \"Maple\"\n"),
+            "school: only for format = \"pickatime\", not \"clever-sftp\" (Clever SFTP files name their schools in schools.csv)"
+        );
+        assert_eq!(
+            error("format = \"clever-sftp\"\npath = \"p\"\n[files]\nclasses = \"c.csv\"\n"),
+            "files.classes: only for format = \"pickatime\", not \"clever-sftp\""
+        );
+        assert_eq!(
+            error("format = \"pickatime\"\npath = \"p\"\n[files]\nsections = \"s.csv\"\n"),
+            "files.sections: only for format = \"clever-sftp\", not \"pickatime\""
+        );
+        let config = Config::parse(
+            "format = \"clever-sftp\"\npath = \"p\"\n[files]\nsections = \"classes.csv\"\nstaff = \"admins.csv\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.files.sections, Some(PathBuf::from("classes.csv")));
+        assert_eq!(config.files.staff, Some(PathBuf::from("admins.csv")));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! - `"pickatime"`: pickAtime's manual import files in one folder — see [`pickatime`]
 //!   for the files, the record mapping, and where this reader goes beyond the format
 //!   (co-taught classes, duplicate parents, passwords).
-//! - `"clever-sftp"`: accepted by the config, not implemented yet.
+//! - `"clever-sftp"`: Clever's SFTP CSV upload layout (schools, students with inline
+//!   contacts, teachers, sections with terms and co-teachers, enrollments, optional
+//!   staff) — see [`clever_sftp`] for the mapping, contact matching and date rules.
 //!
 //! Every file may be UTF-8 (with or without BOM), UTF-16 with a BOM, or Windows-1252;
 //! with `\n`, `\r\n` or `\r` line endings; tab-, comma- or semicolon-delimited. Errors
@@ -12,9 +14,10 @@
 //! path spelled as the config's `path` key spells it.
 //!
 //! The parser is usable without the plugin ABI: [`config::Config::parse`], then
-//! [`pickatime::PickatimeSource::open`] (an iterator of records) or
-//! [`pickatime::read_all`].
+//! [`pickatime::PickatimeSource::open`] / [`clever_sftp::CleverSftpSource::open`] (iterators
+//! of records) or [`pickatime::read_all`] / [`clever_sftp::read_all`].
 
+pub mod clever_sftp;
 pub mod config;
 mod dates;
 pub mod pickatime;
@@ -24,6 +27,7 @@ mod text;
 use roster_core::sdk::{OpenContext, Plugin, RecordSource};
 use roster_core::PluginError;
 
+pub use clever_sftp::CleverSftpSource;
 pub use config::{Config, Delimiter, Format};
 pub use pickatime::PickatimeSource;
 pub use table::DataFile;
@@ -35,7 +39,7 @@ impl Plugin for CsvPlugin {
     const NAME: &'static str = "csv";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str =
-        "Rosters from data files: pickAtime manual files (clever-sftp: planned)";
+        "Rosters from data files: pickAtime manual files, Clever SFTP CSV";
 
     fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
         let config = Config::parse(config)?;
@@ -45,9 +49,11 @@ impl Plugin for CsvPlugin {
                 &ctx.base_dir,
                 ctx.host,
             )?)),
-            Format::CleverSftp => Err(PluginError::config(
-                "format: \"clever-sftp\" is not supported yet; use \"pickatime\"",
-            )),
+            Format::CleverSftp => Ok(Box::new(CleverSftpSource::open(
+                &config,
+                &ctx.base_dir,
+                ctx.host,
+            )?)),
         }
     }
 }

@@ -221,3 +221,132 @@ pub fn folder_err(changes: &[(&str, &[u8])], extra: &str) -> (Option<String>, St
     });
     (location, error.message)
 }
+
+fn opt(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("-")
+}
+
+fn map(attributes: &std::collections::BTreeMap<String, String>) -> String {
+    if attributes.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(" {{{}}}", pairs.join(", "))
+}
+
+/// One line per record with every field, `-` for a field not set.
+pub fn render(record: &Record) -> String {
+    match record.kind.as_ref().expect("known kind") {
+        Kind::School(s) => format!(
+            "school {} | {} | sis {} | number {} | state {}{}",
+            s.source_id,
+            s.name,
+            opt(&s.sis_id),
+            opt(&s.school_number),
+            opt(&s.state_id),
+            map(&s.attributes)
+        ),
+        Kind::Term(t) => format!(
+            "term {} | {} | {} .. {} | school {}{}",
+            t.source_id,
+            t.name,
+            opt(&t.start_date),
+            opt(&t.end_date),
+            opt(&t.school_id),
+            map(&t.attributes)
+        ),
+        Kind::Class(c) => format!(
+            "class {} | {} | school {} | term {} | subject {} | course {} | period {} | sis {}{}",
+            c.source_id,
+            c.name,
+            opt(&c.school_id),
+            opt(&c.term_id),
+            opt(&c.subject),
+            opt(&c.course),
+            opt(&c.period),
+            opt(&c.sis_id),
+            map(&c.attributes)
+        ),
+        Kind::Person(p) => {
+            let ids: Vec<String> = p
+                .identifiers
+                .iter()
+                .map(|i| format!("{}={}", i.kind, i.value))
+                .collect();
+            let role = match Role::try_from(p.role) {
+                Ok(Role::Student) => "student",
+                Ok(Role::Teacher) => "teacher",
+                Ok(Role::Parent) => "parent",
+                Ok(Role::Staff) => "staff",
+                _ => "?",
+            };
+            format!(
+                "{role}{} {} | {} | {} | middle {} | email {} | phone {} | born {} | grade {} | schools [{}] | ids [{}]{}",
+                if p.removed { " REMOVED" } else { "" },
+                p.source_id,
+                p.first_name,
+                p.last_name,
+                opt(&p.middle_name),
+                opt(&p.email),
+                opt(&p.phone),
+                opt(&p.birth_date),
+                opt(&p.grade),
+                p.school_ids.join(", "),
+                ids.join(", "),
+                map(&p.attributes)
+            )
+        }
+        Kind::Enrollment(e) => format!("enrollment {} in {}", e.student_id, e.class_id),
+        Kind::ClassTeacher(l) => format!(
+            "teacher {} of {}{}",
+            l.teacher_id,
+            l.class_id,
+            if l.primary { " (primary)" } else { "" }
+        ),
+        Kind::Relationship(r) => format!(
+            "relationship {} -> {} | {} | {}",
+            r.parent_id,
+            r.student_id,
+            opt(&r.relationship),
+            opt(&r.contact_type)
+        ),
+        Kind::Snapshot(s) => {
+            let mut entities: Vec<Entity> = s
+                .complete
+                .iter()
+                .map(|&e| Entity::try_from(e).unwrap())
+                .collect();
+            entities.sort();
+            format!("snapshot {entities:?}")
+        }
+    }
+}
+
+/// Compares rendered records with the expected lines, reporting the first difference.
+#[track_caller]
+pub fn assert_lines(records: &[Record], expected: &str) {
+    let actual: Vec<String> = records.iter().map(render).collect();
+    let expected: Vec<&str> = expected
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    for (i, (a, e)) in actual.iter().zip(&expected).enumerate() {
+        assert_eq!(a, e, "record {} differs", i + 1);
+    }
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "record count differs; all records:\n{}",
+        actual.join("\n")
+    );
+}
+
+/// Reads a Clever SFTP folder (relative to `base`) as if the year were 2026.
+pub fn read_sftp(base: &Path, path: &str) -> (Arc<Recorder>, Result<Vec<Record>, PluginError>) {
+    let (recorder, host) = host();
+    let config = config(&format!("format = \"clever-sftp\"\npath = {path:?}\n"));
+    let result = roster_plugin_csv::CleverSftpSource::open(&config, base, host)
+        .and_then(|source| source.with_current_year(2026).collect());
+    (recorder, result)
+}
