@@ -161,7 +161,9 @@ impl Table {
             found.join(", ")
         ))
         .at(location)
-        .with_hint("header names must match the file format; case and surrounding spaces do not matter"))
+        .with_hint(
+            "header names must match the file format; case and surrounding spaces do not matter",
+        ))
     }
 
     /// Named columns other than `known`: what goes into a record's `attributes`.
