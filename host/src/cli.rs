@@ -49,6 +49,9 @@ pub enum Command {
     Plugins,
     /// Check the configuration and the plugins it needs, without importing
     Check,
+    /// Plugin authors' tools
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Create, list, show and delete events
     #[command(subcommand)]
     Events(EventsCommand),
@@ -127,6 +130,22 @@ pub struct MigrateArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Run the conformance kit on a plugin file: metadata, bad config, the whole stream's
+    /// references, and cancellation
+    Check {
+        /// The plugin file (libroster_plugin_NAME.so)
+        path: PathBuf,
+        /// Use this [[source]]'s table from the config as the plugin's good config
+        #[arg(long, conflicts_with = "plugin_config")]
+        source: Option<String>,
+        /// A TOML file holding the plugin's good config (paths relative to its folder)
+        #[arg(long, value_name = "FILE")]
+        plugin_config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -70,6 +70,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
             commands::plugins::run(&plugins::search_path(&cli.plugin_dir, &config_dirs))
         }
         Command::Check => commands::check::run(&env(&cli, load_config()?)),
+        Command::Plugin(cli::PluginCommand::Check {
+            path,
+            source,
+            plugin_config,
+        }) => commands::plugin::check(
+            path,
+            source.as_deref(),
+            plugin_config.as_deref(),
+            &cli.config,
+        ),
         Command::Import(args) => {
             let env = env(&cli, load_config()?);
             cancel_on_ctrl_c(&env);

@@ -96,6 +96,13 @@ fn plugins_lists_the_installed_plugins_with_versions_and_abi() {
         .unwrap_or_else(|| panic!("no csv plugin in:\n{}", out.stdout));
     assert!(csv_line.contains(env!("CARGO_PKG_VERSION")), "{csv_line}");
     assert!(csv_line.contains("abi v1"), "{csv_line}");
+    for plugin in ["clever ", "oneroster "] {
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(plugin)),
+            "{plugin}: {}",
+            out.stdout
+        );
+    }
     assert!(
         out.stdout.lines().any(|l| l.starts_with("clever ")),
         "{}",

@@ -23,7 +23,7 @@ fn profile_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-pub const GOOD_PLUGINS: &[&str] = &["csv", "clever"];
+pub const GOOD_PLUGINS: &[&str] = &["csv", "clever", "oneroster"];
 pub const TEST_PLUGINS: &[&str] = &["panicking", "wrong_abi"];
 
 pub struct Install {
@@ -54,6 +54,8 @@ pub fn install() -> &'static Install {
             "roster-plugin-csv",
             "-p",
             "roster-plugin-clever",
+            "-p",
+            "roster-plugin-oneroster",
             "-p",
             "roster-plugin-panicking",
             "-p",

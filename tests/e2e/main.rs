@@ -2,6 +2,7 @@
 //! real SQLite databases. One test binary, one module per area.
 
 mod clever;
+mod conformance;
 mod dedupe;
 mod foundation;
 mod harness;

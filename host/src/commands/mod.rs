@@ -8,5 +8,6 @@ pub mod export;
 pub mod fees;
 pub mod import;
 pub mod migrate;
+pub mod plugin;
 pub mod plugins;
 pub mod sync;
