@@ -39,28 +39,18 @@ impl Install {
     }
 }
 
-/// Build once per test run. cargo has released its lock by the time tests run, so this
-/// nested build only does the work `cargo test` did not (the plugin cdylibs).
+/// Build once per test run. cargo has released its lock by the time tests run.
 pub fn install() -> &'static Install {
     static INSTALL: OnceLock<Install> = OnceLock::new();
     INSTALL.get_or_init(|| {
         let profile = profile_dir();
         let mut build = Command::new(env!("CARGO"));
-        build.current_dir(repo_root()).args([
-            "build",
-            "-p",
-            "roster-host",
-            "-p",
-            "roster-plugin-csv",
-            "-p",
-            "roster-plugin-clever",
-            "-p",
-            "roster-plugin-oneroster",
-            "-p",
-            "roster-plugin-panicking",
-            "-p",
-            "roster-plugin-wrong-abi",
-        ]);
+        // The same selection and targets as `cargo test --workspace`, so cargo resolves the
+        // same features and finds everything already built: only the plugin files and the
+        // binary that a test build may skip get built here.
+        build
+            .current_dir(repo_root())
+            .args(["build", "--workspace", "--all-targets"]);
         if profile.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
         }
