@@ -197,30 +197,30 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|error| {
-            Failure::Transient(FetchError::Transport {
-                url: url.to_string(),
-                detail: format!(
+            let detail = if error.is_timeout() {
+                // A body that stalls is not one that was cut off: say which it was.
+                format!(
+                    "the response body did not arrive within {:.1} s (timeout_seconds)",
+                    self.timeout.as_secs_f64()
+                )
+            } else {
+                format!(
                     "the response body was cut off ({})",
                     describe(error, self.timeout)
-                ),
+                )
+            };
+            Failure::Transient(FetchError::Transport {
+                url: url.to_string(),
+                detail,
                 attempts: 1,
             })
         })?;
         if status.is_success() {
-            return serde_json::from_slice::<Envelope<T>>(&body).map_err(|error| {
-                let detail = format!(
-                    "{error}; the body starts: {:?}",
-                    error_excerpt(&body[..body.len().min(400)], 80)
-                );
-                let error_value = FetchError::Body {
-                    url: url.to_string(),
-                    detail,
-                    attempts: 1,
-                };
-                // A syntax error or early end is what a truncated transfer looks like.
-                match error.classify() {
-                    serde_json::error::Category::Data => Failure::Fatal(error_value),
-                    _ => Failure::Transient(error_value),
+            return parse_page(url, &body).map_err(|(error, retry)| {
+                if retry {
+                    Failure::Transient(error)
+                } else {
+                    Failure::Fatal(error)
                 }
             });
         }
@@ -275,6 +275,28 @@ impl Client {
     }
 }
 
+/// A 200's body as a page of `T`, or why it is not one — and whether another try may
+/// help: a syntax error or an early end is what a truncated transfer looks like, while
+/// JSON of the wrong shape will not change.
+pub(crate) fn parse_page<T: DeserializeOwned>(
+    url: &str,
+    body: &[u8],
+) -> Result<Envelope<T>, (FetchError, bool)> {
+    serde_json::from_slice::<Envelope<T>>(body).map_err(|error| {
+        let detail = format!(
+            "{error}; the body starts: {:?}",
+            error_excerpt(&body[..body.len().min(400)], 80)
+        );
+        let retry = !matches!(error.classify(), serde_json::error::Category::Data);
+        let error = FetchError::Body {
+            url: url.to_string(),
+            detail,
+            attempts: 1,
+        };
+        (error, retry)
+    })
+}
+
 fn with_attempts(mut error: FetchError, n: u32) -> FetchError {
     match &mut error {
         FetchError::Status { attempts, .. }
@@ -323,7 +345,7 @@ fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 
 /// The absolute URL of a `next` link. Clever gives paths (`/v3.0/users?…`), which are
 /// appended to `base_url`; an absolute link is followed only on `base_url`'s own origin.
-fn resolve_next(base_url: &str, next: &str) -> Result<String, ()> {
+pub(crate) fn resolve_next(base_url: &str, next: &str) -> Result<String, ()> {
     if next.starts_with("http://") || next.starts_with("https://") {
         let base = reqwest::Url::parse(base_url).map_err(|_| ())?;
         let link = reqwest::Url::parse(next).map_err(|_| ())?;

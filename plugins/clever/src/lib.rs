@@ -10,6 +10,8 @@ mod client;
 pub mod config;
 mod error;
 mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mapping;
 mod model;
 mod model_v2;

@@ -1,7 +1,9 @@
 //! A delimited file with a header line, read row by row, with every problem reported as
 //! `file:line:column`.
 
+use std::io::{self, Read};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use roster_core::sdk::Host;
 use roster_core::PluginError;
@@ -40,7 +42,9 @@ impl Row {
 
 pub struct Table {
     pub file: DataFile,
-    reader: csv::Reader<Box<dyn std::io::Read + Send>>,
+    reader: csv::Reader<Guard<Box<dyn Read + Send>>>,
+    /// Where the [`Guard`] stopped the text, if it did.
+    stopped: Stopped,
     /// Trimmed header names; `""` for a column without one.
     pub header: Vec<String>,
     header_line: u64,
@@ -71,14 +75,16 @@ impl Table {
             "{}: {:?}, delimiter {:?}",
             file.shown, text.encoding, text.delimiter as char
         ));
+        let stopped = Stopped::default();
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(text.delimiter)
-            .from_reader(text.reader);
+            .from_reader(Guard::new(text.reader, text.delimiter, stopped.clone()));
         let mut table = Table {
             file: file.clone(),
             reader,
+            stopped,
             header: Vec::new(),
             header_line: 1,
             record: csv::ByteRecord::new(),
@@ -220,6 +226,14 @@ impl Table {
                 .reader
                 .read_byte_record(&mut self.record)
                 .map_err(|e| {
+                    if let Some(stop) = self.stopped.lock().unwrap().clone() {
+                        let error = PluginError::input(stop.message)
+                            .at(format!("{}:{}:{}", self.file.shown, stop.line, stop.column));
+                        return match stop.hint {
+                            Some(hint) => error.with_hint(hint),
+                            None => error,
+                        };
+                    }
                     let line = e.position().map_or(0, |p| p.line());
                     PluginError::input(format!("cannot read the file: {e}"))
                         .at(format!("{}:{line}", self.file.shown))
@@ -280,4 +294,213 @@ impl Table {
 
 fn same_name(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b) || (!a.is_ascii() && a.to_lowercase() == b.to_lowercase())
+}
+
+/// The longest cell a data file may have. No roster value comes near it; a longer one is
+/// a broken export, and refusing it early keeps memory bounded whatever the file holds.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// The most cells a line may have (the wide enrollment layout needs a few dozen).
+pub const MAX_FIELDS: usize = 4096;
+
+/// Why a [`Guard`] stopped the text, and where (1-based line and column).
+#[derive(Debug, Clone)]
+struct Stop {
+    line: u64,
+    column: usize,
+    message: String,
+    hint: Option<String>,
+}
+
+type Stopped = Arc<Mutex<Option<Stop>>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A `"` inside a quoted field: the end of the quotes, or the first of `""`.
+    QuoteInQuoted,
+}
+
+/// Watches the text on its way to the CSV reader, splitting it by the same rules (a `"`
+/// opens quotes only at the start of a cell; `""` inside quotes is one quote), and stops
+/// it with a located error when
+/// - a quote is still open at the end of the file: the CSV reader would quietly read
+///   every later line into that one cell — rows lost without a word when it is the last
+///   column, since the field count still matches;
+/// - a cell grows past [`MAX_FIELD_BYTES`], or a line past [`MAX_FIELDS`] cells.
+///
+/// The bytes before the offending one are handed over first, so rows that precede it are
+/// read (and checked) as usual; the read after that fails, and [`Table`] reports the stop.
+struct Guard<R> {
+    inner: R,
+    delimiter: u8,
+    state: Quoting,
+    /// The line the next byte is on.
+    line: u64,
+    /// The current cell: its 0-based column, the line it started on, its length so far.
+    field: usize,
+    field_line: u64,
+    field_len: usize,
+    stopped: Stopped,
+}
+
+impl<R> Guard<R> {
+    fn new(inner: R, delimiter: u8, stopped: Stopped) -> Self {
+        Guard {
+            inner,
+            delimiter,
+            state: Quoting::FieldStart,
+            line: 1,
+            field: 0,
+            field_line: 1,
+            field_len: 0,
+            stopped,
+        }
+    }
+
+    /// Takes one byte; `Err` with the reason when the text must stop at it.
+    fn step(&mut self, byte: u8) -> Result<(), Stop> {
+        use Quoting::*;
+        let delimiter = byte == self.delimiter;
+        match (self.state, byte) {
+            (FieldStart, b'"') => {
+                self.field_line = self.line;
+                self.field_len = 0;
+                self.state = Quoted;
+            }
+            (FieldStart | Unquoted | QuoteInQuoted, b'\n') => {
+                self.line += 1;
+                self.field = 0;
+                self.state = FieldStart;
+            }
+            (FieldStart | Unquoted | QuoteInQuoted, _) if delimiter => {
+                self.field += 1;
+                self.state = FieldStart;
+                if self.field >= MAX_FIELDS {
+                    return Err(self.stop(
+                        self.line,
+                        format!("the line has more than {MAX_FIELDS} cells"),
+                        None,
+                    ));
+                }
+            }
+            (FieldStart, _) => {
+                self.field_line = self.line;
+                self.field_len = 1;
+                self.state = Unquoted;
+            }
+            (Quoted, b'"') => self.state = QuoteInQuoted,
+            (QuoteInQuoted, b'"') => {
+                self.field_len += 1;
+                self.state = Quoted;
+            }
+            (Quoted, _) | (Unquoted, _) | (QuoteInQuoted, _) => {
+                if byte == b'\n' {
+                    self.line += 1;
+                }
+                self.field_len += 1;
+                if self.state == QuoteInQuoted {
+                    self.state = Unquoted;
+                }
+            }
+        }
+        if self.field_len > MAX_FIELD_BYTES {
+            return Err(self.stop(
+                self.field_line,
+                format!("the cell is longer than {MAX_FIELD_BYTES} bytes, more than any roster value"),
+                Some(if self.state == Quoted {
+                    "a quote that is never closed reads the rest of the file into one cell; close it, or remove it"
+                } else {
+                    "check that this is the right file, exported as text"
+                }),
+            ));
+        }
+        Ok(())
+    }
+
+    fn stop(&self, line: u64, message: String, hint: Option<&str>) -> Stop {
+        Stop {
+            line,
+            column: self.field + 1,
+            message,
+            hint: hint.map(str::to_string),
+        }
+    }
+
+    fn fail(&mut self, stop: Stop) -> io::Error {
+        let error = io::Error::new(io::ErrorKind::InvalidData, stop.message.clone());
+        *self.stopped.lock().unwrap() = Some(stop);
+        error
+    }
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(stop) = self.stopped.lock().unwrap().as_ref() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                stop.message.clone(),
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && self.state == Quoting::Quoted {
+            let stop = self.stop(
+                self.field_line,
+                "this cell opens a quote (\") that is never closed: every later line of the file would be read into it".into(),
+                Some("close the quote, or remove it if the value really starts with one"),
+            );
+            return Err(self.fail(stop));
+        }
+        for (i, &byte) in buf[..n].iter().enumerate() {
+            if let Err(stop) = self.step(byte) {
+                let error = self.fail(stop);
+                // What came before is handed over; the next read fails.
+                return if i == 0 { Err(error) } else { Ok(i) };
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    fn run(text: &[u8]) -> (Vec<u8>, Option<Stop>) {
+        let stopped = Stopped::default();
+        let mut guard = Guard::new(text, b'\t', stopped.clone());
+        let mut out = Vec::new();
+        let _ = guard.read_to_end(&mut out);
+        let stop = stopped.lock().unwrap().clone();
+        (out, stop)
+    }
+
+    #[test]
+    fn well_formed_text_passes_untouched() {
+        let text = b"a\t\"b\tc\"\td\n\"x\ny\"\"z\"\t2\n\nq\"r\t\"\"\n";
+        let (out, stop) = run(text);
+        assert_eq!(out, text.to_vec());
+        assert!(stop.is_none(), "{stop:?}");
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_located_where_it_opens() {
+        let (_, stop) = run(b"h1\th2\nv1\t\"v2\nv3\tv4\n");
+        let stop = stop.unwrap();
+        assert_eq!((stop.line, stop.column), (2, 2));
+    }
+
+    #[test]
+    fn long_cells_and_lines_stop_with_what_came_before_handed_over() {
+        let mut text = b"h1\th2\nok\tfine\nv\t".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_FIELD_BYTES + 1));
+        let (out, stop) = run(&text);
+        let stop = stop.unwrap();
+        assert_eq!((stop.line, stop.column), (3, 2));
+        assert!(out.starts_with(b"h1\th2\nok\tfine\nv\t"));
+        let wide: Vec<u8> = std::iter::repeat_n(b'\t', MAX_FIELDS).collect();
+        let stop = run(&wide).1.unwrap();
+        assert_eq!((stop.line, stop.column), (1, MAX_FIELDS + 1));
+    }
 }

@@ -51,13 +51,18 @@ pub fn open_reader(
         )),
     };
     let mut lines = LineEndings::new(utf8);
-    // The header line decides the delimiter; it is read ahead and then handed back.
-    let head = read_prefix(&mut lines, 1 << 16, |bytes| bytes.contains(&b'\n'))?;
+    // The header line (the first that is not blank) decides the delimiter; it is read
+    // ahead and then handed back.
+    let head = read_prefix(&mut lines, 1 << 16, has_complete_line)?;
     let delimiter = match delimiter {
         Delimiter::Tab => b'\t',
         Delimiter::Comma => b',',
         Delimiter::Semicolon => b';',
-        Delimiter::Auto => sniff_delimiter(head.split(|&b| b == b'\n').next().unwrap_or(&[])),
+        Delimiter::Auto => sniff_delimiter(
+            head.split(|&b| b == b'\n')
+                .find(|line| !is_blank(line))
+                .unwrap_or(&[]),
+        ),
     };
     Ok(TextFile {
         reader: Box::new(Cursor::new(head).chain(lines)),
@@ -83,6 +88,19 @@ fn read_prefix(
         buffer.extend_from_slice(&chunk[..n]);
     }
     Ok(buffer)
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Whether `bytes` holds a whole line that is not blank (blank lines before the header
+/// are skipped by the reader, so they must not decide the delimiter either).
+fn has_complete_line(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|start| bytes[start..].contains(&b'\n'))
 }
 
 /// The encoding and the length of its byte-order mark. Excel's "Unicode Text" export is
@@ -321,6 +339,14 @@ mod tests {
             bytes.extend_from_slice(&unit.to_le_bytes());
         }
         assert_eq!(read_all(bytes).0, text);
+    }
+
+    #[test]
+    fn blank_lines_before_the_header_do_not_decide_the_delimiter() {
+        let (_, delimiter, _) = read_all(b"\n\r\n \t\nStudentID\tFirst;x\nS1\tAda;y\n".to_vec());
+        assert_eq!(delimiter, b'\t');
+        let (_, delimiter, _) = read_all(b"\n\nStudentID;First;Last\n".to_vec());
+        assert_eq!(delimiter, b';');
     }
 
     #[test]

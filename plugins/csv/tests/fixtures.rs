@@ -302,6 +302,10 @@ fn bad_fixtures_fail_where_expected() {
     for entry in std::fs::read_dir(&bad).unwrap() {
         let case = entry.unwrap().file_name().into_string().unwrap();
         let expected = std::fs::read_to_string(bad.join(&case).join("expected.txt")).unwrap();
+        if expected.starts_with("ok") {
+            // Cases of the corpus that must import: checked in corpus.rs.
+            continue;
+        }
         let path = format!("fixtures/bad/pickatime/{case}");
         let error = read_err(&workspace(), &path, "");
         assert_eq!(error.kind, ErrorKind::Input, "{case}");
@@ -318,7 +322,7 @@ fn bad_fixtures_fail_where_expected() {
         );
         cases += 1;
     }
-    assert_eq!(cases, 4);
+    assert!(cases >= 4, "{cases} failing cases");
 }
 
 #[test]

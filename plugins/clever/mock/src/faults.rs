@@ -31,6 +31,22 @@ pub enum Fault {
     EmptyPageWithNext,
     /// The normal response, `delay_ms` late.
     Slow { delay_ms: u64 },
+    /// The status line, headers and half the body at once; the rest `delay_ms` later.
+    SlowBody { delay_ms: u64 },
+    /// No answer: the connection is reset (TCP RST) once the request is in. Needs the
+    /// mock's own listener ([`crate::serve`], [`crate::MockServer`]); served through a
+    /// bare [`crate::router`] it degrades to a connection closed before any body.
+    Reset,
+    /// Any response: this status, `Content-Type` and body, sent whole (a `200` HTML
+    /// login page from a proxy, JSON cut off by a buggy server, an envelope of the wrong
+    /// shape, an empty body…).
+    Raw {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// A normal page whose `next` link is `uri` (an earlier page, another host…).
+    NextLink { uri: String },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

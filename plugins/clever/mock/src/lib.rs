@@ -15,6 +15,7 @@
 //! # let _ = base_url;
 //! ```
 
+mod conn;
 mod district;
 mod faults;
 mod render;
@@ -31,12 +32,17 @@ pub use district::{
 pub use faults::{Fault, FaultRule, RateLimitHeader};
 pub use server::{router, RequestRecord, ServerState};
 
-/// Serve `state` on `listener` until the future is dropped (what the binary runs).
+/// Serve `state` on `listener` until the future is dropped (what the binary runs). The
+/// connections are the mock's own, so that [`Fault::Reset`] can reset them.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+    axum::serve(
+        conn::FaultyListener(listener),
+        router(state).into_make_service_with_connect_info::<conn::Conn>(),
+    )
+    .await
 }
 
 /// A mock server running on its own thread and tokio runtime, so synchronous tests can

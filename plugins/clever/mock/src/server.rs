@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::conn::Conn;
 use crate::district::District;
 use crate::faults::{Fault, FaultBook, FaultRule, RateLimitHeader};
 use crate::render::{self, Family};
@@ -74,20 +75,27 @@ async fn clear_faults(State(state): State<Arc<ServerState>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn api(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+/// Marks a response that is never sent: its connection is reset instead.
+#[derive(Clone, Copy)]
+struct ResetInstead;
+
+async fn api(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
     let shown = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
-    let response = answer(&state, &method, &uri, &headers).await;
+    let response = answer(&state, method, uri, headers).await;
+    let reset = response.extensions().get::<ResetInstead>().is_some();
+    if reset {
+        if let Some(ConnectInfo(conn)) = request.extensions().get::<ConnectInfo<Conn>>() {
+            conn.reset();
+        }
+    }
     state.log.lock().unwrap().push(RequestRecord {
         method: method.to_string(),
         uri: shown,
-        status: response.status().as_u16(),
+        // No status reached the client.
+        status: if reset { 0 } else { response.status().as_u16() },
     });
     response
 }
@@ -131,6 +139,22 @@ async fn answer(state: &ServerState, method: &Method, uri: &Uri, headers: &Heade
         Some(Fault::Slow { delay_ms }) => {
             tokio::time::sleep(Duration::from_millis(*delay_ms)).await
         }
+        Some(Fault::Reset) => {
+            // Without the mock's listener (a bare `router`), the body breaks off at once.
+            let mut response = truncated(Vec::new());
+            response.extensions_mut().insert(ResetInstead);
+            return response;
+        }
+        Some(Fault::Raw {
+            status,
+            content_type,
+            body,
+        }) => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            let content_type = HeaderValue::from_str(content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            return (status, [(header::CONTENT_TYPE, content_type)], body.clone()).into_response();
+        }
         _ => {}
     }
     let self_uri = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
@@ -154,6 +178,9 @@ async fn answer(state: &ServerState, method: &Method, uri: &Uri, headers: &Heade
     let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
     if matches!(fault, Some(Fault::Truncated)) {
         return truncated(bytes);
+    }
+    if let Some(Fault::SlowBody { delay_ms }) = fault {
+        return slow_body(bytes, Duration::from_millis(delay_ms));
     }
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
@@ -261,6 +288,8 @@ fn list(
     }
     if matches!(fault, Some(Fault::LoopingNext)) {
         links.push(json!({"rel": "next", "uri": self_uri}));
+    } else if let Some(Fault::NextLink { uri }) = fault {
+        links.push(json!({"rel": "next", "uri": uri}));
     } else if page.len() == limit {
         // Like Clever, a full page always offers `next`; past the end it returns `data: []`.
         let last = &page[page.len() - 1].0;
@@ -342,6 +371,25 @@ fn rate_limited(reset_in_secs: u64, which: RateLimitHeader) -> Response {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(reset_in_secs));
     }
     response
+}
+
+/// A 200 whose first half arrives at once and whose second half `delay` later: a body
+/// that stalls mid-way, for timeouts that must cover the body too.
+fn slow_body(bytes: Vec<u8>, delay: Duration) -> Response {
+    use futures_util::StreamExt;
+    let mid = bytes.len() / 2;
+    let head = Bytes::from(bytes[..mid].to_vec());
+    let tail = Bytes::from(bytes[mid..].to_vec());
+    let head = futures_util::stream::iter([Ok::<Bytes, std::io::Error>(head)]);
+    let tail = futures_util::stream::once(async move {
+        tokio::time::sleep(delay).await;
+        Ok(tail)
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        Body::from_stream(head.chain(tail)),
+    )
+        .into_response()
 }
 
 /// A 200 whose body breaks off half-way: the status line, headers and half the JSON go

@@ -289,6 +289,34 @@ impl Iterator for PickatimeSource {
     }
 }
 
+/// Hooks for the fuzz targets in `fuzz/` and the fuzz smoke tests: the text decoder
+/// every data file goes through (byte-order marks, UTF-16, line endings, the delimiter),
+/// on its own. Not part of the plugin's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::io::{Cursor, Read};
+
+    use crate::config::Delimiter;
+    use crate::text::{self, Encoding};
+
+    /// `bytes` decoded as a data file is: its text (UTF-8 for UTF-16 input; other input
+    /// passes through byte for byte, to be decoded per cell), `\n` line endings only,
+    /// the delimiter chosen, and whether the input was UTF-16.
+    pub fn decode(bytes: Vec<u8>, delimiter: Delimiter) -> std::io::Result<(Vec<u8>, u8, bool)> {
+        let mut file = text::open_reader(Cursor::new(bytes), delimiter)?;
+        let mut out = Vec::new();
+        file.reader.read_to_end(&mut out)?;
+        let utf16 = matches!(file.encoding, Encoding::Utf16Le | Encoding::Utf16Be);
+        Ok((out, file.delimiter, utf16))
+    }
+
+    /// A cell's bytes as text, and whether it had to be read as Windows-1252.
+    pub fn decode_field(bytes: &[u8]) -> (String, bool) {
+        let (text, latin1) = text::decode_field(bytes);
+        (text.into_owned(), latin1)
+    }
+}
+
 /// Reads a whole pickAtime folder into memory: for tests and small tools.
 pub fn read_all(config: &Config, base_dir: &Path, host: Host) -> Result<Vec<Record>, PluginError> {
     PickatimeSource::open(config, base_dir, host)?.collect()
