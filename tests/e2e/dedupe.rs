@@ -52,8 +52,23 @@ fn manual_history(base_url: &str) -> Sandbox {
         .roster(&["import", "--event", "Conferences 2025"])
         .ok();
     sandbox.write_config(&config(base_url, 2));
-    sandbox
+    // A new school year: every class has a new ClassID, so half the roster's classes go.
+    // The guard refuses that until told it is a rollover.
+    let refused = sandbox
         .roster(&["import", "--event", "Conferences 2025"])
+        .failed();
+    assert!(
+        refused.stderr.contains("refusing to deactivate"),
+        "{}",
+        refused.stderr
+    );
+    sandbox
+        .roster(&[
+            "import",
+            "--event",
+            "Conferences 2025",
+            "--allow-mass-deactivation",
+        ])
         .ok();
     let db = sandbox.db();
     assert_eq!(
