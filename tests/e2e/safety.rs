@@ -169,11 +169,21 @@ fn plugins_writable_by_others_are_refused() {
 /// state before or the state after, and a re-run converges.
 #[test]
 fn a_killed_import_leaves_the_old_or_the_new_state() {
-    let reference = Sandbox::new(&files_config(&fixtures().join("pickatime")));
+    // CI runs this at the bundled school's size; a larger run points ROSTER_E2E_CRASH_FILES
+    // at a bigger pickAtime folder (e.g. one from `roster-bench`) and spaces the kill
+    // points further apart with ROSTER_E2E_CRASH_STEP_MS (a multiplier).
+    let files = std::env::var_os("ROSTER_E2E_CRASH_FILES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| fixtures().join("pickatime"));
+    let step: u64 = std::env::var("ROSTER_E2E_CRASH_STEP_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let reference = Sandbox::new(&files_config(&files));
     reference.roster(&["import"]).ok();
     let complete = without_runs(snapshot(&reference.db()));
 
-    let sandbox = Sandbox::new(&files_config(&fixtures().join("pickatime")));
+    let sandbox = Sandbox::new(&files_config(&files));
     sandbox
         .roster(&["import", "--event", "Fall", "--dry-run"])
         .ok();
@@ -181,7 +191,9 @@ fn a_killed_import_leaves_the_old_or_the_new_state() {
     let mut outcomes = [0u32; 2];
     for delay_ms in [
         0u64, 5, 10, 20, 30, 45, 60, 80, 100, 130, 160, 200, 250, 300, 400,
-    ] {
+    ]
+    .map(|d| d * step)
+    {
         let mut child = std::process::Command::new(crate::harness::install().roster())
             .current_dir(sandbox.dir.path())
             .env("NO_COLOR", "1")
