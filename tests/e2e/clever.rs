@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use roster_clever_mock::{District, Fault, FaultRule, MockServer};
 
-use crate::harness::{count, snapshot, Sandbox};
+use crate::harness::{count, roster_state, Sandbox};
 
 pub const TOKEN: &str = "tok-e2e-SECRET-9f3b2a71";
 
@@ -161,10 +161,7 @@ fn a_permanent_failure_mid_pagination_writes_nothing_and_never_shows_the_token()
         "",
     ));
     run_with_token(&sandbox, &["import"]).ok();
-    let before: Vec<String> = snapshot(&sandbox.db())
-        .into_iter()
-        .filter(|r| !r.starts_with("sync_runs|"))
-        .collect();
+    let before: Vec<String> = roster_state(&sandbox.db());
 
     for fault in [
         Fault::Status { status: 500 },
@@ -190,10 +187,7 @@ fn a_permanent_failure_mid_pagination_writes_nothing_and_never_shows_the_token()
                 "{fault:?}: the token leaked:\n{text}"
             );
         }
-        let after: Vec<String> = snapshot(&sandbox.db())
-            .into_iter()
-            .filter(|r| !r.starts_with("sync_runs|"))
-            .collect();
+        let after: Vec<String> = roster_state(&sandbox.db());
         assert_eq!(before, after, "{fault:?}");
     }
     // The failures are on record, without the token.

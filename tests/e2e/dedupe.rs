@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use roster_clever_mock::{District, MockServer};
 
 use crate::clever::{run_with_token, TOKEN};
-use crate::harness::{count, fixtures, snapshot, Sandbox};
+use crate::harness::{count, fixtures, roster_state, Sandbox};
 
 fn config(base_url: &str, year: u32) -> String {
     format!(
@@ -174,7 +174,7 @@ fn link_switches_to_clever_without_a_single_duplicate() {
 fn report_lists_exactly_the_planted_conflicts_and_changes_nothing() {
     let server = MockServer::start(planted(), TOKEN).unwrap();
     let sandbox = manual_history(server.base_url());
-    let before = snapshot(&sandbox.db());
+    let before = roster_state(&sandbox.db());
     let out = run_with_token(
         &sandbox,
         &[
@@ -186,17 +186,8 @@ fn report_lists_exactly_the_planted_conflicts_and_changes_nothing() {
         ],
     )
     .ok();
-    let after = snapshot(&sandbox.db());
-    let strip = |rows: Vec<String>| {
-        rows.into_iter()
-            .filter(|r| !r.starts_with("sync_runs|"))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        strip(before),
-        strip(after),
-        "report must not change the roster"
-    );
+    let after = roster_state(&sandbox.db());
+    assert_eq!(before, after, "report must not change the roster");
 
     // The JSON report beside the database.
     let reports = sandbox.dir.path().join("reports");
@@ -284,7 +275,7 @@ fn a_recycled_student_id_in_the_same_files_is_a_conflict_not_an_update() {
     );
     sandbox.write_config(&config);
     sandbox.roster(&["import"]).ok();
-    let before = snapshot(&sandbox.db());
+    let before = roster_state(&sandbox.db());
     // Next year the school gives graduate G9001's StudentID to a new child, and reuses a
     // TeacherID as a ParentID.
     let students = std::fs::read_to_string(files.join("Student.txt")).unwrap();
@@ -305,10 +296,5 @@ fn a_recycled_student_id_in_the_same_files_is_a_conflict_not_an_update() {
     let out = sandbox.roster(&["import"]).failed();
     assert!(out.stdout.contains("recycled-id"), "{}", out.stdout);
     assert!(out.stdout.contains("cross-role-id"), "{}", out.stdout);
-    let strip = |rows: Vec<String>| {
-        rows.into_iter()
-            .filter(|r| !r.starts_with("sync_runs|"))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(strip(before), strip(snapshot(&sandbox.db())));
+    assert_eq!(before, roster_state(&sandbox.db()));
 }

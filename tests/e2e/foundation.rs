@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use crate::harness::{count, fixtures, install, snapshot, Sandbox};
+use crate::harness::{count, fixtures, install, roster_state, snapshot, Sandbox};
 
 fn files_config(path: &Path) -> String {
     format!(
@@ -303,7 +303,7 @@ fn the_bundled_school_imports_row_for_row() {
 fn importing_the_same_files_twice_changes_nothing() {
     let sandbox = Sandbox::new(&files_config(&fixtures().join("pickatime")));
     sandbox.roster(&["import"]).ok();
-    let before = snapshot(&sandbox.db());
+    let before = roster_state(&sandbox.db());
     let out = sandbox.roster(&["import"]).ok();
     let summary: serde_json::Value = sandbox
         .db()
@@ -322,15 +322,7 @@ fn importing_the_same_files_twice_changes_nothing() {
         assert_eq!(counts["deactivated"], 0, "{entity}: {counts}");
     }
     assert!(out.stdout.contains("total"), "{}", out.stdout);
-    let after: Vec<String> = snapshot(&sandbox.db())
-        .into_iter()
-        .filter(|r| !r.starts_with("sync_runs|"))
-        .collect();
-    let before: Vec<String> = before
-        .into_iter()
-        .filter(|r| !r.starts_with("sync_runs|"))
-        .collect();
-    assert_eq!(before, after);
+    assert_eq!(before, roster_state(&sandbox.db()));
 }
 
 fn plugin_config(plugin: &str, extra: &str) -> String {
@@ -433,7 +425,7 @@ fn the_bad_input_corpus_imports_correctly_or_fails_with_a_location_and_no_change
         let expected = format!("{}/{}", case.display(), expected);
         let sandbox = Sandbox::new(&files_config(&fixtures().join("pickatime")));
         sandbox.roster(&["import"]).ok();
-        let before = snapshot(&sandbox.db());
+        let before = roster_state(&sandbox.db());
 
         sandbox.write_config(&files_config(&case));
         let out = sandbox.roster(&["import"]).failed();
@@ -443,15 +435,7 @@ fn the_bad_input_corpus_imports_correctly_or_fails_with_a_location_and_no_change
             case.display(),
             out.stderr
         );
-        let after: Vec<String> = snapshot(&sandbox.db())
-            .into_iter()
-            .filter(|r| !r.starts_with("sync_runs|"))
-            .collect();
-        let before: Vec<String> = before
-            .into_iter()
-            .filter(|r| !r.starts_with("sync_runs|"))
-            .collect();
-        assert_eq!(before, after, "{}", case.display());
+        assert_eq!(before, roster_state(&sandbox.db()), "{}", case.display());
         failing += 1;
     }
     assert!(failing >= 4, "only {failing} failing cases");

@@ -207,3 +207,30 @@ pub fn snapshot(conn: &rusqlite::Connection) -> Vec<String> {
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
+
+/// The roster a database holds: [`snapshot`] without the run log (`sync_runs` grows with
+/// every attempt, failed ones included) and without events' creation times.
+pub fn roster_state(conn: &rusqlite::Connection) -> Vec<String> {
+    snapshot(conn)
+        .into_iter()
+        .filter(|r| !r.starts_with("sync_runs|"))
+        .map(|r| match r.strip_prefix("events|") {
+            Some(_) => r
+                .rsplit_once('|')
+                .map(|(head, _)| head.to_string())
+                .unwrap_or(r),
+            None => r,
+        })
+        .collect()
+}
+
+/// Copy a fixture folder's files, so a test can change them.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

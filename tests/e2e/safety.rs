@@ -7,17 +7,7 @@ use std::time::Duration;
 use roster_clever_mock::{District, MockServer};
 
 use crate::clever::{clever_config, run_with_token, TOKEN};
-use crate::harness::{count, fixtures, snapshot, Sandbox};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
+use crate::harness::{count, fixtures, roster_state, Sandbox};
 
 fn files_config(path: &Path) -> String {
     format!(
@@ -26,28 +16,14 @@ fn files_config(path: &Path) -> String {
     )
 }
 
-/// The roster without the run log and without events' creation times.
-fn without_runs(rows: Vec<String>) -> Vec<String> {
-    rows.into_iter()
-        .filter(|r| !r.starts_with("sync_runs|"))
-        .map(|r| {
-            if r.starts_with("events|") {
-                r.rsplit_once('|').unwrap().0.to_string()
-            } else {
-                r
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn a_sync_that_would_deactivate_most_enrollments_is_refused_until_overridden() {
     let sandbox = Sandbox::new("");
     let files = sandbox.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime"), &files);
+    crate::harness::copy_dir(&fixtures().join("pickatime"), &files);
     sandbox.write_config(&files_config(&files));
     sandbox.roster(&["import"]).ok();
-    let before = without_runs(snapshot(&sandbox.db()));
+    let before = roster_state(&sandbox.db());
 
     // A truncated enrollment file: 20 students' rows of 300.
     let enrollment = std::fs::read_to_string(files.join("Enrollment.txt")).unwrap();
@@ -70,7 +46,7 @@ fn a_sync_that_would_deactivate_most_enrollments_is_refused_until_overridden() {
         "{}",
         out.stderr
     );
-    assert_eq!(before, without_runs(snapshot(&sandbox.db())));
+    assert_eq!(before, roster_state(&sandbox.db()));
     let recorded: String = sandbox
         .db()
         .query_row(
@@ -93,7 +69,7 @@ fn a_sync_that_would_deactivate_most_enrollments_is_refused_until_overridden() {
         ])
         .ok();
     assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
-    assert_eq!(before, without_runs(snapshot(&sandbox.db())));
+    assert_eq!(before, roster_state(&sandbox.db()));
     sandbox
         .roster(&[
             "sync",
@@ -116,7 +92,7 @@ fn a_source_that_returns_nothing_deletes_nothing() {
     let server = MockServer::start(District::demo(), TOKEN).unwrap();
     let sandbox = Sandbox::new(&clever_config(server.base_url(), "v3.0", "", ""));
     run_with_token(&sandbox, &["import"]).ok();
-    let before = without_runs(snapshot(&sandbox.db()));
+    let before = roster_state(&sandbox.db());
     drop(server);
 
     let mut empty = serde_json::to_value(District::demo()).unwrap();
@@ -129,7 +105,7 @@ fn a_source_that_returns_nothing_deletes_nothing() {
     sandbox.write_config(&clever_config(server.base_url(), "v3.0", "", ""));
     let out = run_with_token(&sandbox, &["import", "--allow-mass-deactivation"]).failed();
     assert!(out.stderr.contains("returned nothing"), "{}", out.stderr);
-    assert_eq!(before, without_runs(snapshot(&sandbox.db())));
+    assert_eq!(before, roster_state(&sandbox.db()));
 }
 
 #[test]
@@ -181,13 +157,13 @@ fn a_killed_import_leaves_the_old_or_the_new_state() {
         .unwrap_or(1);
     let reference = Sandbox::new(&files_config(&files));
     reference.roster(&["import"]).ok();
-    let complete = without_runs(snapshot(&reference.db()));
+    let complete = roster_state(&reference.db());
 
     let sandbox = Sandbox::new(&files_config(&files));
     sandbox
         .roster(&["import", "--event", "Fall", "--dry-run"])
         .ok();
-    let empty = without_runs(snapshot(&sandbox.db()));
+    let empty = roster_state(&sandbox.db());
     let mut outcomes = [0u32; 2];
     for delay_ms in [
         0u64, 5, 10, 20, 30, 45, 60, 80, 100, 130, 160, 200, 250, 300, 400,
@@ -210,7 +186,7 @@ fn a_killed_import_leaves_the_old_or_the_new_state() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "after {delay_ms} ms");
-        let state = without_runs(snapshot(&db));
+        let state = roster_state(&db);
         if state == empty {
             outcomes[0] += 1;
         } else {
@@ -233,7 +209,7 @@ fn a_killed_import_leaves_the_old_or_the_new_state() {
     );
     // A re-run converges to the uninterrupted result.
     sandbox.roster(&["import"]).ok();
-    assert_eq!(without_runs(snapshot(&sandbox.db())), complete);
+    assert_eq!(roster_state(&sandbox.db()), complete);
 }
 
 /// The same for a sync that changes existing rows: after a kill the roster is exactly the
@@ -241,7 +217,7 @@ fn a_killed_import_leaves_the_old_or_the_new_state() {
 #[test]
 fn a_killed_sync_leaves_the_old_or_the_new_state() {
     let changed_files = |dir: &Path| {
-        copy_dir(&fixtures().join("pickatime"), dir);
+        crate::harness::copy_dir(&fixtures().join("pickatime"), dir);
         let students = std::fs::read_to_string(dir.join("Student.txt")).unwrap();
         let renamed: String = students
             .lines()
@@ -258,18 +234,18 @@ fn a_killed_sync_leaves_the_old_or_the_new_state() {
     };
     let reference = Sandbox::new("");
     let reference_files = reference.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime"), &reference_files);
+    crate::harness::copy_dir(&fixtures().join("pickatime"), &reference_files);
     reference.write_config(&files_config(&reference_files));
     reference.roster(&["import"]).ok();
-    let before = without_runs(snapshot(&reference.db()));
+    let before = roster_state(&reference.db());
     changed_files(&reference_files);
     reference.roster(&["sync", "run", "--all"]).ok();
-    let after = without_runs(snapshot(&reference.db()));
+    let after = roster_state(&reference.db());
     assert_ne!(before, after);
 
     let sandbox = Sandbox::new("");
     let files = sandbox.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime"), &files);
+    crate::harness::copy_dir(&fixtures().join("pickatime"), &files);
     sandbox.write_config(&files_config(&files));
     sandbox.roster(&["import"]).ok();
     changed_files(&files);
@@ -290,7 +266,7 @@ fn a_killed_sync_leaves_the_old_or_the_new_state() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "after {delay_ms} ms");
-        let state = without_runs(snapshot(&db));
+        let state = roster_state(&db);
         if state == before {
             outcomes[0] += 1;
             continue;
@@ -307,5 +283,5 @@ fn a_killed_sync_leaves_the_old_or_the_new_state() {
         outcomes[0], outcomes[1]
     );
     sandbox.roster(&["sync", "run", "--all"]).ok();
-    assert_eq!(without_runs(snapshot(&sandbox.db())), after);
+    assert_eq!(roster_state(&sandbox.db()), after);
 }

@@ -5,14 +5,6 @@ use std::path::Path;
 
 use crate::harness::{count, fixtures, Sandbox};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
 fn config(files: &Path, extra: &str) -> String {
     format!(
         r#"
@@ -62,7 +54,7 @@ fn counts(summary: &serde_json::Value, entity: &str) -> [u64; 4] {
 fn a_sync_restores_deleted_classes_keeps_hidden_ones_and_applies_only_the_changes() {
     let sandbox = Sandbox::new("");
     let files = sandbox.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime-pairs"), &files);
+    crate::harness::copy_dir(&fixtures().join("pickatime-pairs"), &files);
     sandbox.write_config(&config(&files, ""));
     sandbox.roster(&["import", "--event", "Fall"]).ok();
 
@@ -228,7 +220,7 @@ fn stop_all_lists_the_sync_enabled_events_and_needs_a_yes() {
 fn the_daemon_catches_up_a_missed_night_and_failures_notify() {
     let sandbox = Sandbox::new("");
     let files = sandbox.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime-pairs"), &files);
+    crate::harness::copy_dir(&fixtures().join("pickatime-pairs"), &files);
     let notify = "[sync]\ntime = \"01:00\"\ntime_zone = \"America/New_York\"\n[notify]\ncommand = \"cat >> notified.json\"\ncontacts = [\"office@school.example.org\"]\n";
     sandbox.write_config(&config(&files, notify));
     sandbox.roster(&["import"]).ok();

@@ -4,7 +4,7 @@
 use roster_clever_mock::{District, MockServer};
 
 use crate::clever::{clever_config, run_with_token, TOKEN};
-use crate::harness::{count, fixtures, snapshot, Sandbox};
+use crate::harness::{count, fixtures, roster_state, snapshot, Sandbox};
 
 #[test]
 fn the_data_browser_reads_the_source_without_importing_and_the_database_after() {
@@ -155,7 +155,7 @@ fn migrate_previews_the_switch_and_changes_nothing_until_applied() {
     );
     let sandbox = Sandbox::new(&config);
     sandbox.roster(&["import", "--event", "Old"]).ok();
-    let before = snapshot(&sandbox.db());
+    let before = roster_state(&sandbox.db());
     let preview = run_with_token(
         &sandbox,
         &["migrate", "--event", "Old", "--source", "district"],
@@ -170,12 +170,7 @@ fn migrate_previews_the_switch_and_changes_nothing_until_applied() {
         preview.contains("new contacts                 3"),
         "{preview}"
     );
-    let strip = |rows: Vec<String>| {
-        rows.into_iter()
-            .filter(|r| !r.starts_with("sync_runs|"))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(strip(before), strip(snapshot(&sandbox.db())));
+    assert_eq!(before, roster_state(&sandbox.db()));
     run_with_token(
         &sandbox,
         &[
