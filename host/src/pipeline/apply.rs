@@ -5,13 +5,14 @@
 //! costs one hash lookup and, only if it changed, one write. A record is "unchanged" when
 //! the fingerprint of what the source sent equals the one stored with it.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prost::Message;
 use roster_core::record::{
     Class, ClassTeacher, Enrollment, Entity, Person, Relationship, Role, School, Term,
 };
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension, Statement, Transaction};
 
 use super::dedupe::{DedupeStage, Known, Resolution};
 use super::scope::Scope;
@@ -41,43 +42,70 @@ enum Seen {
     Skipped,
 }
 
+/// What the run knows of one school, term, class or person. There is one per person of
+/// a district (millions), so it is kept small: row ids are SQLite rowids (never 0, which
+/// stands for "none") — 40 bytes instead of 72 with `Option<i64>`s.
 struct Entry {
-    id: Option<i64>,
+    row: i64,
     fingerprint: i64,
+    /// Classes: the term and school they belong to (0: none), for scoping deactivation.
+    term_row: i64,
+    school_row: i64,
     active: bool,
     seen: Seen,
-    /// Classes: the term and school they belong to, for scoping deactivation.
-    term_id: Option<i64>,
-    school_id: Option<i64>,
     /// People: their role, for deactivating per entity.
     role: Option<Role>,
+}
+
+fn row_or_none(row: i64) -> Option<i64> {
+    (row != 0).then_some(row)
 }
 
 impl Entry {
     fn unseen(id: i64, fingerprint: i64, active: bool) -> Entry {
         Entry {
-            id: Some(id),
+            row: id,
             fingerprint,
             active,
             seen: Seen::No,
-            term_id: None,
-            school_id: None,
+            term_row: 0,
+            school_row: 0,
             role: None,
         }
     }
 
     fn new_in_run(id: Option<i64>, fingerprint: i64, seen: Seen) -> Entry {
         Entry {
-            id,
+            row: id.unwrap_or(0),
             fingerprint,
             active: true,
             seen,
-            term_id: None,
-            school_id: None,
+            term_row: 0,
+            school_row: 0,
             role: None,
         }
     }
+
+    fn id(&self) -> Option<i64> {
+        row_or_none(self.row)
+    }
+
+    fn term_id(&self) -> Option<i64> {
+        row_or_none(self.term_row)
+    }
+
+    fn school_id(&self) -> Option<i64> {
+        row_or_none(self.school_row)
+    }
+
+    fn set_scope(&mut self, term_id: Option<i64>, school_id: Option<i64>) {
+        self.term_row = term_id.unwrap_or(0);
+        self.school_row = school_id.unwrap_or(0);
+    }
 }
+
+/// Source ids to entries. `Box<str>` keys: 16 bytes and no spare capacity.
+type Ids = HashMap<Box<str>, Entry>;
 
 struct LinkEntry {
     fingerprint: i64,
@@ -85,19 +113,149 @@ struct LinkEntry {
     seen: bool,
 }
 
+/// A map keyed by a pair of row ids, packed into one `u64` when both fit in 32 bits
+/// (always, in practice): half the key size for the millions of enrollments.
+struct PairMap<V> {
+    narrow: HashMap<u64, V>,
+    wide: HashMap<(i64, i64), V>,
+}
+
+impl<V> Default for PairMap<V> {
+    fn default() -> Self {
+        PairMap {
+            narrow: HashMap::new(),
+            wide: HashMap::new(),
+        }
+    }
+}
+
+fn packed((a, b): (i64, i64)) -> Option<u64> {
+    match (u32::try_from(a), u32::try_from(b)) {
+        (Ok(a), Ok(b)) => Some((u64::from(a) << 32) | u64::from(b)),
+        _ => None,
+    }
+}
+
+fn unpacked(key: u64) -> (i64, i64) {
+    ((key >> 32) as i64, (key & 0xffff_ffff) as i64)
+}
+
+impl<V> PairMap<V> {
+    fn get_mut(&mut self, key: &(i64, i64)) -> Option<&mut V> {
+        match packed(*key) {
+            Some(k) => self.narrow.get_mut(&k),
+            None => self.wide.get_mut(key),
+        }
+    }
+
+    /// `false` (and no change) when the key is there already.
+    fn insert_new(&mut self, key: (i64, i64), value: V) -> bool {
+        use std::collections::hash_map::Entry as Slot;
+        match packed(key) {
+            Some(k) => match self.narrow.entry(k) {
+                Slot::Vacant(slot) => {
+                    slot.insert(value);
+                    true
+                }
+                Slot::Occupied(_) => false,
+            },
+            None => match self.wide.entry(key) {
+                Slot::Vacant(slot) => {
+                    slot.insert(value);
+                    true
+                }
+                Slot::Occupied(_) => false,
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.narrow.len() + self.wide.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.narrow.values().chain(self.wide.values())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = ((i64, i64), &mut V)> {
+        self.narrow
+            .iter_mut()
+            .map(|(k, v)| (unpacked(*k), v))
+            .chain(self.wide.iter_mut().map(|(k, v)| (*k, v)))
+    }
+}
+
+/// One kind of link: those the source supplied before (loaded up front, for the diff
+/// and for deactivation), and only the keys of those new in this run (to notice a link
+/// sent twice) — a new link is active and seen by definition.
+#[derive(Default)]
+struct Links {
+    loaded: PairMap<LinkEntry>,
+    added: PairMap<()>,
+}
+
+/// The statements every record runs, prepared once for the import: `prepare_cached`
+/// finds a statement by hashing its whole SQL text, on every call (4% of an import).
+struct Hot<'t> {
+    contact_source: RefCell<Statement<'t>>,
+    contact: RefCell<Statement<'t>>,
+    contact_id: RefCell<Statement<'t>>,
+    contact_school: RefCell<Statement<'t>>,
+    enrollment: RefCell<Statement<'t>>,
+    class_teacher: RefCell<Statement<'t>>,
+    relationship: RefCell<Statement<'t>>,
+}
+
+impl<'t> Hot<'t> {
+    fn prepare(tx: &'t Transaction<'t>) -> rusqlite::Result<Self> {
+        Ok(Hot {
+            contact_source: RefCell::new(tx.prepare(
+                "INSERT INTO contact_sources (contact_id, source, source_id, fingerprint) VALUES (?1, ?2, ?3, ?4)",
+            )?),
+            contact: RefCell::new(tx.prepare(
+                "INSERT INTO contacts (role, first_name, last_name, middle_name, email, phone, birth_date,
+                 grade, security_value, room, access_level, attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?),
+            contact_id: RefCell::new(tx.prepare(
+                "INSERT INTO contact_ids (contact_id, source, kind, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (source, kind, value) DO NOTHING",
+            )?),
+            contact_school: RefCell::new(tx.prepare(
+                "INSERT OR IGNORE INTO contact_schools (contact_id, school_id) VALUES (?1, ?2)",
+            )?),
+            enrollment: RefCell::new(tx.prepare(
+                "INSERT INTO enrollments (class_id, contact_id, source) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, source = excluded.source",
+            )?),
+            class_teacher: RefCell::new(tx.prepare(
+                "INSERT INTO class_teachers (class_id, contact_id, is_primary, source) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, is_primary = excluded.is_primary,
+                 source = excluded.source",
+            )?),
+            relationship: RefCell::new(tx.prepare(
+                "INSERT INTO relationships (parent_id, student_id, relationship, type, source) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (parent_id, student_id) DO UPDATE SET active = 1, relationship = excluded.relationship,
+                 type = excluded.type, source = excluded.source",
+            )?),
+        })
+    }
+}
+
 pub struct Apply<'t> {
     tx: &'t Transaction<'t>,
+    hot: Hot<'t>,
     source: String,
     access: AccessDefaults,
     pub scope: Scope,
     pub summary: Summary,
-    schools: HashMap<String, Entry>,
-    terms: HashMap<String, Entry>,
-    classes: HashMap<String, Entry>,
-    people: HashMap<String, Entry>,
-    enrollments: HashMap<(i64, i64), LinkEntry>,
-    class_teachers: HashMap<(i64, i64), LinkEntry>,
-    relationships: HashMap<(i64, i64), LinkEntry>,
+    schools: Ids,
+    terms: Ids,
+    classes: Ids,
+    people: Ids,
+    enrollments: Links,
+    class_teachers: Links,
+    relationships: Links,
 }
 
 fn fingerprint(bytes: &[u8]) -> i64 {
@@ -137,15 +295,14 @@ impl<'t> Apply<'t> {
         access: &AccessDefaults,
         scope: Scope,
     ) -> rusqlite::Result<Self> {
-        let load = |sql: &str| -> rusqlite::Result<HashMap<String, Entry>> {
+        let load = |sql: &str| -> rusqlite::Result<Ids> {
             let mut statement = tx.prepare(sql)?;
             let rows = statement.query_map([source], |row| {
                 let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
                 if row.as_ref().column_count() > 4 {
-                    entry.term_id = row.get(4)?;
-                    entry.school_id = row.get(5)?;
+                    entry.set_scope(row.get(4)?, row.get(5)?);
                 }
-                Ok((row.get::<_, String>(0)?, entry))
+                Ok((row.get::<_, String>(0)?.into_boxed_str(), entry))
             })?;
             rows.collect()
         };
@@ -155,7 +312,7 @@ impl<'t> Apply<'t> {
         let classes = load(
             "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes WHERE source = ?1",
         )?;
-        let mut people = HashMap::new();
+        let mut people = Ids::new();
         {
             let mut statement = tx.prepare(
                 "SELECT cs.source_id, cs.contact_id, cs.fingerprint, cs.active, c.role
@@ -166,22 +323,24 @@ impl<'t> Apply<'t> {
             while let Some(row) = rows.next()? {
                 let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
                 entry.role = Some(role_from_db(&row.get::<_, String>(4)?));
-                people.insert(row.get(0)?, entry);
+                people.insert(row.get::<_, String>(0)?.into_boxed_str(), entry);
             }
         }
-        let load_links = |sql: &str| -> rusqlite::Result<HashMap<(i64, i64), LinkEntry>> {
+        let load_links = |sql: &str| -> rusqlite::Result<Links> {
             let mut statement = tx.prepare(sql)?;
-            let rows = statement.query_map([source], |row| {
-                Ok((
+            let mut rows = statement.query([source])?;
+            let mut links = Links::default();
+            while let Some(row) = rows.next()? {
+                links.loaded.insert_new(
                     (row.get(0)?, row.get(1)?),
                     LinkEntry {
                         active: row.get(2)?,
                         fingerprint: row.get(3)?,
                         seen: false,
                     },
-                ))
-            })?;
-            rows.collect()
+                );
+            }
+            Ok(links)
         };
         let enrollments = load_links(
             "SELECT class_id, contact_id, active, 0 FROM enrollments WHERE source = ?1",
@@ -189,7 +348,7 @@ impl<'t> Apply<'t> {
         let class_teachers = load_links(
             "SELECT class_id, contact_id, active, is_primary FROM class_teachers WHERE source = ?1",
         )?;
-        let mut relationships = HashMap::new();
+        let mut relationships = Links::default();
         {
             let mut statement = tx.prepare(
                 "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE source = ?1",
@@ -198,7 +357,7 @@ impl<'t> Apply<'t> {
             while let Some(row) = rows.next()? {
                 let relationship: Option<String> = row.get(3)?;
                 let kind: Option<String> = row.get(4)?;
-                relationships.insert(
+                relationships.loaded.insert_new(
                     (row.get(0)?, row.get(1)?),
                     LinkEntry {
                         active: row.get(2)?,
@@ -213,6 +372,7 @@ impl<'t> Apply<'t> {
         }
         Ok(Apply {
             tx,
+            hot: Hot::prepare(tx)?,
             source: source.to_string(),
             access: access.clone(),
             scope,
@@ -234,11 +394,14 @@ impl<'t> Apply<'t> {
     /// How many records of each entity this source had active before the run: the
     /// base the mass-deactivation guard measures against.
     pub fn active_before(&self) -> Vec<(EntityName, u64)> {
-        let count = |map: &HashMap<String, Entry>| {
-            map.values().filter(|e| e.active && e.id.is_some()).count() as u64
+        let count = |map: &Ids| {
+            map.values()
+                .filter(|e| e.active && e.id().is_some())
+                .count() as u64
         };
-        let links =
-            |map: &HashMap<(i64, i64), LinkEntry>| map.values().filter(|e| e.active).count() as u64;
+        let links = |links: &Links| {
+            (links.loaded.values().filter(|e| e.active).count() + links.added.len()) as u64
+        };
         let mut counts = vec![
             (EntityName::Schools, count(&self.schools)),
             (EntityName::Terms, count(&self.terms)),
@@ -251,7 +414,7 @@ impl<'t> Apply<'t> {
             let n = self
                 .people
                 .values()
-                .filter(|e| e.active && e.id.is_some() && e.role == Some(role))
+                .filter(|e| e.active && e.id().is_some() && e.role == Some(role))
                 .count() as u64;
             counts.push((entity_of(role), n));
         }
@@ -263,30 +426,28 @@ impl<'t> Apply<'t> {
     }
 
     /// Look up a reference: `Ok(Some(id))` written, `Ok(None)` skipped (drop the record
-    /// that refers to it), `Err` when the source never sent it.
+    /// that refers to it), `Err` when the source never sent it. `referrer` names the record
+    /// that refers, for the error only (it is not formatted for the millions that resolve).
     fn resolve(
         &self,
-        map: &HashMap<String, Entry>,
+        map: &Ids,
         what: &str,
         id: &str,
-        referrer: &str,
+        referrer: &dyn Fn() -> String,
     ) -> Result<Option<i64>> {
         match map.get(id) {
-            Some(entry) if entry.seen == Seen::Written => Ok(entry.id),
+            Some(entry) if entry.seen == Seen::Written => Ok(entry.id()),
             Some(entry) if entry.seen == Seen::Skipped => Ok(None),
             _ => Err(self.invalid(format!(
-                "{referrer} refers to {what} `{id}`, which the source has not sent (a plugin must send a record before the records that refer to it)"
+                "{} refers to {what} `{id}`, which the source has not sent (a plugin must send a record before the records that refer to it)",
+                referrer()
             ))),
         }
     }
 
     /// The common decision for schools, terms and classes: seen twice, unchanged,
     /// changed, or new. Returns the existing id when a write is needed for it.
-    fn upsert_decision(
-        map: &mut HashMap<String, Entry>,
-        key: &str,
-        fp: i64,
-    ) -> std::result::Result<Decision, ()> {
+    fn upsert_decision(map: &mut Ids, key: &str, fp: i64) -> std::result::Result<Decision, ()> {
         match map.get_mut(key) {
             Some(entry) if entry.seen != Seen::No => {
                 if entry.fingerprint == fp {
@@ -303,7 +464,7 @@ impl<'t> Apply<'t> {
                     entry.fingerprint = fp;
                     entry.active = true;
                     Ok(Decision::Update(
-                        entry.id.expect("loaded from the database"),
+                        entry.id().expect("loaded from the database"),
                     ))
                 }
             }
@@ -352,7 +513,7 @@ impl<'t> Apply<'t> {
                 .execute(params![self.source, school.source_id, school.name, school.sis_id, school.school_number, school.state_id, attributes, fp])?;
                 let id = self.tx.last_insert_rowid();
                 self.schools.insert(
-                    school.source_id,
+                    school.source_id.into_boxed_str(),
                     Entry::new_in_run(Some(id), fp, Seen::Written),
                 );
             }
@@ -365,12 +526,9 @@ impl<'t> Apply<'t> {
             return Err(self.invalid(format!("term `{}` has no id", term.name)));
         }
         let school_id = match non_empty(&term.school_id) {
-            Some(id) => self.resolve(
-                &self.schools,
-                "school",
-                id,
-                &format!("term `{}`", term.source_id),
-            )?,
+            Some(id) => self.resolve(&self.schools, "school", id, &|| {
+                format!("term `{}`", term.source_id)
+            })?,
             None => None,
         };
         if !self.scope.take_term(&term) {
@@ -408,7 +566,7 @@ impl<'t> Apply<'t> {
                 .execute(params![self.source, term.source_id, school_id, term.name, term.start_date, term.end_date, attributes, fp])?;
                 let id = self.tx.last_insert_rowid();
                 self.terms.insert(
-                    term.source_id,
+                    term.source_id.into_boxed_str(),
                     Entry::new_in_run(Some(id), fp, Seen::Written),
                 );
             }
@@ -420,7 +578,7 @@ impl<'t> Apply<'t> {
         if class.source_id.trim().is_empty() {
             return Err(self.invalid(format!("class `{}` has no id", class.name)));
         }
-        let referrer = format!("class `{}`", class.source_id);
+        let referrer = || format!("class `{}`", class.source_id);
         let school_ref = non_empty(&class.school_id);
         let term_ref = non_empty(&class.term_id);
         let school_id = match school_ref {
@@ -476,14 +634,13 @@ impl<'t> Apply<'t> {
                     attributes, fp])?;
                 let id = self.tx.last_insert_rowid();
                 self.classes.insert(
-                    class.source_id.clone(),
+                    class.source_id.as_str().into(),
                     Entry::new_in_run(Some(id), fp, Seen::Written),
                 );
             }
         }
-        if let Some(entry) = self.classes.get_mut(&class.source_id) {
-            entry.term_id = term_id;
-            entry.school_id = school_id;
+        if let Some(entry) = self.classes.get_mut(class.source_id.as_str()) {
+            entry.set_scope(term_id, school_id);
         }
         Ok(())
     }
@@ -522,13 +679,13 @@ impl<'t> Apply<'t> {
         }
         let mut school_ids = Vec::with_capacity(person.school_ids.len());
         for school in &person.school_ids {
-            let referrer = format!("{} `{}`", role.as_db_str(), person.source_id);
+            let referrer = || format!("{} `{}`", role.as_db_str(), person.source_id);
             if let Some(id) = self.resolve(&self.schools, "school", school, &referrer)? {
                 school_ids.push(id);
             }
         }
         let fp = fingerprint(&person.encode_to_vec());
-        let existing = match self.people.get_mut(&person.source_id) {
+        let existing = match self.people.get_mut(person.source_id.as_str()) {
             Some(entry) if entry.seen != Seen::No => {
                 if entry.fingerprint != fp {
                     dedupe.repeated(&self.source, &person, entry.role);
@@ -542,7 +699,7 @@ impl<'t> Apply<'t> {
                 entry.active = true;
                 entry.role = Some(role);
                 Some(Known {
-                    contact_id: entry.id.expect("loaded"),
+                    contact_id: entry.id().expect("loaded"),
                     changed: !unchanged,
                 })
             }
@@ -554,7 +711,7 @@ impl<'t> Apply<'t> {
             Some(Known { contact_id, .. }) => {
                 self.summary.counts(entity).updated += 1;
                 self.update_contact(contact_id, &person)?;
-                self.replace_source_data(contact_id, &person, &school_ids)?;
+                self.replace_source_data(contact_id, &person, &school_ids, false)?;
                 self.tx
                     .prepare_cached(
                         "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
@@ -562,6 +719,8 @@ impl<'t> Apply<'t> {
                     .execute(params![self.source, person.source_id, fp])?;
             }
             None => {
+                // A contact created just now has no identifiers or schools to replace.
+                let fresh = resolution == Resolution::New;
                 let contact_id = match resolution {
                     Resolution::New => {
                         self.summary.counts(entity).inserted += 1;
@@ -574,15 +733,16 @@ impl<'t> Apply<'t> {
                         contact_id
                     }
                 };
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO contact_sources (contact_id, source, source_id, fingerprint) VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute(params![contact_id, self.source, person.source_id, fp])?;
-                self.replace_source_data(contact_id, &person, &school_ids)?;
+                self.hot.contact_source.borrow_mut().execute(params![
+                    contact_id,
+                    self.source,
+                    person.source_id,
+                    fp
+                ])?;
+                self.replace_source_data(contact_id, &person, &school_ids, fresh)?;
                 let mut entry = Entry::new_in_run(Some(contact_id), fp, Seen::Written);
                 entry.role = Some(role);
-                self.people.insert(person.source_id.clone(), entry);
+                self.people.insert(person.source_id.as_str().into(), entry);
             }
         }
         Ok(())
@@ -611,10 +771,10 @@ impl<'t> Apply<'t> {
     fn remove_person(&mut self, source_id: &str, entity: EntityName) -> Result<()> {
         let entry = self
             .people
-            .entry(source_id.to_string())
+            .entry(source_id.into())
             .or_insert_with(|| Entry::new_in_run(None, 0, Seen::Skipped));
         entry.seen = Seen::Skipped;
-        if let (Some(contact_id), true) = (entry.id, entry.active) {
+        if let (Some(contact_id), true) = (entry.id(), entry.active) {
             entry.active = false;
             self.summary.counts(entity).deactivated += 1;
             self.deactivate_contact(contact_id)?;
@@ -646,26 +806,20 @@ impl<'t> Apply<'t> {
     }
 
     fn insert_contact(&self, person: &Person) -> rusqlite::Result<i64> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO contacts (role, first_name, last_name, middle_name, email, phone, birth_date,
-                 grade, security_value, room, access_level, attributes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                person.role().as_db_str(),
-                person.first_name,
-                person.last_name,
-                person.middle_name,
-                person.email,
-                person.phone,
-                person.birth_date,
-                person.grade,
-                person.security_value,
-                person.room,
-                self.access_level(person.role()).as_str(),
-                attributes_json(&person.attributes),
-            ])?;
+        self.hot.contact.borrow_mut().execute(params![
+            person.role().as_db_str(),
+            person.first_name,
+            person.last_name,
+            person.middle_name,
+            person.email,
+            person.phone,
+            person.birth_date,
+            person.grade,
+            person.security_value,
+            person.room,
+            self.access_level(person.role()).as_str(),
+            attributes_json(&person.attributes),
+        ])?;
         Ok(self.tx.last_insert_rowid())
     }
 
@@ -696,15 +850,19 @@ impl<'t> Apply<'t> {
     }
 
     /// Identifiers and school memberships as this source gives them now.
+    /// `fresh`: the contact was created in this call, so it has nothing to delete.
     fn replace_source_data(
         &self,
         contact_id: i64,
         person: &Person,
         school_ids: &[i64],
+        fresh: bool,
     ) -> Result<()> {
-        self.tx
-            .prepare_cached("DELETE FROM contact_ids WHERE contact_id = ?1 AND source = ?2")?
-            .execute(params![contact_id, self.source])?;
+        if !fresh {
+            self.tx
+                .prepare_cached("DELETE FROM contact_ids WHERE contact_id = ?1 AND source = ?2")?
+                .execute(params![contact_id, self.source])?;
+        }
         let mut identifiers: Vec<_> = person
             .identifiers
             .iter()
@@ -713,13 +871,12 @@ impl<'t> Apply<'t> {
         identifiers.sort();
         identifiers.dedup();
         for identifier in identifiers {
-            let inserted = self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO contact_ids (contact_id, source, kind, value) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (source, kind, value) DO NOTHING",
-                )?
-                .execute(params![contact_id, self.source, identifier.kind, identifier.value])?;
+            let inserted = self.hot.contact_id.borrow_mut().execute(params![
+                contact_id,
+                self.source,
+                identifier.kind,
+                identifier.value
+            ])?;
             if inserted == 0 {
                 let holder: Option<(i64, String)> = self
                     .tx
@@ -753,17 +910,18 @@ impl<'t> Apply<'t> {
                 )));
             }
         }
-        self.tx
-            .prepare_cached(
-                "DELETE FROM contact_schools WHERE contact_id = ?1
-                 AND school_id IN (SELECT id FROM schools WHERE source = ?2)",
-            )?
-            .execute(params![contact_id, self.source])?;
-        for school_id in school_ids {
+        if !fresh {
             self.tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO contact_schools (contact_id, school_id) VALUES (?1, ?2)",
+                    "DELETE FROM contact_schools WHERE contact_id = ?1
+                     AND school_id IN (SELECT id FROM schools WHERE source = ?2)",
                 )?
+                .execute(params![contact_id, self.source])?;
+        }
+        for school_id in school_ids {
+            self.hot
+                .contact_school
+                .borrow_mut()
                 .execute(params![contact_id, school_id])?;
         }
         Ok(())
@@ -776,19 +934,25 @@ impl<'t> Apply<'t> {
             MapName::Classes => &mut self.classes,
             MapName::People => &mut self.people,
         };
-        map.entry(key.to_string())
+        map.entry(key.into())
             .or_insert_with(|| Entry::new_in_run(None, 0, Seen::Skipped))
             .seen = Seen::Skipped;
     }
 
-    fn person_ref(&self, id: &str, expected: Role, referrer: &str) -> Result<Option<i64>> {
+    fn person_ref(
+        &self,
+        id: &str,
+        expected: Role,
+        referrer: &dyn Fn() -> String,
+    ) -> Result<Option<i64>> {
         let what = expected.as_db_str();
         let resolved = self.resolve(&self.people, what, id, referrer)?;
         if resolved.is_some() {
             let role = self.people[id].role;
             if role != Some(expected) && !(expected == Role::Teacher && role == Some(Role::Staff)) {
                 return Err(self.invalid(format!(
-                    "{referrer} refers to `{id}` as a {what}, but the source sent `{id}` as a {}",
+                    "{} refers to `{id}` as a {what}, but the source sent `{id}` as a {}",
+                    referrer(),
                     role.map(Role::as_db_str).unwrap_or("person")
                 )));
             }
@@ -797,7 +961,7 @@ impl<'t> Apply<'t> {
     }
 
     pub fn enrollment(&mut self, link: Enrollment) -> Result<()> {
-        let referrer = format!("enrollment of `{}` in `{}`", link.student_id, link.class_id);
+        let referrer = || format!("enrollment of `{}` in `{}`", link.student_id, link.class_id);
         let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
         let student = self.person_ref(&link.student_id, Role::Student, &referrer)?;
         let (Some(class_id), Some(student_id)) = (class, student) else {
@@ -808,7 +972,7 @@ impl<'t> Apply<'t> {
     }
 
     pub fn class_teacher(&mut self, link: ClassTeacher) -> Result<()> {
-        let referrer = format!("teacher `{}` of class `{}`", link.teacher_id, link.class_id);
+        let referrer = || format!("teacher `{}` of class `{}`", link.teacher_id, link.class_id);
         let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
         let teacher = self.person_ref(&link.teacher_id, Role::Teacher, &referrer)?;
         let (Some(class_id), Some(teacher_id)) = (class, teacher) else {
@@ -825,10 +989,12 @@ impl<'t> Apply<'t> {
     }
 
     pub fn relationship(&mut self, link: Relationship) -> Result<()> {
-        let referrer = format!(
-            "relationship of `{}` to `{}`",
-            link.parent_id, link.student_id
-        );
+        let referrer = || {
+            format!(
+                "relationship of `{}` to `{}`",
+                link.parent_id, link.student_id
+            )
+        };
         let parent = self.person_ref(&link.parent_id, Role::Parent, &referrer)?;
         let student = self.person_ref(&link.student_id, Role::Student, &referrer)?;
         let (Some(parent_id), Some(student_id)) = (parent, student) else {
@@ -854,12 +1020,12 @@ impl<'t> Apply<'t> {
         relationship: Option<&str>,
         contact_type: Option<&str>,
     ) -> Result<()> {
-        let (map, entity) = match kind {
+        let (links, entity) = match kind {
             LinkKind::Enrollment => (&mut self.enrollments, EntityName::Enrollments),
             LinkKind::ClassTeacher => (&mut self.class_teachers, EntityName::ClassTeachers),
             LinkKind::Relationship => (&mut self.relationships, EntityName::Relationships),
         };
-        let write = match map.get_mut(&key) {
+        let write = match links.loaded.get_mut(&key) {
             Some(entry) if entry.seen => return Ok(()),
             Some(entry) => {
                 entry.seen = true;
@@ -873,15 +1039,9 @@ impl<'t> Apply<'t> {
                     true
                 }
             }
+            // Sent twice in this run: the first one counted.
+            None if !links.added.insert_new(key, ()) => return Ok(()),
             None => {
-                map.insert(
-                    key,
-                    LinkEntry {
-                        fingerprint: fp,
-                        active: true,
-                        seen: true,
-                    },
-                );
                 self.summary.counts(entity).inserted += 1;
                 true
             }
@@ -891,23 +1051,23 @@ impl<'t> Apply<'t> {
         }
         let source = &self.source;
         match kind {
-            LinkKind::Enrollment => self.tx.prepare_cached(
-                "INSERT INTO enrollments (class_id, contact_id, source) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, source = excluded.source",
-            )?
-            .execute(params![key.0, key.1, source])?,
-            LinkKind::ClassTeacher => self.tx.prepare_cached(
-                "INSERT INTO class_teachers (class_id, contact_id, is_primary, source) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, is_primary = excluded.is_primary,
-                 source = excluded.source",
-            )?
-            .execute(params![key.0, key.1, fp, source])?,
-            LinkKind::Relationship => self.tx.prepare_cached(
-                "INSERT INTO relationships (parent_id, student_id, relationship, type, source) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (parent_id, student_id) DO UPDATE SET active = 1, relationship = excluded.relationship,
-                 type = excluded.type, source = excluded.source",
-            )?
-            .execute(params![key.0, key.1, relationship, contact_type, source])?,
+            LinkKind::Enrollment => self
+                .hot
+                .enrollment
+                .borrow_mut()
+                .execute(params![key.0, key.1, source])?,
+            LinkKind::ClassTeacher => self
+                .hot
+                .class_teacher
+                .borrow_mut()
+                .execute(params![key.0, key.1, fp, source])?,
+            LinkKind::Relationship => self.hot.relationship.borrow_mut().execute(params![
+                key.0,
+                key.1,
+                relationship,
+                contact_type,
+                source
+            ])?,
         };
         Ok(())
     }
@@ -917,7 +1077,7 @@ impl<'t> Apply<'t> {
     pub fn deactivate_missing(&mut self, complete: &HashSet<Entity>) -> rusqlite::Result<()> {
         let tx = self.tx;
         let source = self.source.clone();
-        let deactivate = |map: &mut HashMap<String, Entry>,
+        let deactivate = |map: &mut Ids,
                           entity: EntityName,
                           table: &str,
                           in_scope: &dyn Fn(&Entry) -> bool,
@@ -929,7 +1089,7 @@ impl<'t> Apply<'t> {
                     entry.active = false;
                     summary.counts(entity).deactivated += 1;
                     tx.prepare_cached(&sql)?
-                        .execute([entry.id.expect("loaded")])?;
+                        .execute([entry.id().expect("loaded")])?;
                 }
             }
             Ok(())
@@ -958,19 +1118,19 @@ impl<'t> Apply<'t> {
             .terms
             .values()
             .filter(|e| e.seen == Seen::Written)
-            .filter_map(|e| e.id)
+            .filter_map(|e| e.id())
             .collect();
         let school_ids: HashSet<i64> = self
             .schools
             .values()
             .filter(|e| e.seen == Seen::Written)
-            .filter_map(|e| e.id)
+            .filter_map(|e| e.id())
             .collect();
         let (filters_terms, filters_schools) =
             (self.scope.filters_terms(), self.scope.filters_schools());
         let class_in_scope = |entry: &Entry| {
-            (!filters_terms || entry.term_id.is_some_and(|t| term_ids.contains(&t)))
-                && (!filters_schools || entry.school_id.is_some_and(|s| school_ids.contains(&s)))
+            (!filters_terms || entry.term_id().is_some_and(|t| term_ids.contains(&t)))
+                && (!filters_schools || entry.school_id().is_some_and(|s| school_ids.contains(&s)))
         };
         if complete.contains(&Entity::Classes) {
             deactivate(
@@ -985,7 +1145,7 @@ impl<'t> Apply<'t> {
             .classes
             .values()
             .filter(|e| e.seen == Seen::Written || (e.seen == Seen::No && class_in_scope(e)))
-            .filter_map(|e| e.id)
+            .filter_map(|e| e.id())
             .collect();
 
         for (role, entity) in [
@@ -1001,7 +1161,7 @@ impl<'t> Apply<'t> {
             for entry in self.people.values_mut() {
                 if entry.seen == Seen::No && entry.active && entry.role == Some(role) {
                     entry.active = false;
-                    gone.push(entry.id.expect("loaded"));
+                    gone.push(entry.id().expect("loaded"));
                 }
             }
             self.summary.counts(entity_of(role)).deactivated += gone.len() as u64;
@@ -1035,7 +1195,7 @@ impl<'t> Apply<'t> {
                     "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2",
                 ),
             };
-            for (key, entry) in map.iter_mut() {
+            for (key, entry) in map.loaded.iter_mut() {
                 let in_scope = kind == LinkKind::Relationship || scoped_classes.contains(&key.0);
                 if !entry.seen && entry.active && in_scope {
                     entry.active = false;
@@ -1055,7 +1215,7 @@ impl<'t> Apply<'t> {
             "INSERT OR IGNORE INTO event_classes (event_id, class_id) VALUES (?1, ?2)",
         )?;
         for entry in self.classes.values() {
-            if let (Seen::Written, Some(id)) = (entry.seen, entry.id) {
+            if let (Seen::Written, Some(id)) = (entry.seen, entry.id()) {
                 statement.execute(params![event_id, id])?;
             }
         }

@@ -87,10 +87,60 @@ pub trait Progress {
     fn is_cancelled(&self) -> bool;
 }
 
+/// Batches the plugin may read ahead of the one being applied.
+const READ_AHEAD: usize = 2;
+
+/// The page cache an import's transaction gets at least (KiB): the indexes it writes into
+/// stay in memory instead of being re-read for every row (SQLite's default is 2 MiB).
+const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+
+type NextBatch = Result<Option<Vec<roster_core::record::Record>>, PluginError>;
+
 /// Run one import job to completion, or not at all.
+///
+/// The plugin is read on a thread of its own, up to [`READ_AHEAD`] batches ahead, so
+/// reading and parsing overlap with writing (the records are applied in the order the
+/// plugin sends them, exactly as if read here).
 pub fn run(
     conn: &mut Connection,
     records: &mut dyn RecordSource,
+    job: Job<'_>,
+    dedupe: &mut dyn DedupeStage,
+    progress: &dyn Progress,
+) -> Result<Summary, ImportError> {
+    let previous_cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+    let cache_kib = if previous_cache < 0 {
+        -previous_cache
+    } else {
+        previous_cache * 4
+    };
+    if cache_kib < IMPORT_CACHE_KIB {
+        conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
+    }
+    let result = std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<NextBatch>(READ_AHEAD);
+        scope.spawn(move || loop {
+            let next = records.next_batch();
+            let last = !matches!(next, Ok(Some(_)));
+            // A closed channel: the job stopped (an error or a cancel) and reads no more.
+            if sender.send(next).is_err() || last {
+                break;
+            }
+        });
+        // The reader ends when the job's receiver is dropped, at its next send.
+        let mut next_batch = move || receiver.recv().unwrap_or(Ok(None));
+        run_job(conn, &mut next_batch, job, dedupe, progress)
+    });
+    if cache_kib < IMPORT_CACHE_KIB {
+        // The memory goes back once the job is over; a failure here changes no data.
+        let _ = conn.pragma_update(None, "cache_size", previous_cache);
+    }
+    result
+}
+
+fn run_job(
+    conn: &mut Connection,
+    next_batch: &mut dyn FnMut() -> NextBatch,
     job: Job<'_>,
     dedupe: &mut dyn DedupeStage,
     progress: &dyn Progress,
@@ -111,7 +161,7 @@ pub fn run(
         if progress.is_cancelled() {
             return Err(ImportError::Cancelled);
         }
-        let batch = match records.next_batch() {
+        let batch = match next_batch() {
             Ok(Some(batch)) => batch,
             Ok(None) => break,
             Err(error) if error.kind == roster_core::ErrorKind::Cancelled => {

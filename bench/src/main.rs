@@ -1,0 +1,1173 @@
+//! `roster-bench`: imports a generated district every way roster can, side by side with
+//! SQLite's own `.import` of the same rows into the same indexed schema, and prints one
+//! table. See `docs/performance.md` for what each scenario measures and the latest figures.
+//!
+//! ```sh
+//! bench/run.sh --size nyc            # builds the release binaries, then runs this
+//! bench/run.sh --size tiny --check   # what CI runs: structural checks, no timing asserts
+//! ```
+
+mod child;
+mod clever;
+mod generate;
+mod measure;
+mod sqlplan;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use generate::{Counts, District, Spec};
+use measure::Measured;
+
+#[derive(Parser)]
+#[command(
+    name = "roster-bench",
+    about = "Benchmark roster imports against SQLite's own .import of the same rows"
+)]
+struct Cli {
+    #[command(subcommand)]
+    child: Option<Child>,
+    /// District size: tiny (1k students), small (10k), medium (100k), nyc (1.1M).
+    #[arg(long, default_value = "tiny")]
+    size: String,
+    /// Any number of students instead of a named size.
+    #[arg(long)]
+    students: Option<u64>,
+    #[arg(long, default_value_t = generate::DEFAULT_SEED)]
+    seed: u64,
+    /// Structural checks (row counts, replay fidelity, query plans); fail on any mismatch.
+    /// Never asserts timings.
+    #[arg(long)]
+    check: bool,
+    /// Where inputs (cached between runs) and databases go; default `target/bench`.
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Scenarios to run (default all): floor, files, resync, clever, linked, dedupe.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Contacts in the database for the dedupe benchmark (default by size).
+    #[arg(long, value_delimiter = ',')]
+    dedupe_sizes: Vec<u64>,
+    /// The largest database whose people are all imported again through a second source
+    /// (the import-size axis of the dedupe benchmark).
+    #[arg(long, default_value_t = 100_000)]
+    dedupe_import_max: u64,
+    /// How the Clever scenario serves the district (see clever.rs).
+    #[arg(long, value_enum)]
+    clever: Option<CleverMode>,
+    /// Run the static/ABI pair this many times and keep the fastest of each.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Keep the databases (they are large) instead of deleting them after their checks.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Subcommand)]
+enum Child {
+    /// (internal) one in-process import, run by the bench as a child process.
+    #[command(hide = true)]
+    ChildImport(child::ChildArgs),
+    /// (internal) run a command and write its wall time and peak RSS to a file.
+    #[command(hide = true)]
+    MeasureChild {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CleverMode {
+    /// Pages rendered once by the mock, replayed from disk.
+    Replay,
+    /// The mock server itself serving the whole district.
+    Direct,
+    Both,
+}
+
+const SCHOOL: &str = "Synthetic District";
+const TERM: &str = "2025-26";
+const EVENT: &str = "Bench Conferences 2026";
+const FILE_SOURCE: &str = "district-files";
+const CLEVER_SOURCE: &str = "district-clever";
+const TOKEN_ENV: &str = "ROSTER_BENCH_CLEVER_TOKEN";
+
+/// The roster tables an import of the district writes (besides `sync_runs`).
+const TABLES: [&str; 12] = generate::FLOOR_TABLES;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.child {
+        Some(Child::ChildImport(args)) => child::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Child::MeasureChild { out, command }) => measure::child_main(out, command),
+        None => Bench::new(&cli)
+            .and_then(|mut bench| bench.run(&cli))
+            .map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("roster-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    scenario: String,
+    rows: u64,
+    seconds: f64,
+    cpu_seconds: f64,
+    max_rss_mib: f64,
+    /// What the ratio column compares against, and the ratio.
+    ratios: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct DedupeRow {
+    /// "db size": a fixed set of incoming people against databases of growing size;
+    /// "import size": the whole database's people again (incoming grows with it).
+    axis: &'static str,
+    contacts: u64,
+    incoming: u64,
+    dedupe_seconds: f64,
+    import_seconds: f64,
+    first_tenth_us: f64,
+    last_tenth_us: f64,
+    linked: u64,
+    statements: usize,
+    full_scans: Vec<String>,
+    max_rss_mib: f64,
+}
+
+struct Bench {
+    bin_dir: PathBuf,
+    roster: PathBuf,
+    csv_plugin: PathBuf,
+    inputs: PathBuf,
+    runs: PathBuf,
+    check: bool,
+    keep: bool,
+    rows: Vec<Row>,
+    dedupe: Vec<DedupeRow>,
+    failures: Vec<String>,
+    notes: Vec<String>,
+}
+
+fn say(message: impl AsRef<str>) {
+    eprintln!("[bench] {}", message.as_ref());
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+}
+
+fn table_counts(db: &Path) -> Result<BTreeMap<String, u64>> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut counts = BTreeMap::new();
+    for table in TABLES {
+        let n: u64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        counts.insert(table.to_string(), n);
+    }
+    Ok(counts)
+}
+
+fn total_rows(counts: &BTreeMap<String, u64>) -> u64 {
+    counts.values().sum()
+}
+
+fn toml_path(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+}
+
+/// Generated inputs are cached: `stamp` says what a folder holds.
+fn cached(dir: &Path, stamp: &str, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let stamp_file = dir.join(".stamp");
+    if std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp) {
+        return Ok(());
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let started = std::time::Instant::now();
+    build(dir)?;
+    std::fs::write(&stamp_file, stamp)?;
+    say(format!(
+        "generated {} in {:.1} s",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+impl Bench {
+    fn new(cli: &Cli) -> Result<Bench> {
+        let exe = std::env::current_exe()?;
+        let bin_dir = exe
+            .parent()
+            .context("the bench binary has a folder")?
+            .to_path_buf();
+        let roster = bin_dir.join(format!("roster{}", std::env::consts::EXE_SUFFIX));
+        let csv_plugin = bin_dir.join(roster_core::loader::plugin_file_name("csv"));
+        let clever_plugin = bin_dir.join(roster_core::loader::plugin_file_name("clever"));
+        for needed in [&roster, &csv_plugin, &clever_plugin] {
+            if !needed.is_file() {
+                bail!(
+                    "{} is missing: build it first (bench/run.sh does: cargo build --release -p roster-host -p roster-plugin-csv -p roster-plugin-clever -p roster-bench)",
+                    needed.display()
+                );
+            }
+        }
+        let students = match cli.students {
+            Some(n) => n,
+            None => generate::students_for(&cli.size).with_context(|| {
+                format!("unknown size `{}` (tiny, small, medium, nyc)", cli.size)
+            })?,
+        };
+        let label = match cli.students {
+            Some(n) => format!("custom-{n}"),
+            None => cli.size.clone(),
+        };
+        let work = match &cli.work {
+            Some(dir) => dir.clone(),
+            // target/release/roster-bench -> target/bench
+            None => bin_dir
+                .parent()
+                .map(|target| target.join("bench"))
+                .context("no target folder")?,
+        };
+        let _ = students;
+        Ok(Bench {
+            bin_dir,
+            roster,
+            csv_plugin,
+            inputs: work.join("inputs"),
+            runs: work.join(format!("runs-{label}")),
+            check: cli.check,
+            keep: cli.keep,
+            rows: Vec::new(),
+            dedupe: Vec::new(),
+            failures: Vec::new(),
+            notes: Vec::new(),
+        })
+    }
+
+    fn fail(&mut self, message: String) {
+        say(format!("CHECK FAILED: {message}"));
+        self.failures.push(message);
+    }
+
+    fn expect_equal(
+        &mut self,
+        what: &str,
+        a: &BTreeMap<String, u64>,
+        b: &BTreeMap<String, u64>,
+        tables: &[&str],
+    ) {
+        for table in tables {
+            let (x, y) = (a.get(*table), b.get(*table));
+            if x != y {
+                self.fail(format!("{what}: {table}: {x:?} vs {y:?}"));
+            }
+        }
+    }
+
+    fn run(&mut self, cli: &Cli) -> Result<()> {
+        let students = cli
+            .students
+            .or_else(|| generate::students_for(&cli.size))
+            .expect("checked in new");
+        let spec = Spec::from_students(students, cli.seed);
+        let wants = |name: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == name);
+        std::fs::create_dir_all(&self.runs)?;
+        say(format!(
+            "district: {} students, {} schools, {} teachers, {} classes (seed {})",
+            spec.students, spec.schools, spec.teachers, spec.classes, spec.seed
+        ));
+        let district = District::new(spec, 0);
+        let counts = district.counts();
+        self.notes
+            .push(format!("load average at start: {}", loadavg()));
+        say(format!(
+            "  {} parents, {} enrollments, {} class-teacher links, {} relationships",
+            counts.parents, counts.enrollments, counts.class_teachers, counts.relationships
+        ));
+        let key = format!("{}-s{}", spec.students, spec.seed);
+        let stamp = format!("generator v{} {:?}", generate::VERSION, spec);
+        let files = self.inputs.join(format!("files-{key}"));
+        let needs_files = ["floor", "files", "resync", "linked"]
+            .iter()
+            .any(|s| wants(s));
+        if needs_files {
+            cached(&files, &format!("{stamp} rev0"), |dir| {
+                generate::write_pickatime(&district, dir)
+            })?;
+        }
+
+        let mut floor: Option<(Measured, BTreeMap<String, u64>)> = None;
+        if wants("floor") {
+            floor = Some(self.floor(&district, &key, &stamp)?);
+        }
+        let mut file_import: Option<(Measured, u64)> = None;
+        if wants("files") || wants("resync") {
+            file_import = Some(self.files(&files, &counts, floor.as_ref().map(|f| &f.1))?);
+        }
+        if wants("resync") {
+            let changed = District::new(spec, 1);
+            let files1 = self.inputs.join(format!("files-{key}-rev1"));
+            cached(&files1, &format!("{stamp} rev1"), |dir| {
+                generate::write_pickatime(&changed, dir)
+            })?;
+            let (full, rows) = file_import.expect("ran above");
+            self.resync(&files1, full, rows, &changed)?;
+        }
+        if !self.keep {
+            remove_db(&self.runs.join("files.db"));
+        }
+        if wants("clever") {
+            let mode = cli.clever.unwrap_or(if self.check {
+                CleverMode::Both
+            } else {
+                CleverMode::Replay
+            });
+            self.clever(&district, &key, &stamp, mode, file_import.map(|f| f.0))?;
+        }
+        if wants("linked") {
+            self.linked(&files, cli.repeat, floor.as_ref().map(|f| f.0))?;
+        }
+        if wants("dedupe") {
+            let sizes = if !cli.dedupe_sizes.is_empty() {
+                cli.dedupe_sizes.clone()
+            } else {
+                match spec.students {
+                    0..=5_000 => vec![1_000, 3_000, 10_000],
+                    5_001..=50_000 => vec![10_000, 30_000, 100_000],
+                    _ => vec![10_000, 100_000, 1_000_000],
+                }
+            };
+            // Cost per person against the database's size: the same two thousand or so
+            // people (a fifth of the smallest database, few enough that the within-run
+            // growth below stays out of it) into databases of every size...
+            let incoming = (sizes[0] as f64 / 2.71 / 5.0).round() as u64;
+            for &contacts in &sizes {
+                self.dedupe_size(contacts, cli.seed, Some(incoming))?;
+            }
+            // ...and against the import's size: everyone again, as a switch to a new
+            // source does (capped: a quadratic pass would make the largest run for hours).
+            for &contacts in sizes.iter().filter(|&&n| n <= cli.dedupe_import_max) {
+                self.dedupe_size(contacts, cli.seed, None)?;
+            }
+        }
+
+        self.notes
+            .push(format!("load average at end: {}", loadavg()));
+        let report = self.report(cli, &spec, &counts);
+        println!("{report}");
+        std::fs::write(self.runs.join("report.md"), &report)?;
+        std::fs::write(
+            self.runs.join("results.json"),
+            serde_json::to_vec_pretty(&serde_json::json!({
+                "spec": spec, "counts": counts, "rows": self.rows, "dedupe": self.dedupe,
+                "failures": self.failures,
+            }))?,
+        )?;
+        if !self.failures.is_empty() {
+            bail!(
+                "{} check(s) failed:\n  {}",
+                self.failures.len(),
+                self.failures.join("\n  ")
+            );
+        }
+        Ok(())
+    }
+
+    fn log_paths(&self, name: &str) -> (PathBuf, PathBuf) {
+        (
+            self.runs.join(format!("{name}.out")),
+            self.runs.join(format!("{name}.err")),
+        )
+    }
+
+    /// (1, floor) `sqlite3 .import` of the same rows into a database the host created.
+    fn floor(
+        &mut self,
+        district: &District,
+        key: &str,
+        stamp: &str,
+    ) -> Result<(Measured, BTreeMap<String, u64>)> {
+        let csv = self.inputs.join(format!("floor-{key}"));
+        cached(&csv, &format!("{stamp} floor"), |dir| {
+            generate::write_floor_csv(district, dir, FILE_SOURCE, SCHOOL, TERM, EVENT)
+        })?;
+        let db = self.runs.join("floor.db");
+        remove_db(&db);
+        {
+            let store = roster_host::store::Store::open(&db).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut schema = String::new();
+            let mut query = store
+                .conn
+                .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")?;
+            for sql in query.query_map([], |r| r.get::<_, String>(0))? {
+                writeln!(schema, "{};", sql?)?;
+            }
+            std::fs::write(self.runs.join("schema.sql"), schema)?;
+        }
+        // The host's own settings (store/mod.rs): WAL, synchronous=NORMAL, foreign keys
+        // on, default cache; one transaction, like an import.
+        let mut script = String::from(
+            ".bail on\nPRAGMA journal_mode=WAL;\nPRAGMA synchronous=NORMAL;\nPRAGMA foreign_keys=ON;\nBEGIN IMMEDIATE;\n",
+        );
+        for table in generate::FLOOR_TABLES {
+            writeln!(
+                script,
+                ".import --csv '{}' {table}",
+                csv.join(format!("{table}.csv")).display()
+            )?;
+        }
+        script.push_str("COMMIT;\n");
+        let script_path = self.runs.join("floor.sql");
+        std::fs::write(&script_path, &script)?;
+        say("floor: sqlite3 .import ...");
+        let (out, err) = self.log_paths("floor");
+        let measured = measure::run(
+            Path::new("sqlite3"),
+            &[db.clone().into_os_string()],
+            &[],
+            Some(std::fs::File::open(&script_path)?),
+            &out,
+            &err,
+        )
+        .context("the floor needs the sqlite3 shell (apt-get install -y sqlite3)")?;
+        let counts = table_counts(&db)?;
+        let rows = total_rows(&counts);
+        say(format!("floor: {rows} rows in {:.2} s", measured.seconds));
+        self.rows.push(Row {
+            scenario: "sqlite3 .import (floor)".into(),
+            rows,
+            seconds: measured.seconds,
+            cpu_seconds: measured.cpu_seconds,
+            max_rss_mib: measured.max_rss_mib,
+            ratios: vec![],
+        });
+        if !self.keep {
+            remove_db(&db);
+        }
+        Ok((measured, counts))
+    }
+
+    fn file_config(
+        &self,
+        name: &str,
+        db: &Path,
+        folder: &Path,
+        source: &str,
+        event: &str,
+    ) -> Result<PathBuf> {
+        let config = format!(
+            r#"[database]
+path = "{db}"
+
+[safety]
+max_deactivate_count = 1000000000
+
+[[source]]
+name = "{source}"
+plugin = "csv"
+format = "pickatime"
+path = "{folder}"
+school = "{SCHOOL}"
+term = "{TERM}"
+
+[[event]]
+name = "{event}"
+source = "{source}"
+sync = false
+"#,
+            db = toml_path(db),
+            folder = toml_path(folder),
+        );
+        let path = self.runs.join(format!("{name}.toml"));
+        std::fs::write(&path, config)?;
+        Ok(path)
+    }
+
+    fn roster(&self, config: &Path, name: &str, extra: &[&str]) -> Result<Measured> {
+        let (out, err) = self.log_paths(name);
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--config".into(),
+            config.into(),
+            "-q".into(),
+            "import".into(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        measure::run(
+            &self.roster,
+            &args,
+            &[(TOKEN_ENV, clever::TOKEN), ("NO_COLOR", "1")],
+            None,
+            &out,
+            &err,
+        )
+    }
+
+    /// (1) `roster import` of the pickAtime files: the real binary and plugin file.
+    fn files(
+        &mut self,
+        files: &Path,
+        counts: &Counts,
+        floor: Option<&BTreeMap<String, u64>>,
+    ) -> Result<(Measured, u64)> {
+        let db = self.runs.join("files.db");
+        remove_db(&db);
+        let config = self.file_config("files", &db, files, FILE_SOURCE, EVENT)?;
+        say("files: roster import ...");
+        let measured = self.roster(&config, "files", &[])?;
+        let found = table_counts(&db)?;
+        let rows = total_rows(&found);
+        say(format!(
+            "files: {rows} rows in {:.2} s, {:.0} MiB",
+            measured.seconds, measured.max_rss_mib
+        ));
+        if let Some(floor) = floor {
+            self.expect_equal("file import vs floor", &found, floor, &TABLES);
+        }
+        let expected = [
+            ("contacts", counts.people()),
+            ("enrollments", counts.enrollments),
+            ("class_teachers", counts.class_teachers),
+            ("relationships", counts.relationships),
+            ("classes", counts.classes),
+        ];
+        for (table, n) in expected {
+            if found.get(table) != Some(&n) {
+                self.fail(format!(
+                    "file import: {table}: {:?}, the generator made {n}",
+                    found.get(table)
+                ));
+            }
+        }
+        let floor_seconds = self
+            .rows
+            .iter()
+            .find(|r| r.scenario.contains("floor"))
+            .map(|r| r.seconds);
+        self.rows.push(Row {
+            scenario: "roster import, files (ABI, CLI)".into(),
+            rows,
+            seconds: measured.seconds,
+            cpu_seconds: measured.cpu_seconds,
+            max_rss_mib: measured.max_rss_mib,
+            ratios: floor_seconds
+                .map(|f| vec![("floor".to_string(), measured.seconds / f)])
+                .unwrap_or_default(),
+        });
+        Ok((measured, rows))
+    }
+
+    /// (3) The same database, files with about 1% of records changed.
+    fn resync(
+        &mut self,
+        files1: &Path,
+        full: Measured,
+        rows: u64,
+        changed: &District,
+    ) -> Result<()> {
+        let db = self.runs.join("files.db");
+        let config = self.file_config("resync", &db, files1, FILE_SOURCE, EVENT)?;
+        say("resync: roster import (1% changed) ...");
+        let measured = self.roster(&config, "resync", &[])?;
+        say(format!("resync: {:.2} s", measured.seconds));
+        let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let summary: String = conn.query_row(
+            "SELECT summary FROM sync_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let active: u64 = conn.query_row(
+            "SELECT count(*) FROM enrollments WHERE active = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let counts = changed.counts();
+        if active != counts.enrollments {
+            self.fail(format!(
+                "re-sync: {active} active enrollments, the changed files have {}",
+                counts.enrollments
+            ));
+        }
+        let summary: serde_json::Value = serde_json::from_str(&summary)?;
+        let changed_records = changed_total(&summary);
+        self.notes.push(format!(
+            "re-sync: {changed_records} records inserted, updated or deactivated ({:.2}% of {rows} rows)",
+            100.0 * changed_records as f64 / rows as f64
+        ));
+        if self.check && changed_records == 0 {
+            self.fail("re-sync changed nothing".into());
+        }
+        self.rows.push(Row {
+            scenario: "re-sync, files, 1% changed (CLI)".into(),
+            rows,
+            seconds: measured.seconds,
+            cpu_seconds: measured.cpu_seconds,
+            max_rss_mib: measured.max_rss_mib,
+            ratios: vec![("full import".into(), measured.seconds / full.seconds)],
+        });
+        Ok(())
+    }
+
+    fn clever_config(&self, name: &str, db: &Path, base_url: &str) -> Result<PathBuf> {
+        let config = format!(
+            r#"[database]
+path = "{db}"
+
+[[source]]
+name = "{CLEVER_SOURCE}"
+plugin = "clever"
+api_version = "{version}"
+base_url = "{base_url}"
+token_env = "{TOKEN_ENV}"
+include_contacts = true
+page_size = {page}
+
+[[event]]
+name = "{EVENT}"
+source = "{CLEVER_SOURCE}"
+sync = false
+"#,
+            db = toml_path(db),
+            version = clever::VERSION,
+            page = clever::PAGE_SIZE,
+        );
+        let path = self.runs.join(format!("{name}.toml"));
+        std::fs::write(&path, config)?;
+        Ok(path)
+    }
+
+    /// (2) `roster import` from the Clever plugin, the district on loopback.
+    fn clever(
+        &mut self,
+        district: &District,
+        key: &str,
+        stamp: &str,
+        mode: CleverMode,
+        files: Option<Measured>,
+    ) -> Result<()> {
+        let mut found = Vec::new();
+        if matches!(mode, CleverMode::Replay | CleverMode::Both) {
+            let pages = self.inputs.join(format!("clever-{key}"));
+            cached(
+                &pages,
+                &format!("{stamp} clever {} {}", clever::VERSION, clever::PAGE_SIZE),
+                |dir| {
+                    let n = clever::capture(district, dir)?;
+                    say(format!("clever: captured {n} pages"));
+                    Ok(())
+                },
+            )?;
+            let server = clever::Replay::start(&pages)?;
+            let db = self.runs.join("clever.db");
+            remove_db(&db);
+            let config = self.clever_config("clever", &db, &server.base_url())?;
+            say("clever: roster import from the replayed mock ...");
+            let measured = self.roster(&config, "clever", &[])?;
+            drop(server);
+            found.push((
+                "replay",
+                self.clever_row(
+                    &db,
+                    measured,
+                    "roster import, Clever v3.0 (replayed mock, CLI)",
+                    files,
+                )?,
+            ));
+        }
+        if matches!(mode, CleverMode::Direct | CleverMode::Both) {
+            let server =
+                roster_clever_mock::MockServer::start(clever::whole(district), clever::TOKEN)?;
+            let db = self.runs.join("clever-direct.db");
+            remove_db(&db);
+            let config = self.clever_config("clever-direct", &db, server.base_url())?;
+            say("clever: roster import from the mock server ...");
+            let measured = self.roster(&config, "clever-direct", &[])?;
+            drop(server);
+            found.push((
+                "direct",
+                self.clever_row(
+                    &db,
+                    measured,
+                    "roster import, Clever v3.0 (MockServer, CLI)",
+                    files,
+                )?,
+            ));
+        }
+        if let [(_, a), (_, b)] = found.as_slice() {
+            let (a, b) = (a.clone(), b.clone());
+            self.expect_equal("Clever replay vs MockServer", &a, &b, &TABLES);
+        }
+        Ok(())
+    }
+
+    fn clever_row(
+        &mut self,
+        db: &Path,
+        measured: Measured,
+        scenario: &str,
+        files: Option<Measured>,
+    ) -> Result<BTreeMap<String, u64>> {
+        let found = table_counts(db)?;
+        let rows = total_rows(&found);
+        say(format!(
+            "clever: {rows} rows in {:.2} s, {:.0} MiB",
+            measured.seconds, measured.max_rss_mib
+        ));
+        // The same people and links as the files; schools and contact_schools differ
+        // (the files are one school).
+        if let Ok(file_counts) = table_counts(&self.runs.join("files.db")) {
+            self.expect_equal(
+                "Clever vs file import",
+                &found,
+                &file_counts,
+                &[
+                    "contacts",
+                    "classes",
+                    "enrollments",
+                    "class_teachers",
+                    "relationships",
+                ],
+            );
+        }
+        let mut ratios = Vec::new();
+        if let Some(floor) = self.rows.iter().find(|r| r.scenario.contains("floor")) {
+            ratios.push(("floor".into(), measured.seconds / floor.seconds));
+        }
+        if let Some(files) = files {
+            ratios.push(("file import".into(), measured.seconds / files.seconds));
+        }
+        self.rows.push(Row {
+            scenario: scenario.into(),
+            rows,
+            seconds: measured.seconds,
+            cpu_seconds: measured.cpu_seconds,
+            max_rss_mib: measured.max_rss_mib,
+            ratios,
+        });
+        if !self.keep {
+            remove_db(db);
+        }
+        Ok(found)
+    }
+
+    fn child_import(
+        &self,
+        name: &str,
+        config: &Path,
+        linkage: child::Linkage,
+        extra: &[&str],
+    ) -> Result<(Measured, child::ChildResult)> {
+        let (out, err) = self.log_paths(name);
+        let json = self.runs.join(format!("{name}.json"));
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "child-import".into(),
+            "--config".into(),
+            config.into(),
+            "--out".into(),
+            json.clone().into(),
+            "--plugin".into(),
+            match linkage {
+                child::Linkage::Static => "static",
+                child::Linkage::Abi => "abi",
+            }
+            .into(),
+            "--plugin-file".into(),
+            self.csv_plugin.clone().into(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        let measured = measure::run(&std::env::current_exe()?, &args, &[], None, &out, &err)?;
+        let result: child::ChildResult = serde_json::from_slice(&std::fs::read(&json)?)?;
+        Ok((measured, result))
+    }
+
+    /// (4) The same import in-process: plugin linked in vs loaded through the ABI.
+    fn linked(&mut self, files: &Path, repeat: u32, floor: Option<Measured>) -> Result<()> {
+        let mut best: BTreeMap<&str, (Measured, u64)> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+        for round in 0..repeat.max(1) {
+            // Alternate the order, so neither always runs on a warmer page cache.
+            let order = if round % 2 == 0 {
+                [
+                    ("static", child::Linkage::Static),
+                    ("abi", child::Linkage::Abi),
+                ]
+            } else {
+                [
+                    ("abi", child::Linkage::Abi),
+                    ("static", child::Linkage::Static),
+                ]
+            };
+            for (name, linkage) in order {
+                let db = self.runs.join(format!("{name}.db"));
+                remove_db(&db);
+                let config = self.file_config(name, &db, files, FILE_SOURCE, EVENT)?;
+                say(format!("linked: in-process import, plugin {name} ..."));
+                let (measured, _) = self.child_import(name, &config, linkage, &[])?;
+                say(format!(
+                    "linked: {name} {:.2} s, {:.0} MiB",
+                    measured.seconds, measured.max_rss_mib
+                ));
+                let found = table_counts(&db)?;
+                let rows = total_rows(&found);
+                counts.insert(name, found);
+                let slot = best.entry(name).or_insert((measured, rows));
+                if measured.seconds < slot.0.seconds {
+                    *slot = (measured, rows);
+                }
+                if !self.keep {
+                    remove_db(&db);
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (counts.get("static"), counts.get("abi")) {
+            let (a, b) = (a.clone(), b.clone());
+            self.expect_equal("static vs ABI", &a, &b, &TABLES);
+        }
+        let (stat, rows) = best["static"];
+        let (abi, _) = best["abi"];
+        let floor_ratio = |m: Measured| {
+            floor
+                .map(|f| vec![("floor".to_string(), m.seconds / f.seconds)])
+                .unwrap_or_default()
+        };
+        self.rows.push(Row {
+            scenario: "in-process import, plugin linked statically".into(),
+            rows,
+            seconds: stat.seconds,
+            cpu_seconds: stat.cpu_seconds,
+            max_rss_mib: stat.max_rss_mib,
+            ratios: floor_ratio(stat),
+        });
+        let mut ratios = floor_ratio(abi);
+        ratios.push(("static (ABI/static)".into(), abi.seconds / stat.seconds));
+        self.rows.push(Row {
+            scenario: "in-process import, plugin through the ABI".into(),
+            rows,
+            seconds: abi.seconds,
+            cpu_seconds: abi.cpu_seconds,
+            max_rss_mib: abi.max_rss_mib,
+            ratios,
+        });
+        // What reading alone costs: the plugin's records pulled through the ABI, no
+        // database work.
+        let config = self.file_config(
+            "drain",
+            &self.runs.join("drain.db"),
+            files,
+            FILE_SOURCE,
+            EVENT,
+        )?;
+        say("linked: csv plugin alone (records pulled, not applied) ...");
+        let (drain, result) =
+            self.child_import("drain", &config, child::Linkage::Abi, &["--drain"])?;
+        remove_db(&self.runs.join("drain.db"));
+        let mut ratios = floor_ratio(drain);
+        ratios.push(("ABI import".into(), drain.seconds / abi.seconds));
+        self.rows.push(Row {
+            scenario: format!(
+                "csv plugin alone through the ABI ({} records, no database)",
+                result.persons
+            ),
+            rows,
+            seconds: drain.seconds,
+            cpu_seconds: drain.cpu_seconds,
+            max_rss_mib: drain.max_rss_mib,
+            ratios,
+        });
+        Ok(())
+    }
+
+    /// (6) Dedupe cost per incoming person on a database of `contacts` contacts: the
+    /// district imported as source A, then the same people through source B under
+    /// `--dedupe report` (every person is checked and matched; nothing is written).
+    /// `incoming`: only the first families, about that many students, come again.
+    fn dedupe_size(&mut self, contacts: u64, seed: u64, incoming: Option<u64>) -> Result<()> {
+        // Contacts per student: 1 + 80/1100 teachers + ~1.64 parents.
+        let students = (contacts as f64 / 2.71).round() as u64;
+        let spec = Spec::from_students(students, seed);
+        let district = District::new(spec, 0);
+        let people = district.counts().people();
+        let stamp = format!("generator v{} {:?} rev0", generate::VERSION, spec);
+        let dir = self
+            .inputs
+            .join(format!("dedupe-{}-s{seed}", spec.students));
+        cached(&dir, &stamp, |dir| {
+            generate::write_pickatime(&district, dir)
+        })?;
+        let (axis, part) = match incoming {
+            Some(n) if n < spec.students => {
+                let part = self
+                    .inputs
+                    .join(format!("dedupe-{}-s{seed}-part-{n}", spec.students));
+                cached(&part, &format!("{stamp} part {n}"), |dir| {
+                    generate::write_pickatime_part(&district, dir, n)
+                })?;
+                ("db size", part)
+            }
+            Some(_) => ("db size", dir.clone()),
+            None => ("import size", dir.clone()),
+        };
+        let name = format!(
+            "dedupe-{contacts}-{}",
+            if incoming.is_some() { "db" } else { "all" }
+        );
+        let db = self.runs.join(format!("{name}.db"));
+        remove_db(&db);
+        let config_a = self.file_config(&format!("{name}-a"), &db, &dir, "files-a", "Event A")?;
+        say(format!("{name}: import as source A ..."));
+        let setup = self.roster(&config_a, &format!("{name}-a"), &[])?;
+        say(format!(
+            "{name}: {people} contacts in {:.1} s; people again as source B ...",
+            setup.seconds
+        ));
+        let config_b = self.file_config(&format!("{name}-b"), &db, &part, "files-b", "Event B")?;
+        let (measured, result) = self.child_import(
+            &format!("{name}-b"),
+            &config_b,
+            child::Linkage::Static,
+            &["--report", "--trace"],
+        )?;
+        let plans = &result.plans;
+        std::fs::write(
+            self.runs.join(format!("{name}-plans.json")),
+            serde_json::to_vec_pretty(plans)?,
+        )?;
+        let full_scans: Vec<String> = plans
+            .iter()
+            .filter(|p| !p.full_scans.is_empty())
+            .map(|p| format!("{} [{}]", p.sql, p.full_scans.join("; ")))
+            .collect();
+        for scan in &full_scans {
+            self.fail(format!(
+                "{name}: a per-record statement scans a contacts table: {scan}"
+            ));
+        }
+        // Every person is found as the same person from source A (a few are ambiguous:
+        // another child with the same name and birth date).
+        let linked = result.findings;
+        if (linked as f64) < 0.99 * result.persons as f64
+            || (incoming.is_none() && result.persons != people)
+        {
+            self.fail(format!(
+                "{name}: {} persons checked, {linked} matched, of {people} people",
+                result.persons
+            ));
+        }
+        let tenth = (result.windows.len() / 10).max(1);
+        let per_person = |w: &[f64]| {
+            if w.is_empty() {
+                f64::NAN
+            } else {
+                w.iter().sum::<f64>() / (w.len() as f64 * child::WINDOW as f64) * 1e6
+            }
+        };
+        let first = per_person(&result.windows[..tenth.min(result.windows.len())]);
+        let last = per_person(&result.windows[result.windows.len().saturating_sub(tenth)..]);
+        say(format!(
+            "{name}: {} persons, dedupe {:.2} s ({:.1} µs/person), import {:.2} s",
+            result.persons,
+            result.dedupe_seconds,
+            result.dedupe_seconds / result.persons.max(1) as f64 * 1e6,
+            result.seconds
+        ));
+        self.dedupe.push(DedupeRow {
+            axis,
+            contacts: people,
+            incoming: result.persons,
+            dedupe_seconds: result.dedupe_seconds,
+            import_seconds: result.seconds,
+            first_tenth_us: first,
+            last_tenth_us: last,
+            linked,
+            statements: plans.len(),
+            full_scans,
+            max_rss_mib: measured.max_rss_mib,
+        });
+        if !self.keep {
+            remove_db(&db);
+        }
+        Ok(())
+    }
+
+    fn report(&self, cli: &Cli, spec: &Spec, counts: &Counts) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "## roster-bench --size {}{} (seed {})\n",
+            cli.students
+                .map_or(cli.size.clone(), |n| format!("custom --students {n}")),
+            if cli.check { " --check" } else { "" },
+            spec.seed
+        );
+        let _ = writeln!(
+            out,
+            "District: {} students, {} teachers, {} parents, {} schools, {} classes, {} enrollments, {} class-teacher links, {} relationships.\n",
+            spec.students, spec.teachers, counts.parents, spec.schools, spec.classes, counts.enrollments,
+            counts.class_teachers, counts.relationships
+        );
+        let _ = writeln!(out, "{}\n", machine());
+        if !self.rows.is_empty() {
+            let _ = writeln!(
+                out,
+                "| scenario | rows | seconds | rows/s | ratio | CPU s | peak RSS MiB |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---|---:|---:|");
+            for row in &self.rows {
+                let ratios: Vec<String> = row
+                    .ratios
+                    .iter()
+                    .map(|(what, r)| format!("{r:.2}× {what}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.2} | {:.0} | {} | {:.2} | {:.0} |",
+                    row.scenario,
+                    row.rows,
+                    row.seconds,
+                    row.rows as f64 / row.seconds,
+                    if ratios.is_empty() {
+                        "1.00 (baseline)".into()
+                    } else {
+                        ratios.join(", ")
+                    },
+                    row.cpu_seconds,
+                    row.max_rss_mib
+                );
+            }
+            let _ = writeln!(out);
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out);
+        }
+        if !self.dedupe.is_empty() {
+            let _ = writeln!(out, "Dedupe stage: people already in the database (source A) come again through a second source B (`--dedupe report`: every one is checked and matched, nothing is written); time inside the dedupe stage per incoming person. *db size*: the same few thousand people against databases of growing size; *import size*: all of a database's people again.\n");
+            let _ = writeln!(out, "| axis | contacts in db | incoming | matched | dedupe s | µs/person | vs first | first 10% µs | last 10% µs | whole import s | per-record statements | full scans | peak RSS MiB |");
+            let _ = writeln!(
+                out,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+            );
+            for row in &self.dedupe {
+                let first = self
+                    .dedupe
+                    .iter()
+                    .find(|r| r.axis == row.axis)
+                    .expect("itself");
+                let base = first.dedupe_seconds / first.incoming.max(1) as f64;
+                let per = row.dedupe_seconds / row.incoming.max(1) as f64;
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {:.2} | {:.1} | {:.2}× | {:.1} | {:.1} | {:.2} | {} | {} | {:.0} |",
+                    row.axis,
+                    row.contacts,
+                    row.incoming,
+                    row.linked,
+                    row.dedupe_seconds,
+                    per * 1e6,
+                    per / base,
+                    row.first_tenth_us,
+                    row.last_tenth_us,
+                    row.import_seconds,
+                    row.statements,
+                    if row.full_scans.is_empty() { "none".to_string() } else { row.full_scans.len().to_string() },
+                    row.max_rss_mib
+                );
+            }
+            let _ = writeln!(out);
+        }
+        if !self.failures.is_empty() {
+            let _ = writeln!(out, "**{} check(s) failed.**", self.failures.len());
+        } else if self.check {
+            let _ = writeln!(out, "All structural checks passed.");
+        }
+        let _ = self.bin_dir.as_os_str();
+        out
+    }
+}
+
+/// Inserted + updated + deactivated over every entity of a `sync_runs.summary`
+/// (`{"entities": {"students": {"inserted": …}, …}, …}`).
+fn changed_total(summary: &serde_json::Value) -> u64 {
+    let mut total = 0;
+    if let Some(map) = summary.get("entities").and_then(|e| e.as_object()) {
+        for value in map.values() {
+            if let Some(counts) = value.as_object() {
+                for key in ["inserted", "updated", "deactivated"] {
+                    total += counts.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
+                }
+            }
+        }
+    }
+    total
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or("?".into(), |kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let sqlite = Command::new("sqlite3")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string()
+        })
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "Machine: {cores} cores ({cpu}), {memory} RAM; sqlite3 shell {sqlite}, roster's bundled SQLite {}.",
+        rusqlite::version()
+    )
+}
