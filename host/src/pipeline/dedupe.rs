@@ -34,7 +34,7 @@ pub struct Known {
     pub changed: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// The same id twice in one source with different people behind it.
@@ -146,6 +146,8 @@ pub struct Dedupe {
     /// This run's teacher and parent emails: email -> source id.
     emails: HashMap<String, String>,
     findings: Vec<Conflict>,
+    /// (rule, source, source id) of every finding, so each is recorded once.
+    recorded: std::collections::HashSet<(Rule, String, String)>,
     /// Contacts linked in this run, so two incoming people never link to one contact.
     linked: HashMap<i64, String>,
 }
@@ -163,6 +165,7 @@ impl Dedupe {
             namespace: HashMap::new(),
             emails: HashMap::new(),
             findings: Vec::new(),
+            recorded: std::collections::HashSet::new(),
             linked: HashMap::new(),
         }
     }
@@ -230,11 +233,11 @@ impl Dedupe {
         action: &str,
     ) -> rusqlite::Result<()> {
         // One finding per rule and person, however many ways it was found.
-        if self.findings.iter().any(|f| {
-            f.rule == rule
-                && f.incoming.source == source
-                && f.incoming.source_id == person.source_id
-        }) {
+        // A set, not a scan of the findings: a switch can find a match for every person.
+        if !self
+            .recorded
+            .insert((rule, source.to_string(), person.source_id.clone()))
+        {
             return Ok(());
         }
         let existing = existing.map(|id| Self::existing(tx, id)).transpose()?;
