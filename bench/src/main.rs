@@ -7,6 +7,11 @@
 //! bench/run.sh --size tiny --check   # what CI runs: structural checks, no timing asserts
 //! ```
 
+// The same allocator as the `roster` binary, so the in-process imports (static and
+// through the ABI) compare with the CLI ones.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod child;
 mod clever;
 mod generate;

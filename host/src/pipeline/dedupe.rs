@@ -141,15 +141,62 @@ fn identifier<'p>(person: &'p Person, kind: &str) -> Option<&'p str> {
 
 pub struct Dedupe {
     policy: DedupePolicy,
-    /// This run's contact-id namespace: value -> (role, source id).
-    namespace: HashMap<String, (Role, String)>,
+    /// This run's contact-id namespace: value -> the role holding it (millions of entries
+    /// at district scale, so keyed by a hash of the value, not the value).
+    namespace: foldhash::HashMap<Digest, Role>,
+    /// The holders in `namespace` whose source id is not the value itself (in pickAtime
+    /// files it always is).
+    holders: foldhash::HashMap<Digest, Box<str>>,
     /// This run's teacher and parent emails: email -> source id.
-    emails: HashMap<String, String>,
+    emails: foldhash::HashMap<Digest, Box<str>>,
     findings: Vec<Conflict>,
     /// (rule, source, source id) of every finding, so each is recorded once.
     recorded: std::collections::HashSet<(Rule, String, String)>,
     /// Contacts linked in this run, so two incoming people never link to one contact.
     linked: HashMap<i64, String>,
+    /// What the database held for the run's source before it started (one `Dedupe`
+    /// serves one job).
+    prior: Option<(String, Prior)>,
+}
+
+/// Which of the database lookups can find anything this run. Contacts are only ever
+/// created by an import together with their source's row, so a database whose contacts
+/// all come from the run's own source holds no cross-source match or foreign id; and a
+/// source with no identifiers yet has none to collide with. A first import and the
+/// nightly re-sync of a one-source roster skip those queries (a quarter of a large
+/// first import was spent in them, finding nothing).
+#[derive(Debug, Clone, Copy)]
+struct Prior {
+    /// Contacts supplied by another source exist.
+    other_sources: bool,
+    /// The run's source already has identifiers in the roster.
+    this_source: bool,
+}
+
+impl Prior {
+    fn load(tx: &Transaction<'_>, source: &str) -> rusqlite::Result<Prior> {
+        // Range scans of the primary keys on either side of `source`: no table scan.
+        let (other_sources, this_source) = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM contact_sources WHERE source < ?1)
+                 OR EXISTS (SELECT 1 FROM contact_sources WHERE source > ?1),
+                    EXISTS (SELECT 1 FROM contact_ids WHERE source = ?1)",
+            [source],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Prior {
+            other_sources,
+            this_source,
+        })
+    }
+}
+
+/// A 128-bit hash of an id or email: what the run's maps keep instead of the text. Two
+/// different values of a district share one with odds below 1 in 10^25.
+type Digest = [u64; 2];
+
+fn digest(text: &str) -> Digest {
+    let hash = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
+    [hash as u64, (hash >> 64) as u64]
 }
 
 struct Candidate {
@@ -162,11 +209,24 @@ impl Dedupe {
     pub fn new(policy: DedupePolicy) -> Self {
         Dedupe {
             policy,
-            namespace: HashMap::new(),
-            emails: HashMap::new(),
+            namespace: Default::default(),
+            holders: Default::default(),
+            emails: Default::default(),
             findings: Vec::new(),
             recorded: std::collections::HashSet::new(),
             linked: HashMap::new(),
+            prior: None,
+        }
+    }
+
+    fn prior(&mut self, tx: &Transaction<'_>, source: &str) -> rusqlite::Result<Prior> {
+        match &self.prior {
+            Some((known, prior)) if known == source => Ok(*prior),
+            _ => {
+                let prior = Prior::load(tx, source)?;
+                self.prior = Some((source.to_string(), prior));
+                Ok(prior)
+            }
         }
     }
 
@@ -252,12 +312,14 @@ impl Dedupe {
         Ok(())
     }
 
-    /// Rule 2 (within the run and against the database) and rule 5 (within the run).
+    /// Rule 2 (within the run and, with `in_db`, against the database) and rule 5
+    /// (within the run).
     fn check_namespace_and_email(
         &mut self,
         tx: &Transaction<'_>,
         source: &str,
         person: &Person,
+        in_db: bool,
     ) -> rusqlite::Result<()> {
         let role = person.role();
         for id in person
@@ -265,13 +327,15 @@ impl Dedupe {
             .iter()
             .filter(|i| CONTACT_ID_KINDS.contains(&i.kind.as_str()))
         {
-            let value = id.value.trim().to_string();
-            match self.namespace.get(&value) {
-                Some((other_role, other_id)) if *other_role != role => {
+            let value = id.value.trim();
+            let key = digest(value);
+            match self.namespace.get(&key) {
+                Some(&other_role) if other_role != role => {
+                    let other_id = self.holders.get(&key).map_or(value, |id| &**id);
                     let reason = format!(
                         "{} `{value}` is also {} {other_id}'s id: one contact id for two roles",
                         id.kind,
-                        other_role.as_db_str()
+                        other_role.as_db_str(),
                     );
                     self.record(
                         tx,
@@ -286,8 +350,13 @@ impl Dedupe {
                 }
                 Some(_) => {}
                 None => {
-                    self.namespace
-                        .insert(value.clone(), (role, person.source_id.clone()));
+                    self.namespace.insert(key, role);
+                    if value != person.source_id {
+                        self.holders.insert(key, person.source_id.as_str().into());
+                    }
+                    if !in_db {
+                        continue;
+                    }
                     // The same value under another role's kind, already in the roster for this source.
                     let holder: Option<(i64, String)> = tx
                         .prepare_cached(
@@ -318,8 +387,9 @@ impl Dedupe {
         }
         if matches!(role, Role::Teacher | Role::Parent) {
             if let Some(email) = person.email.as_deref().map(lower).filter(|e| !e.is_empty()) {
-                match self.emails.get(&email) {
-                    Some(other) if *other != person.source_id => {
+                let key = digest(&email);
+                match self.emails.get(&key) {
+                    Some(other) if **other != *person.source_id => {
                         let reason = format!("email `{email}` is also {other}'s: teacher and parent emails are unique");
                         self.record(
                             tx,
@@ -334,7 +404,7 @@ impl Dedupe {
                     }
                     Some(_) => {}
                     None => {
-                        self.emails.insert(email, person.source_id.clone());
+                        self.emails.insert(key, person.source_id.as_str().into());
                     }
                 }
             }
@@ -596,11 +666,19 @@ impl DedupeStage for Dedupe {
         person: &Person,
         known: Option<Known>,
     ) -> rusqlite::Result<Resolution> {
-        self.check_namespace_and_email(tx, source, person)?;
+        let prior = self.prior(tx, source)?;
+        // A person this source sent unchanged was checked against the roster when their
+        // ids arrived, and every later holder of one of those ids was checked against
+        // them: only people new or changed in this run can bring a collision.
+        let in_db = prior.this_source && known.is_none_or(|k| k.changed);
+        self.check_namespace_and_email(tx, source, person, in_db)?;
         if let Some(known) = known {
             if known.changed {
                 self.check_recycled(tx, source, person, known.contact_id)?;
             }
+            return Ok(Resolution::New);
+        }
+        if !prior.other_sources {
             return Ok(Resolution::New);
         }
         self.check_other_roles(tx, source, person)?;

@@ -6,6 +6,7 @@
 //! error (from the plugin, from validation, from SQLite, or a cancel) rolls it back.
 
 mod apply;
+mod bulk;
 pub mod dedupe;
 mod guard;
 mod scope;
@@ -151,6 +152,10 @@ fn run_job(
         message,
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let deferred = bulk::Deferred::begin(&tx)?;
+    if deferred.is_active() {
+        tracing::debug!("empty roster: lookup indexes are built once, after the rows");
+    }
     let mut apply = Apply::new(&tx, job.source, job.access, job.scope)?;
     let mut complete: HashSet<Entity> = HashSet::new();
     let mut done = 0u64;
@@ -259,6 +264,7 @@ fn run_job(
     if job.dry_run || policy == DedupePolicy::Report {
         tx.rollback()?;
     } else {
+        deferred.finish(&tx)?;
         tx.commit()?;
     }
     Ok(summary)

@@ -34,6 +34,59 @@ pub enum StoreError {
     },
 }
 
+/// Process-wide SQLite settings, made before the first connection: SQLite allocates from
+/// mimalloc like the rest of the host (through glibc malloc, its page and statement
+/// allocations took an arena lock each), and keeps no memory statistics, which take a
+/// global mutex on every allocation. Together 15% of a large import.
+fn configure_library() {
+    use rusqlite::ffi;
+    use std::ffi::{c_int, c_void};
+
+    unsafe extern "C" fn malloc(size: c_int) -> *mut c_void {
+        libmimalloc_sys::mi_malloc(size as usize)
+    }
+    unsafe extern "C" fn free(pointer: *mut c_void) {
+        libmimalloc_sys::mi_free(pointer)
+    }
+    unsafe extern "C" fn realloc(pointer: *mut c_void, size: c_int) -> *mut c_void {
+        libmimalloc_sys::mi_realloc(pointer, size as usize)
+    }
+    unsafe extern "C" fn size(pointer: *mut c_void) -> c_int {
+        libmimalloc_sys::mi_usable_size(pointer) as c_int
+    }
+    unsafe extern "C" fn roundup(size: c_int) -> c_int {
+        libmimalloc_sys::mi_good_size(size as usize) as c_int
+    }
+    unsafe extern "C" fn init(_: *mut c_void) -> c_int {
+        ffi::SQLITE_OK
+    }
+    unsafe extern "C" fn shutdown(_: *mut c_void) {}
+
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let methods = ffi::sqlite3_mem_methods {
+            xMalloc: Some(malloc),
+            xFree: Some(free),
+            xRealloc: Some(realloc),
+            xSize: Some(size),
+            xRoundup: Some(roundup),
+            xInit: Some(init),
+            xShutdown: Some(shutdown),
+            pAppData: std::ptr::null_mut(),
+        };
+        // SAFETY: `sqlite3_config` runs once, before this process opens a connection (SQLite
+        // copies `methods`); if SQLite was initialised already it returns SQLITE_MISUSE and
+        // changes nothing, and SQLite keeps its default allocator.
+        unsafe {
+            ffi::sqlite3_config(
+                ffi::SQLITE_CONFIG_MALLOC,
+                &methods as *const ffi::sqlite3_mem_methods,
+            );
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
+        }
+    });
+}
+
 pub struct Store {
     pub conn: Connection,
     pub path: PathBuf,
@@ -47,6 +100,7 @@ impl Store {
             path: shown.clone(),
             source,
         })?;
+        configure_library();
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: shown.clone(),
             source,
@@ -66,6 +120,7 @@ impl Store {
     /// Open an existing database for reading only; never creates or migrates it.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
+        configure_library();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
