@@ -7,11 +7,8 @@
 //! bench/run.sh --size tiny --check   # what CI runs: structural checks, no timing asserts
 //! ```
 
-// The same allocator as the `roster` binary, so the in-process imports (static and
-// through the ABI) compare with the CLI ones.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
+// No `#[global_allocator]` here: the linked csv plugin crate sets mimalloc, the one the
+// `roster` binary uses, so the in-process imports compare with the CLI ones.
 mod child;
 mod clever;
 mod generate;
