@@ -102,35 +102,15 @@ impl Client {
         &self,
         resource: &str,
     ) -> Result<Vec<T>, FetchError> {
-        let mut url = self.list_url(resource);
-        let mut fetched = HashSet::from([url.clone()]);
+        let mut pager = Pager::new(self, resource);
         let mut out = Vec::new();
-        loop {
-            let page: Envelope<T> = self.fetch_page(&url).await?;
-            if page.data.is_empty() {
-                // Clever may offer `next` past the last record; an empty page is the end.
-                break;
-            }
-            let next = page.next_link();
-            out.extend(page.data.into_iter().map(|item| item.data));
-            self.report.progress(resource, out.len() as u64);
-            let Some(next) = next else { break };
-            let next =
-                resolve_next(&self.base_url, &next).map_err(|()| FetchError::ForeignLink {
-                    url: url.clone(),
-                    next: next.clone(),
-                    base: self.base_url.clone(),
-                })?;
-            if !fetched.insert(next.clone()) {
-                return Err(FetchError::Loop { url, next });
-            }
-            url = next;
+        while let Some(page) = pager.next_page::<T>().await? {
+            out.extend(page);
         }
-        self.report
-            .debug(&format!("clever: {resource}: {} records", out.len()));
         Ok(out)
     }
 
+    /// One page, with retries.
     /// One page, with retries.
     async fn fetch_page<T: DeserializeOwned>(&self, url: &str) -> Result<Envelope<T>, FetchError> {
         let mut retries = 0u32;
@@ -272,6 +252,70 @@ impl Client {
             }
             tokio::time::sleep(left.min(Duration::from_millis(200))).await;
         }
+    }
+}
+
+/// A list resource read page by page, following `next` links until a page has none or
+/// comes back empty (Clever may offer `next` past the last record). Progress is reported
+/// under the resource's name; a `next` link that leaves `base_url` or comes back to a page
+/// already fetched is an error.
+pub struct Pager<'a> {
+    client: &'a Client,
+    resource: &'a str,
+    url: Option<String>,
+    fetched: HashSet<String>,
+    count: u64,
+}
+
+impl<'a> Pager<'a> {
+    pub fn new(client: &'a Client, resource: &'a str) -> Self {
+        let url = client.list_url(resource);
+        Pager {
+            client,
+            resource,
+            fetched: HashSet::from([url.clone()]),
+            url: Some(url),
+            count: 0,
+        }
+    }
+
+    /// The next page's objects, or `None` after the last page.
+    pub async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>, FetchError> {
+        let Some(url) = self.url.take() else {
+            return Ok(None);
+        };
+        let client = self.client;
+        let page: Envelope<T> = client.fetch_page(&url).await?;
+        if page.data.is_empty() {
+            return Ok(self.finish());
+        }
+        let next = page.next_link();
+        let items: Vec<T> = page.data.into_iter().map(|item| item.data).collect();
+        self.count += items.len() as u64;
+        client.report.progress(self.resource, self.count);
+        if let Some(next) = next {
+            let next =
+                resolve_next(&client.base_url, &next).map_err(|()| FetchError::ForeignLink {
+                    url: url.clone(),
+                    next: next.clone(),
+                    base: client.base_url.clone(),
+                })?;
+            if !self.fetched.insert(next.clone()) {
+                return Err(FetchError::Loop { url, next });
+            }
+            self.url = Some(next);
+        } else {
+            self.finish::<()>();
+        }
+        Ok(Some(items))
+    }
+
+    fn finish<T>(&mut self) -> Option<T> {
+        self.client.report.debug(&format!(
+            "clever: {}: {} records",
+            self.resource, self.count
+        ));
+        None
     }
 }
 

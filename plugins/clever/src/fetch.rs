@@ -1,6 +1,8 @@
-//! What one import fetches, per data model. Every collection is fetched concurrently (the
-//! client bounds the requests in flight); the first failure cancels the rest, because a
-//! half-fetched district must never look like one whose records were deleted.
+//! What one import fetches, per data model, all of it before mapping: the path taken only
+//! with a `schools` filter (the streaming import is `stream.rs`). Every collection is
+//! fetched concurrently (the client bounds the requests in flight); the first failure
+//! cancels the rest, because a half-fetched district must never look like one whose
+//! records were deleted.
 
 use crate::client::Client;
 use crate::config::Config;

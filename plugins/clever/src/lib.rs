@@ -4,7 +4,8 @@
 //! district token is read from the environment variable `token_env` names. One import
 //! fetches schools, terms, courses, sections and people concurrently, maps both data models
 //! onto the one roster (see [`mapping`] for which id keys whom), and hands the host records
-//! in dependency order ending with a snapshot.
+//! in dependency order ending with a snapshot — streaming, while later pages are still
+//! being fetched (`stream.rs`), except under a `schools` filter.
 
 mod client;
 pub mod config;
@@ -21,6 +22,7 @@ mod report;
 mod roster;
 mod secret;
 mod source;
+mod stream;
 
 use roster_core::sdk::{OpenContext, Plugin, RecordSource};
 use roster_core::PluginError;

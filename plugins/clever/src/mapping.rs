@@ -121,10 +121,7 @@ pub fn map(fetched: Fetched) -> Roster {
         keep_known_schools(person, &school_ids);
     }
     let term_ids: HashSet<String> = roster.terms.iter().map(|t| t.source_id.clone()).collect();
-    let courses: HashMap<String, &model::Course> = courses
-        .iter()
-        .filter_map(|c| get(&c.id).map(|id| (id, c)))
-        .collect();
+    let courses: Courses = courses.iter().filter_map(course).collect();
     let refs = Refs {
         schools: &school_ids,
         terms: &term_ids,
@@ -132,17 +129,71 @@ pub fn map(fetched: Fetched) -> Roster {
         people: &ids,
     };
     for section in &sections {
-        map_section(section, &refs, &mut roster);
+        match map_section(section, &refs) {
+            Ok(mapped) => {
+                let class_id = &mapped.class.source_id;
+                for (teacher_id, primary) in mapped.teachers {
+                    roster.class_teachers.push(ClassTeacher {
+                        class_id: class_id.clone(),
+                        teacher_id,
+                        primary,
+                    });
+                }
+                for student_id in mapped.students {
+                    roster.enrollments.push(Enrollment {
+                        class_id: class_id.clone(),
+                        student_id,
+                    });
+                }
+                roster.notes.extend(mapped.note);
+                roster.classes.push(mapped.class);
+            }
+            Err(note) => roster.notes.push(note),
+        }
     }
-    let mut related = HashSet::new();
     for links in &contacts {
-        map_relationships(links, &ids, &mut related, &mut roster);
+        let (students, note) = map_relationships(links, &ids);
+        for (student_id, relationship, contact_type) in students {
+            roster.relationships.push(Relationship {
+                parent_id: links.parent_id.clone(),
+                student_id,
+                relationship: relationship.clone(),
+                contact_type: contact_type.clone(),
+            });
+        }
+        roster.notes.extend(note);
     }
     roster
 }
 
+/// A course's name and number: all a section takes from its course.
+pub(crate) type CourseInfo = (Option<String>, Option<String>);
+
+/// Course id → its name and number.
+pub(crate) type Courses = HashMap<String, CourseInfo>;
+
+/// A course's entry in [`Courses`]; `None` without an id.
+pub(crate) fn course(c: &model::Course) -> Option<(String, CourseInfo)> {
+    Some((get(&c.id)?, (get(&c.name), get(&c.number))))
+}
+
+/// How references to people are resolved: to a source id (whole-district mapping) or to a
+/// compact index (streaming).
+pub(crate) trait Resolve {
+    type Id: Clone + Eq + std::hash::Hash;
+    /// The person `clever_id` names, if it names one in `role`.
+    fn person(&self, clever_id: &str, role: Role) -> Option<Self::Id>;
+}
+
+impl Resolve for PersonIds {
+    type Id = String;
+    fn person(&self, clever_id: &str, role: Role) -> Option<String> {
+        lookup(self, clever_id, role).cloned()
+    }
+}
+
 /// Clever id (and source id) → (source_id, role), for resolving references.
-type PersonIds = HashMap<String, (String, i32)>;
+pub(crate) type PersonIds = HashMap<String, (String, i32)>;
 
 /// The source_id a reference resolves to, if it names a person in `role`: a section's
 /// `students` must be students, its `teachers` teachers, a contact's links students.
@@ -151,6 +202,9 @@ fn lookup<'a>(ids: &'a PersonIds, clever_id: &str, role: Role) -> Option<&'a Str
         .filter(|(_, r)| *r == role as i32)
         .map(|(source_id, _)| source_id)
 }
+
+/// A v2 person and its other Clever ids (none in v2); `None` without an id.
+pub(crate) type Mapped = Option<(Person, Vec<String>)>;
 
 /// People as they are added: their Clever ids for lookups, and which source ids are taken.
 #[derive(Default)]
@@ -163,7 +217,7 @@ struct Added {
 
 impl Added {
     /// Add a person unless its source_id is taken; `aliases` are its other Clever ids.
-    fn push(&mut self, roster: &mut Roster, person: Option<(Person, Vec<String>)>) -> bool {
+    fn push(&mut self, roster: &mut Roster, person: Mapped) -> bool {
         let Some((person, aliases)) = person else {
             self.skipped += 1;
             return false;
@@ -182,7 +236,7 @@ impl Added {
     }
 }
 
-fn map_school(s: &model::School) -> Option<School> {
+pub(crate) fn map_school(s: &model::School) -> Option<School> {
     let id = get(&s.id)?;
     let mut attributes = BTreeMap::new();
     for (key, value) in [
@@ -206,7 +260,7 @@ fn map_school(s: &model::School) -> Option<School> {
     })
 }
 
-fn map_term(t: &model::Term) -> Option<Term> {
+pub(crate) fn map_term(t: &model::Term) -> Option<Term> {
     let id = get(&t.id)?;
     let start = get(&t.start_date);
     let end = get(&t.end_date);
@@ -278,7 +332,7 @@ fn username(credentials: &Option<Credentials>) -> Option<String> {
 }
 
 /// Schools the district did not return stay out of the link list but are kept as text.
-fn keep_known_schools(person: &mut Person, known: &HashSet<String>) {
+pub(crate) fn keep_known_schools(person: &mut Person, known: &HashSet<String>) {
     let (kept, unknown): (Vec<String>, Vec<String>) = person
         .school_ids
         .drain(..)
@@ -408,7 +462,7 @@ fn v2_ids<'a>(id: &'a str) -> Ids<'a> {
     }
 }
 
-fn v2_student(s: &v2::Student) -> Option<(Person, Vec<String>)> {
+pub(crate) fn v2_student(s: &v2::Student) -> Mapped {
     let id = get(&s.id)?;
     Some((
         student(&v2_ids(&id), s.name.as_ref(), &s.email, &s.fields),
@@ -416,7 +470,7 @@ fn v2_student(s: &v2::Student) -> Option<(Person, Vec<String>)> {
     ))
 }
 
-fn v2_teacher(t: &v2::Teacher) -> Option<(Person, Vec<String>)> {
+pub(crate) fn v2_teacher(t: &v2::Teacher) -> Mapped {
     let id = get(&t.id)?;
     Some((
         teacher(&v2_ids(&id), t.name.as_ref(), &t.email, &t.fields),
@@ -424,7 +478,7 @@ fn v2_teacher(t: &v2::Teacher) -> Option<(Person, Vec<String>)> {
     ))
 }
 
-fn v2_school_admin(a: &v2::SchoolAdmin) -> Option<(Person, Vec<String>)> {
+pub(crate) fn v2_school_admin(a: &v2::SchoolAdmin) -> Mapped {
     let id = get(&a.id)?;
     Some((
         staff(&v2_ids(&id), a.name.as_ref(), &a.email, &a.fields),
@@ -432,7 +486,7 @@ fn v2_school_admin(a: &v2::SchoolAdmin) -> Option<(Person, Vec<String>)> {
     ))
 }
 
-fn v2_district_admin(a: &v2::DistrictAdmin) -> Option<(Person, Vec<String>)> {
+pub(crate) fn v2_district_admin(a: &v2::DistrictAdmin) -> Mapped {
     let id = get(&a.id)?;
     Some((
         district_admin(&v2_ids(&id), a.name.as_ref(), &a.email, &a.title),
@@ -441,13 +495,13 @@ fn v2_district_admin(a: &v2::DistrictAdmin) -> Option<(Person, Vec<String>)> {
 }
 
 /// A contact's links to students, to be resolved once every student is known.
-struct ContactLinks {
-    parent_id: String,
+pub(crate) struct ContactLinks {
+    pub parent_id: String,
     /// (student Clever id, relationship, type)
-    students: Vec<(String, Option<String>, Option<String>)>,
+    pub students: Vec<(String, Option<String>, Option<String>)>,
 }
 
-fn v2_contact(c: &v2::Contact) -> Option<(Person, ContactLinks)> {
+pub(crate) fn v2_contact(c: &v2::Contact) -> Option<(Person, ContactLinks)> {
     let id = get(&c.id)?;
     let (first, last) = match &c.name {
         Some(ContactName::Whole(text)) => (None, get(&Some(text.clone()))),
@@ -479,14 +533,14 @@ fn v2_contact(c: &v2::Contact) -> Option<(Person, ContactLinks)> {
 
 // ---- v3.x -----------------------------------------------------------------------------
 
-enum V3Person {
+pub(crate) enum V3Person {
     Person(Person, String),
     Contact(Person, String, ContactLinks),
     NoRole(String),
     NoId,
 }
 
-fn v3_user(u: &v3::User) -> V3Person {
+pub(crate) fn v3_user(u: &v3::User) -> V3Person {
     let Some(clever_id) = get(&u.id) else {
         return V3Person::NoId;
     };
@@ -585,19 +639,29 @@ fn v3_user(u: &v3::User) -> V3Person {
 
 // ---- sections and links ---------------------------------------------------------------
 
-struct Refs<'a> {
-    schools: &'a HashSet<String>,
-    terms: &'a HashSet<String>,
-    courses: &'a HashMap<String, &'a model::Course>,
-    people: &'a PersonIds,
+pub(crate) struct Refs<'a, R> {
+    pub schools: &'a HashSet<String>,
+    pub terms: &'a HashSet<String>,
+    pub courses: &'a Courses,
+    pub people: &'a R,
 }
 
-fn map_section(s: &model::Section, refs: &Refs, roster: &mut Roster) {
+/// A section as a class with its links (teachers with whether primary, students), and a
+/// note when some of its references did not resolve.
+pub(crate) struct MappedSection<I> {
+    pub class: Class,
+    pub teachers: Vec<(I, bool)>,
+    pub students: Vec<I>,
+    pub note: Option<String>,
+}
+
+/// A section as a class and its links; `Err` is the note for a section without an id.
+pub(crate) fn map_section<R: Resolve>(
+    s: &model::Section,
+    refs: &Refs<R>,
+) -> Result<MappedSection<R::Id>, String> {
     let Some(id) = get(&s.id) else {
-        roster
-            .notes
-            .push("a section without an id was skipped".into());
-        return;
+        return Err("a section without an id was skipped".into());
     };
     let mut attributes = BTreeMap::new();
     let school_id = resolve(
@@ -613,17 +677,17 @@ fn map_section(s: &model::Section, refs: &Refs, roster: &mut Roster) {
         "unresolved_term_id",
     );
     let course = get(&s.course).and_then(|course_id| match refs.courses.get(&course_id) {
-        Some(course) => Some(*course),
+        Some(course) => Some(course),
         None => {
             attributes.insert("unresolved_course_id".into(), course_id);
             None
         }
     });
-    let course_name = course.and_then(|c| get(&c.name).or_else(|| get(&c.number)));
+    let course_name = course.and_then(|(name, number)| name.clone().or_else(|| number.clone()));
     insert(
         &mut attributes,
         "course_number",
-        course.and_then(|c| get(&c.number)),
+        course.and_then(|(_, number)| number.clone()),
     );
     insert(&mut attributes, "section_number", get(&s.section_number));
     insert(&mut attributes, "grade", get(&s.grade));
@@ -644,14 +708,11 @@ fn map_section(s: &model::Section, refs: &Refs, roster: &mut Roster) {
     let primary = get(&s.teacher).or_else(|| s.teachers.first().cloned());
     let mut unresolved_teachers = Vec::new();
     let mut linked = HashSet::new();
+    let mut teachers = Vec::new();
     for teacher in primary.iter().chain(s.teachers.iter()) {
-        match lookup(refs.people, teacher, Role::Teacher) {
-            Some(source_id) if linked.insert(source_id.clone()) => {
-                roster.class_teachers.push(ClassTeacher {
-                    class_id: id.clone(),
-                    teacher_id: source_id.clone(),
-                    primary: Some(teacher) == primary.as_ref(),
-                });
+        match refs.people.person(teacher, Role::Teacher) {
+            Some(person) if linked.insert(person.clone()) => {
+                teachers.push((person, Some(teacher) == primary.as_ref()));
             }
             Some(_) => {}
             None if !unresolved_teachers.contains(teacher) => {
@@ -662,21 +723,20 @@ fn map_section(s: &model::Section, refs: &Refs, roster: &mut Roster) {
     }
     let mut unresolved_students = Vec::new();
     let mut enrolled = HashSet::new();
+    let mut students = Vec::new();
     for student in &s.students {
-        match lookup(refs.people, student, Role::Student) {
-            Some(source_id) => {
-                if enrolled.insert(source_id.clone()) {
-                    roster.enrollments.push(Enrollment {
-                        class_id: id.clone(),
-                        student_id: source_id.clone(),
-                    });
+        match refs.people.person(student, Role::Student) {
+            Some(person) => {
+                if enrolled.insert(person.clone()) {
+                    students.push(person);
                 }
             }
             None => unresolved_students.push(student.clone()),
         }
     }
+    let mut note = None;
     if !unresolved_teachers.is_empty() || !unresolved_students.is_empty() {
-        roster.notes.push(format!(
+        note = Some(format!(
             "section {id}: {} teacher and {} student references name users Clever did not return; those links were skipped",
             unresolved_teachers.len(),
             unresolved_students.len()
@@ -694,7 +754,7 @@ fn map_section(s: &model::Section, refs: &Refs, roster: &mut Roster) {
             unresolved_students.join(","),
         );
     }
-    roster.classes.push(Class {
+    let class = Class {
         source_id: id,
         name,
         school_id,
@@ -705,7 +765,13 @@ fn map_section(s: &model::Section, refs: &Refs, roster: &mut Roster) {
         sis_id: get(&s.sis_id),
         attributes,
         ..Default::default()
-    });
+    };
+    Ok(MappedSection {
+        class,
+        teachers,
+        students,
+        note,
+    })
 }
 
 fn resolve(
@@ -723,31 +789,33 @@ fn resolve(
     }
 }
 
-fn map_relationships(
-    links: &ContactLinks,
-    ids: &PersonIds,
-    related: &mut HashSet<(String, String)>,
-    roster: &mut Roster,
-) {
+/// One relationship of a contact: (student, relationship, contact type).
+pub(crate) type Related<'l, I> = (I, &'l Option<String>, &'l Option<String>);
+
+/// A contact's relationships, each student once: (student, relationship, type), and a
+/// note when some linked students did not resolve. A contact's `parent_id` is unique among
+/// the contacts added, so each student once per contact is each pair once.
+pub(crate) fn map_relationships<'l, R: Resolve>(
+    links: &'l ContactLinks,
+    people: &R,
+) -> (Vec<Related<'l, R::Id>>, Option<String>) {
     let mut unresolved = 0;
+    let mut related = HashSet::new();
+    let mut out = Vec::new();
     for (student, relationship, contact_type) in &links.students {
-        let Some(student_id) = lookup(ids, student, Role::Student) else {
+        let Some(student_id) = people.person(student, Role::Student) else {
             unresolved += 1;
             continue;
         };
-        if related.insert((links.parent_id.clone(), student_id.clone())) {
-            roster.relationships.push(Relationship {
-                parent_id: links.parent_id.clone(),
-                student_id: student_id.clone(),
-                relationship: relationship.clone(),
-                contact_type: contact_type.clone(),
-            });
+        if related.insert(student_id.clone()) {
+            out.push((student_id, relationship, contact_type));
         }
     }
-    if unresolved > 0 {
-        roster.notes.push(format!(
+    let note = (unresolved > 0).then(|| {
+        format!(
             "contact {}: {unresolved} linked students were not returned by Clever; those relationships were skipped",
             links.parent_id
-        ));
-    }
+        )
+    });
+    (out, note)
 }

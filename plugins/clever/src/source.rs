@@ -1,25 +1,51 @@
-//! The record source the host pulls from. The first `next_batch` fetches the whole
-//! district (references between objects can only be resolved once everything is in), maps
-//! it, and queues the batches; later calls hand them out.
+//! The record source the host pulls from. The first `next_batch` starts the import on a
+//! thread of its own (with its own tokio runtime), which fetches, maps and sends batches
+//! into a bounded queue that `next_batch` drains: the host writes the first batches while
+//! later pages are still being fetched (see [`crate::stream`]).
+//!
+//! With a `schools` filter the district is fetched and mapped whole before the first batch
+//! (which people, terms and contacts belong to the kept schools is known only once every
+//! section and relationship is in), on the same thread and through the same queue.
+//!
+//! A fetch error ends the queue with that error; the host then rolls the import back, so
+//! the batches already handed out never stand alone. A panic on the import thread reaches
+//! `next_batch` as a panic (so the SDK's boundary reports it as the plugin's); a source
+//! dropped before the end closes the queue, which stops the import thread, and waits for
+//! it.
 
-use std::collections::VecDeque;
-use std::future::Future;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use roster_core::record::Record;
 use roster_core::sdk::RecordSource;
-use roster_core::PluginError;
+use roster_core::{ErrorKind, PluginError};
+use tokio::sync::mpsc;
 
 use crate::client::Client;
 use crate::config::Config;
 use crate::fetch::fetch;
 use crate::mapping;
 use crate::report::Reporter;
+use crate::stream::{self, Sink, Stop};
+
+/// Batches the import thread may run ahead of the host.
+const BATCHES_AHEAD: usize = 2;
+
+type Queue = mpsc::Receiver<Result<Vec<Record>, PluginError>>;
 
 pub struct CleverSource {
     config: Config,
     report: Reporter,
-    batches: Option<VecDeque<Vec<Record>>>,
+    state: State,
+}
+
+enum State {
+    NotStarted,
+    Running {
+        queue: Queue,
+        thread: JoinHandle<()>,
+    },
+    Done,
 }
 
 impl CleverSource {
@@ -27,108 +53,192 @@ impl CleverSource {
         CleverSource {
             config,
             report,
-            batches: None,
+            state: State::NotStarted,
         }
     }
 
-    fn import(&self) -> Result<VecDeque<Vec<Record>>, PluginError> {
-        let started = Instant::now();
-        let config = &self.config;
-        let report = &self.report;
-        let (fetched, requests) = on_own_runtime(async {
-            let client = Client::new(config, report.clone())?;
-            let fetched = fetch(&client, config)
-                .await
-                .map_err(|error| error.into_plugin_error(&config.token_env))?;
-            Ok::<_, PluginError>((fetched, client.request_count()))
-        })??;
-        let district = fetched
-            .district
-            .as_ref()
-            .map(|d| {
-                let id = crate::model::get(&d.id).unwrap_or_default();
-                match crate::model::get(&d.name) {
-                    Some(name) => format!("{name} ({id})"),
-                    None => id,
-                }
-            })
-            .unwrap_or_else(|| "(unnamed district)".into());
-        report.info(&format!(
-            "clever {}: {district}: fetched {} in {requests} requests, {:.1} s",
-            config.api_version.as_str(),
-            fetched.summary(),
-            started.elapsed().as_secs_f64()
-        ));
-        let mut roster = mapping::map(fetched);
-        roster.limit_to_schools(&config.schools)?;
-        for note in &roster.notes {
-            report.warn(&format!("clever: {note}"));
+    fn start(&self) -> Result<State, PluginError> {
+        let (tx, queue) = mpsc::channel(BATCHES_AHEAD);
+        let config = self.config.clone();
+        let report = self.report.clone();
+        let thread = std::thread::Builder::new()
+            .name("clever-fetch".into())
+            .spawn(move || import_thread(config, report, tx))
+            .map_err(|error| {
+                PluginError::new(
+                    ErrorKind::Other,
+                    format!("cannot start the fetch thread: {error}"),
+                )
+            })?;
+        Ok(State::Running { queue, thread })
+    }
+
+    /// The import thread has ended: pass its panic on, if it had one.
+    fn finish(&mut self) {
+        if let State::Running { thread, .. } = std::mem::replace(&mut self.state, State::Done) {
+            if let Err(payload) = thread.join() {
+                // Let the SDK's boundary report the panic as the plugin's.
+                std::panic::resume_unwind(payload);
+            }
         }
-        if config.include_contacts && !roster.contacts_complete {
-            report.warn(
-                "clever: contacts were not fetched; parents and relationships are left as they are",
-            );
-        }
-        report.info(&format!(
-            "clever: {} schools, {} terms, {} people, {} classes, {} enrollments, {} class-teacher links, {} relationships",
-            roster.schools.len(),
-            roster.terms.len(),
-            roster.people.len(),
-            roster.classes.len(),
-            roster.enrollments.len(),
-            roster.class_teachers.len(),
-            roster.relationships.len()
-        ));
-        Ok(roster.into_batches())
     }
 }
 
 impl RecordSource for CleverSource {
     fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
-        // Checked on every call: batches are queued, but a host that asked to stop gets no
-        // more of them.
+        // Checked on every call: a host that asked to stop gets no more batches.
         self.report.check_cancelled()?;
-        if self.batches.is_none() {
-            let batches = self
-                .import()
-                .map_err(|error| self.report.token().scrub_error(error))?;
-            self.batches = Some(batches);
+        if let State::NotStarted = self.state {
+            self.state = self.start()?;
         }
-        Ok(self.batches.as_mut().and_then(VecDeque::pop_front))
+        let State::Running { queue, .. } = &mut self.state else {
+            return Ok(None);
+        };
+        match receive(queue) {
+            Some(Ok(batch)) => Ok(Some(batch)),
+            Some(Err(error)) => {
+                self.finish();
+                Err(self.report.token().scrub_error(error))
+            }
+            // The thread is gone: after the snapshot, or in a panic.
+            None => {
+                self.finish();
+                Ok(None)
+            }
+        }
     }
 }
 
-/// Run `future` on a runtime of its own, on a thread of its own: each plugin file carries
-/// its own tokio, and a fresh thread never finds itself inside some other runtime.
-fn on_own_runtime<F>(future: F) -> Result<F::Output, PluginError>
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("clever-fetch".into())
-            .spawn_scoped(scope, || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map(|runtime| runtime.block_on(future))
-            })
-            .map_err(|error| {
-                PluginError::new(
-                    roster_core::ErrorKind::Other,
-                    format!("cannot start the fetch thread: {error}"),
-                )
-            })?;
-        match worker.join() {
-            Ok(result) => result.map_err(|error| {
-                PluginError::new(
-                    roster_core::ErrorKind::Other,
-                    format!("cannot start the async runtime: {error}"),
-                )
-            }),
-            // Let the SDK's boundary report the panic as the plugin's.
-            Err(payload) => std::panic::resume_unwind(payload),
+impl Drop for CleverSource {
+    fn drop(&mut self) {
+        if let State::Running { queue, thread } = std::mem::replace(&mut self.state, State::Done) {
+            // A closed queue stops the import thread at its next send (or at once: it
+            // watches for the close); its panic, if any, has no one to go to now.
+            drop(queue);
+            let _ = thread.join();
         }
-    })
+    }
+}
+
+/// The next batch from the import thread. Blocking on a tokio queue is refused inside a
+/// runtime; a host that calls from one (possible when the plugin is linked in) gets the
+/// wait done on a short-lived thread of its own.
+fn receive(queue: &mut Queue) -> Option<Result<Vec<Record>, PluginError>> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| queue.blocking_recv())
+                .join()
+                .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+        })
+    } else {
+        queue.blocking_recv()
+    }
+}
+
+/// The import thread: a runtime of its own (each plugin file carries its own tokio, and a
+/// fresh thread never finds itself inside some other runtime), the import on it, and its
+/// error, if any, as the queue's last item.
+fn import_thread(
+    config: Config,
+    report: Reporter,
+    tx: mpsc::Sender<Result<Vec<Record>, PluginError>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = tx.blocking_send(Err(PluginError::new(
+                ErrorKind::Other,
+                format!("cannot start the async runtime: {error}"),
+            )));
+            return;
+        }
+    };
+    let closed = tx.clone();
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = import(&config, &report, tx.clone()) => result,
+            // The host dropped the source: stop fetching now, not at the next send.
+            () = closed.closed() => Err(Stop::Closed),
+        }
+    });
+    let error = match result {
+        Ok(()) | Err(Stop::Closed) => None,
+        Err(Stop::Fetch(error)) => Some(error.into_plugin_error(&config.token_env)),
+        Err(Stop::Plugin(error)) => Some(error),
+    };
+    if let Some(error) = error {
+        let _ = runtime.block_on(tx.send(Err(error)));
+    }
+    // Requests still in flight (there are none after a clean end) are abandoned, not
+    // waited for.
+    runtime.shutdown_background();
+}
+
+async fn import(config: &Config, report: &Reporter, tx: stream::Batches) -> Result<(), Stop> {
+    let client = Client::new(config, report.clone())?;
+    let mut sink = Sink::new(tx);
+    if config.schools.is_empty() {
+        return stream::run(&client, config, report, &mut sink).await;
+    }
+    whole_district(&client, config, report, &mut sink).await
+}
+
+/// The import with a `schools` filter: it needs the whole district before it knows which
+/// people belong (`Roster::limit_to_schools`), so this path does not stream.
+async fn whole_district(
+    client: &Client,
+    config: &Config,
+    report: &Reporter,
+    sink: &mut Sink,
+) -> Result<(), Stop> {
+    let started = Instant::now();
+    let fetched = fetch(client, config).await?;
+    let district = fetched
+        .district
+        .as_ref()
+        .map(|d| {
+            let id = crate::model::get(&d.id).unwrap_or_default();
+            match crate::model::get(&d.name) {
+                Some(name) => format!("{name} ({id})"),
+                None => id,
+            }
+        })
+        .unwrap_or_else(|| "(unnamed district)".into());
+    report.info(&format!(
+        "clever {}: {district}: fetched {} in {} requests, {:.1} s",
+        config.api_version.as_str(),
+        fetched.summary(),
+        client.request_count(),
+        started.elapsed().as_secs_f64()
+    ));
+    let mut roster = mapping::map(fetched);
+    roster.limit_to_schools(&config.schools)?;
+    for note in &roster.notes {
+        report.warn(&format!("clever: {note}"));
+    }
+    if config.include_contacts && !roster.contacts_complete {
+        report.warn(
+            "clever: contacts were not fetched; parents and relationships are left as they are",
+        );
+    }
+    report.info(&format!(
+        "clever: {} schools, {} terms, {} people, {} classes, {} enrollments, {} class-teacher links, {} relationships",
+        roster.schools.len(),
+        roster.terms.len(),
+        roster.people.len(),
+        roster.classes.len(),
+        roster.enrollments.len(),
+        roster.class_teachers.len(),
+        roster.relationships.len()
+    ));
+    for batch in roster.into_batches() {
+        for record in batch {
+            sink.push(record).await?;
+        }
+    }
+    sink.flush().await
 }

@@ -1,0 +1,749 @@
+//! The streaming import: records go to the host while later pages are still being fetched,
+//! and what is kept between pages is only what resolving references needs.
+//!
+//! Every collection is fetched concurrently, each into a bounded queue of pages (the
+//! client bounds the requests in flight); the pages are mapped in dependency order:
+//!
+//! 1. districts, schools, terms and courses in full (small: a person's schools and a
+//!    section's school, term and course are resolved against them), then schools and terms
+//!    are sent;
+//! 2. people page by page (v2: students, teachers, school admins, district admins,
+//!    contacts; v3: `/users`), each sent at once; kept: a compact map of every id that
+//!    names a person, and the contacts' links to students;
+//! 3. sections page by page, each class sent at once; its links kept as index pairs;
+//! 4. the links — class teachers, enrollments, relationships — then the snapshot.
+//!
+//! A queue that is full holds its fetch back, so memory is bounded by a few pages per
+//! collection plus the compact maps. The first failure of any fetch stops the whole import
+//! with that error; the snapshot goes out only after every collection ended cleanly.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use roster_core::record::{
+    ClassTeacher, Enrollment, Person, Record, Relationship, Role, School, Term,
+};
+use roster_core::PluginError;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::client::{Client, Pager};
+use crate::config::Config;
+use crate::error::FetchError;
+use crate::mapping::{self, ContactLinks, Courses, Refs, Resolve, V3Person};
+use crate::model::{self, District};
+use crate::model_v2 as v2;
+use crate::model_v3 as v3;
+use crate::report::Reporter;
+use crate::roster::{Roster, BATCH_SIZE};
+
+/// Pages a collection may fetch ahead of the mapping.
+const PAGES_AHEAD: usize = 2;
+
+/// Why the import stopped early.
+pub enum Stop {
+    Fetch(FetchError),
+    Plugin(PluginError),
+    /// The host dropped the source: nobody is listening.
+    Closed,
+}
+
+impl From<FetchError> for Stop {
+    fn from(error: FetchError) -> Stop {
+        Stop::Fetch(error)
+    }
+}
+
+impl From<PluginError> for Stop {
+    fn from(error: PluginError) -> Stop {
+        Stop::Plugin(error)
+    }
+}
+
+pub type Batches = mpsc::Sender<Result<Vec<Record>, PluginError>>;
+
+/// Records on their way to the host, cut into batches of [`BATCH_SIZE`].
+pub struct Sink {
+    tx: Batches,
+    batch: Vec<Record>,
+}
+
+impl Sink {
+    pub fn new(tx: Batches) -> Self {
+        Sink {
+            tx,
+            batch: Vec::with_capacity(BATCH_SIZE),
+        }
+    }
+
+    pub async fn push(&mut self, record: impl Into<Record>) -> Result<(), Stop> {
+        self.batch.push(record.into());
+        if self.batch.len() >= BATCH_SIZE {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> Result<(), Stop> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_SIZE));
+        self.tx.send(Ok(batch)).await.map_err(|_| Stop::Closed)
+    }
+}
+
+// ---- compact ids ----------------------------------------------------------------------
+
+/// An id as kept between pages: Clever's 24-hex-digit object ids in 12 bytes, anything
+/// else as text.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Hex([u8; 12]),
+    Text(Box<str>),
+}
+
+impl Key {
+    fn new(id: &str) -> Key {
+        let bytes = id.as_bytes();
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        if bytes.len() == 24 {
+            let mut out = [0u8; 12];
+            let packed = bytes.chunks(2).zip(out.iter_mut()).all(|(pair, slot)| {
+                match (digit(pair[0]), digit(pair[1])) {
+                    (Some(hi), Some(lo)) => {
+                        *slot = hi << 4 | lo;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if packed {
+                return Key::Hex(out);
+            }
+        }
+        Key::Text(id.into())
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Key::Hex(bytes) => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                let mut out = String::with_capacity(24);
+                for b in bytes {
+                    out.push(DIGITS[(b >> 4) as usize] as char);
+                    out.push(DIGITS[(b & 15) as usize] as char);
+                }
+                out
+            }
+            Key::Text(text) => text.to_string(),
+        }
+    }
+}
+
+/// Where an id points in [`PersonTable`].
+#[derive(Clone, Copy)]
+struct Slot {
+    index: u32,
+    role: i32,
+    /// The id is the person's source id (not one of its other Clever ids).
+    source: bool,
+}
+
+/// Every person sent so far, by index, and every id that names one — what
+/// `mapping::Added` keeps for the whole-district mapping, without the people themselves.
+#[derive(Default)]
+struct PersonTable {
+    source_ids: Vec<Key>,
+    by_id: HashMap<Key, Slot>,
+    skipped: usize,
+}
+
+impl PersonTable {
+    /// Add a person unless its source id is taken; `aliases` are its other Clever ids.
+    fn push(&mut self, person: &Person, aliases: &[String]) -> Option<u32> {
+        let key = Key::new(&person.source_id);
+        if self.by_id.get(&key).is_some_and(|slot| slot.source) {
+            self.skipped += 1;
+            return None;
+        }
+        let index = u32::try_from(self.source_ids.len()).expect("fewer than 2^32 people");
+        let slot = Slot {
+            index,
+            role: person.role,
+            source: true,
+        };
+        self.source_ids.push(key.clone());
+        self.by_id.insert(key, slot);
+        for alias in aliases {
+            self.by_id.entry(Key::new(alias)).or_insert(Slot {
+                source: false,
+                ..slot
+            });
+        }
+        Some(index)
+    }
+
+    fn source_id(&self, index: u32) -> String {
+        self.source_ids[index as usize].text()
+    }
+}
+
+impl PersonTable {
+    fn resolve(&self, key: &Key, role: Role) -> Option<u32> {
+        self.by_id
+            .get(key)
+            .filter(|slot| slot.role == role as i32)
+            .map(|slot| slot.index)
+    }
+}
+
+impl Resolve for PersonTable {
+    type Id = u32;
+    fn person(&self, clever_id: &str, role: Role) -> Option<u32> {
+        self.resolve(&Key::new(clever_id), role)
+    }
+}
+
+/// Relationship and contact-type texts, each kept once.
+#[derive(Default)]
+struct Texts {
+    all: Vec<Option<String>>,
+    index: HashMap<Option<String>, u32>,
+}
+
+impl Texts {
+    fn id(&mut self, text: &Option<String>) -> u32 {
+        if let Some(&id) = self.index.get(text) {
+            return id;
+        }
+        let id = self.all.len() as u32;
+        self.all.push(text.clone());
+        self.index.insert(text.clone(), id);
+        id
+    }
+}
+
+/// What is kept between pages.
+#[derive(Default)]
+struct State {
+    people: PersonTable,
+    /// The added contacts' links, kept until every student is known (v3 users come in any
+    /// order: a contact's student may be on a later page): (parent, student's Clever id,
+    /// relationship, contact type), a contact's links one after the other.
+    links: Vec<(u32, Key, u32, u32)>,
+    /// (parent, student, relationship, contact type), once every person is known.
+    relationships: Vec<(u32, u32, u32, u32)>,
+    texts: Texts,
+    class_ids: Vec<Key>,
+    class_teachers: Vec<(u32, u32, bool)>,
+    enrollments: Vec<(u32, u32)>,
+    counts: Counts,
+}
+
+#[derive(Default)]
+struct Counts {
+    schools: usize,
+    terms: usize,
+    courses: usize,
+    sections: usize,
+    /// (collection, objects fetched)
+    people: Vec<(&'static str, usize)>,
+    people_sent: usize,
+    classes: usize,
+}
+
+// ---- fetching -------------------------------------------------------------------------
+
+enum Page<T> {
+    Items(Vec<T>),
+    End,
+}
+
+type Pages<T> = mpsc::Receiver<Page<T>>;
+
+/// Fetch `resource` page by page into `tx`, `End` after the last page.
+async fn pages<T: DeserializeOwned>(
+    client: &Client,
+    resource: &'static str,
+    tx: mpsc::Sender<Page<T>>,
+) -> Result<(), Stop> {
+    let mut pager = Pager::new(client, resource);
+    while let Some(page) = pager.next_page::<T>().await? {
+        if tx.send(Page::Items(page)).await.is_err() {
+            // The mapping is over (it stopped): nothing more is needed.
+            return Ok(());
+        }
+    }
+    let _ = tx.send(Page::End).await;
+    Ok(())
+}
+
+/// v2 contacts: Clever retired `/v2.x/contacts` on 2025-07-31: a 404 or 410 there becomes
+/// an error that says so and points to v3.
+async fn v2_contact_pages(
+    client: &Client,
+    tx: mpsc::Sender<Page<v2::Contact>>,
+) -> Result<(), Stop> {
+    match pages(client, "contacts", tx).await {
+        Err(Stop::Fetch(FetchError::Status {
+            url,
+            status: status @ (404 | 410),
+            ..
+        })) => Err(Stop::Fetch(FetchError::ContactsGone { url, status })),
+        other => other,
+    }
+}
+
+/// The next page, `None` after the last. A queue closed without `End` belongs to a fetch
+/// that failed or panicked: its error ends the whole import (the `try_join!` in [`run`]),
+/// so this waits for that instead of taking the list as complete.
+async fn next<T>(rx: &mut Pages<T>) -> Option<Vec<T>> {
+    match rx.recv().await {
+        Some(Page::Items(items)) => Some(items),
+        Some(Page::End) => None,
+        None => std::future::pending().await,
+    }
+}
+
+async fn all<T>(rx: &mut Pages<T>) -> Vec<T> {
+    let mut out = Vec::new();
+    while let Some(page) = next(rx).await {
+        out.extend(page);
+    }
+    out
+}
+
+fn queue<T>() -> (mpsc::Sender<Page<T>>, Pages<T>) {
+    mpsc::channel(PAGES_AHEAD)
+}
+
+/// The common collections' queues.
+struct Common {
+    districts: Pages<District>,
+    schools: Pages<model::School>,
+    terms: Pages<model::Term>,
+    courses: Pages<model::Course>,
+    sections: Pages<model::Section>,
+}
+
+enum PeopleQueues {
+    V2 {
+        students: Pages<v2::Student>,
+        teachers: Pages<v2::Teacher>,
+        school_admins: Pages<v2::SchoolAdmin>,
+        district_admins: Pages<v2::DistrictAdmin>,
+        contacts: Option<Pages<v2::Contact>>,
+    },
+    V3 {
+        users: Pages<v3::User>,
+    },
+}
+
+/// The whole streaming import: fetches, maps and sends until the snapshot is out.
+pub async fn run(
+    client: &Client,
+    config: &Config,
+    report: &Reporter,
+    sink: &mut Sink,
+) -> Result<(), Stop> {
+    let started = Instant::now();
+    let (districts_tx, districts) = queue();
+    let (schools_tx, schools) = queue();
+    let (terms_tx, terms) = queue();
+    let (courses_tx, courses) = queue();
+    let (sections_tx, sections) = queue();
+    let common = Common {
+        districts,
+        schools,
+        terms,
+        courses,
+        sections,
+    };
+    let fetch_common = async {
+        tokio::try_join!(
+            pages(client, "districts", districts_tx),
+            pages(client, "schools", schools_tx),
+            pages(client, "terms", terms_tx),
+            pages(client, "courses", courses_tx),
+            pages(client, "sections", sections_tx),
+        )
+        .map(|_| ())
+    };
+    if config.api_version.is_v3() {
+        let (users_tx, users) = queue();
+        let queues = PeopleQueues::V3 { users };
+        let map = map(common, queues, config, report, sink, started, client);
+        tokio::try_join!(fetch_common, pages(client, "users", users_tx), map)?;
+    } else {
+        let (students_tx, students) = queue();
+        let (teachers_tx, teachers) = queue();
+        let (school_admins_tx, school_admins) = queue();
+        let (district_admins_tx, district_admins) = queue();
+        let (contacts_tx, contacts) = if config.include_contacts {
+            let (tx, rx) = queue();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let queues = PeopleQueues::V2 {
+            students,
+            teachers,
+            school_admins,
+            district_admins,
+            contacts,
+        };
+        let fetch_people = async {
+            let contacts = async {
+                match contacts_tx {
+                    Some(tx) => v2_contact_pages(client, tx).await,
+                    None => Ok(()),
+                }
+            };
+            tokio::try_join!(
+                pages(client, "students", students_tx),
+                pages(client, "teachers", teachers_tx),
+                pages(client, "school_admins", school_admins_tx),
+                pages(client, "district_admins", district_admins_tx),
+                contacts,
+            )
+            .map(|_| ())
+        };
+        let map = map(common, queues, config, report, sink, started, client);
+        tokio::try_join!(fetch_common, fetch_people, map)?;
+    }
+    Ok(())
+}
+
+/// The mapping side of [`run`]: takes pages in dependency order and sends records.
+async fn map(
+    mut common: Common,
+    people: PeopleQueues,
+    config: &Config,
+    report: &Reporter,
+    sink: &mut Sink,
+    started: Instant,
+    client: &Client,
+) -> Result<(), Stop> {
+    let mut state = State::default();
+    let district = all(&mut common.districts).await.into_iter().next();
+    let schools = all(&mut common.schools).await;
+    let terms = all(&mut common.terms).await;
+    let courses = all(&mut common.courses).await;
+    state.counts.schools = schools.len();
+    state.counts.terms = terms.len();
+    state.counts.courses = courses.len();
+    let courses: Courses = courses.iter().filter_map(mapping::course).collect();
+
+    let mut school_ids = HashSet::new();
+    let mut term_ids = HashSet::new();
+    let mut skipped = 0;
+    let mut mapped_schools: Vec<School> = Vec::new();
+    for school in &schools {
+        match mapping::map_school(school) {
+            Some(school) => mapped_schools.push(school),
+            None => skipped += 1,
+        }
+    }
+    let mut mapped_terms: Vec<Term> = Vec::new();
+    for term in &terms {
+        match mapping::map_term(term) {
+            Some(term) => mapped_terms.push(term),
+            None => skipped += 1,
+        }
+    }
+    drop((schools, terms));
+    let (sent_schools, sent_terms) = (mapped_schools.len(), mapped_terms.len());
+    for school in mapped_schools {
+        school_ids.insert(school.source_id.clone());
+        sink.push(school).await?;
+    }
+    for term in mapped_terms {
+        term_ids.insert(term.source_id.clone());
+        sink.push(term).await?;
+    }
+
+    let contacts_complete = match people {
+        PeopleQueues::V2 {
+            mut students,
+            mut teachers,
+            mut school_admins,
+            mut district_admins,
+            contacts,
+        } => {
+            let mut st = People::new(&mut state, &school_ids, sink);
+            st.collection("students", &mut students, mapping::v2_student)
+                .await?;
+            st.collection("teachers", &mut teachers, mapping::v2_teacher)
+                .await?;
+            st.collection(
+                "school_admins",
+                &mut school_admins,
+                mapping::v2_school_admin,
+            )
+            .await?;
+            st.collection(
+                "district_admins",
+                &mut district_admins,
+                mapping::v2_district_admin,
+            )
+            .await?;
+            let complete = contacts.is_some();
+            if let Some(mut contacts) = contacts {
+                let mut n = 0;
+                while let Some(page) = next(&mut contacts).await {
+                    n += page.len();
+                    for c in &page {
+                        match mapping::v2_contact(c) {
+                            Some((person, links)) => st.contact(person, vec![], links).await?,
+                            None => st.state.people.skipped += 1,
+                        }
+                    }
+                }
+                st.state.counts.people.push(("contacts", n));
+            }
+            complete
+        }
+        PeopleQueues::V3 { mut users } => {
+            let include = config.include_contacts;
+            let mut st = People::new(&mut state, &school_ids, sink);
+            let mut n = 0;
+            while let Some(page) = next(&mut users).await {
+                n += page.len();
+                for user in &page {
+                    match mapping::v3_user(user) {
+                        V3Person::Person(person, clever_id) => {
+                            st.person(person, vec![clever_id]).await?;
+                        }
+                        V3Person::Contact(person, clever_id, links) => {
+                            if include {
+                                st.contact(person, vec![clever_id], links).await?;
+                            }
+                        }
+                        V3Person::NoRole(id) => report.warn(&format!(
+                            "clever: user {id} has no role this importer knows; skipped"
+                        )),
+                        V3Person::NoId => st.state.people.skipped += 1,
+                    }
+                }
+            }
+            st.state.counts.people.push(("users", n));
+            include
+        }
+    };
+    skipped += state.people.skipped;
+    if skipped > 0 {
+        report.warn(&format!(
+            "clever: {skipped} objects without an id (or with a duplicate one) were skipped"
+        ));
+    }
+
+    // Every person is known: the contacts' links resolve now, into index quadruples. A
+    // contact's source id is unique among the contacts added, so each student once per
+    // contact is each pair once.
+    let links = std::mem::take(&mut state.links);
+    for group in links.chunk_by(|a, b| a.0 == b.0) {
+        let parent = group[0].0;
+        let mut related = HashSet::new();
+        let mut unresolved = 0;
+        for (_, student, relationship, contact_type) in group {
+            match state.people.resolve(student, Role::Student) {
+                Some(student) => {
+                    if related.insert(student) {
+                        state
+                            .relationships
+                            .push((parent, student, *relationship, *contact_type));
+                    }
+                }
+                None => unresolved += 1,
+            }
+        }
+        if unresolved > 0 {
+            report.warn(&format!(
+                "clever: contact {}: {unresolved} linked students were not returned by Clever; those relationships were skipped",
+                state.people.source_id(parent)
+            ));
+        }
+    }
+    drop(links);
+
+    let refs = Refs {
+        schools: &school_ids,
+        terms: &term_ids,
+        courses: &courses,
+        people: &state.people,
+    };
+    let mut sections = common.sections;
+    while let Some(page) = next(&mut sections).await {
+        state.counts.sections += page.len();
+        for section in &page {
+            match mapping::map_section(section, &refs) {
+                Ok(mapped) => {
+                    let class =
+                        u32::try_from(state.class_ids.len()).expect("fewer than 2^32 classes");
+                    state.class_ids.push(Key::new(&mapped.class.source_id));
+                    for (teacher, primary) in mapped.teachers {
+                        state.class_teachers.push((class, teacher, primary));
+                    }
+                    for student in mapped.students {
+                        state.enrollments.push((class, student));
+                    }
+                    if let Some(note) = mapped.note {
+                        report.warn(&format!("clever: {note}"));
+                    }
+                    state.counts.classes += 1;
+                    sink.push(mapped.class).await?;
+                }
+                Err(note) => report.warn(&format!("clever: {note}")),
+            }
+        }
+    }
+
+    // Every fetch ended cleanly: the links, then the snapshot.
+    let district = district
+        .as_ref()
+        .map(|d| {
+            let id = model::get(&d.id).unwrap_or_default();
+            match model::get(&d.name) {
+                Some(name) => format!("{name} ({id})"),
+                None => id,
+            }
+        })
+        .unwrap_or_else(|| "(unnamed district)".into());
+    let c = &state.counts;
+    let people_fetched: Vec<String> = c
+        .people
+        .iter()
+        .map(|(what, n)| format!("{n} {}", what.replace('_', " ")))
+        .collect();
+    report.info(&format!(
+        "clever {}: {district}: fetched {} schools, {} terms, {} courses, {} sections, {} in {} requests, {:.1} s",
+        config.api_version.as_str(),
+        c.schools,
+        c.terms,
+        c.courses,
+        c.sections,
+        people_fetched.join(", "),
+        client.request_count(),
+        started.elapsed().as_secs_f64()
+    ));
+    if config.include_contacts && !contacts_complete {
+        report.warn(
+            "clever: contacts were not fetched; parents and relationships are left as they are",
+        );
+    }
+    report.info(&format!(
+        "clever: {sent_schools} schools, {sent_terms} terms, {} people, {} classes, {} enrollments, {} class-teacher links, {} relationships",
+        c.people_sent,
+        c.classes,
+        state.enrollments.len(),
+        state.class_teachers.len(),
+        state.relationships.len()
+    ));
+    let class_id = |index: u32| state.class_ids[index as usize].text();
+    for &(class, teacher, primary) in &state.class_teachers {
+        sink.push(ClassTeacher {
+            class_id: class_id(class),
+            teacher_id: state.people.source_id(teacher),
+            primary,
+        })
+        .await?;
+    }
+    for &(class, student) in &state.enrollments {
+        sink.push(Enrollment {
+            class_id: class_id(class),
+            student_id: state.people.source_id(student),
+        })
+        .await?;
+    }
+    for &(parent, student, relationship, contact_type) in &state.relationships {
+        sink.push(Relationship {
+            parent_id: state.people.source_id(parent),
+            student_id: state.people.source_id(student),
+            relationship: state.texts.all[relationship as usize].clone(),
+            contact_type: state.texts.all[contact_type as usize].clone(),
+        })
+        .await?;
+    }
+    let snapshot = Roster {
+        contacts_complete,
+        ..Roster::default()
+    }
+    .snapshot();
+    sink.push(snapshot).await?;
+    sink.flush().await
+}
+
+/// People as their pages come: mapped, checked against the ids taken, sent.
+struct People<'a> {
+    state: &'a mut State,
+    school_ids: &'a HashSet<String>,
+    sink: &'a mut Sink,
+}
+
+impl<'a> People<'a> {
+    fn new(state: &'a mut State, school_ids: &'a HashSet<String>, sink: &'a mut Sink) -> Self {
+        People {
+            state,
+            school_ids,
+            sink,
+        }
+    }
+
+    /// One v2 collection of people, page by page.
+    async fn collection<T>(
+        &mut self,
+        name: &'static str,
+        rx: &mut Pages<T>,
+        map: fn(&T) -> mapping::Mapped,
+    ) -> Result<(), Stop> {
+        let mut n = 0;
+        while let Some(page) = next(rx).await {
+            n += page.len();
+            for item in &page {
+                match map(item) {
+                    Some((person, aliases)) => {
+                        self.person(person, aliases).await?;
+                    }
+                    None => self.state.people.skipped += 1,
+                }
+            }
+        }
+        self.state.counts.people.push((name, n));
+        Ok(())
+    }
+
+    async fn person(&mut self, person: Person, aliases: Vec<String>) -> Result<Option<u32>, Stop> {
+        let Some(index) = self.state.people.push(&person, &aliases) else {
+            return Ok(None);
+        };
+        let mut person = person;
+        mapping::keep_known_schools(&mut person, self.school_ids);
+        self.state.counts.people_sent += 1;
+        self.sink.push(person).await?;
+        Ok(Some(index))
+    }
+
+    async fn contact(
+        &mut self,
+        person: Person,
+        aliases: Vec<String>,
+        links: ContactLinks,
+    ) -> Result<(), Stop> {
+        if let Some(parent) = self.person(person, aliases).await? {
+            let state = &mut *self.state;
+            for (student, relationship, contact_type) in &links.students {
+                let relationship = state.texts.id(relationship);
+                let contact_type = state.texts.id(contact_type);
+                state
+                    .links
+                    .push((parent, Key::new(student), relationship, contact_type));
+            }
+        }
+        Ok(())
+    }
+}
