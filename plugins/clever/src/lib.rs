@@ -7,6 +7,11 @@
 //! in dependency order ending with a snapshot — streaming, while later pages are still
 //! being fetched (`stream.rs`), except under a `schools` filter.
 
+// The plugin file's own allocator (a cdylib does not share the host's): parsing a
+// district's JSON pages makes and drops millions of short strings.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod client;
 pub mod config;
 mod error;
