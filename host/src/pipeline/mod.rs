@@ -156,7 +156,13 @@ fn run_job(
     if deferred.is_active() {
         tracing::debug!("empty roster: lookup indexes are built once, after the rows");
     }
+    let started = std::time::Instant::now();
     let mut apply = Apply::new(&tx, job.source, job.access, job.scope)?;
+    tracing::debug!(
+        "source `{}`: what it supplied before loaded in {:.2} s",
+        job.source,
+        started.elapsed().as_secs_f64()
+    );
     let mut complete: HashSet<Entity> = HashSet::new();
     let mut done = 0u64;
     // Records with roster data in them (a bare Snapshot is an empty feed).
@@ -232,6 +238,11 @@ fn run_job(
             what: format!("everything ({had} records): the source returned nothing at all"),
         });
     }
+    tracing::debug!(
+        "source `{}`: {done} records applied after {:.2} s",
+        job.source,
+        started.elapsed().as_secs_f64()
+    );
     apply.deactivate_missing(&complete)?;
     if let Some(guard) = job.guard {
         if let Some(what) = guard.check(&before, &apply.summary, payload) {
@@ -266,6 +277,11 @@ fn run_job(
     } else {
         deferred.finish(&tx)?;
         tx.commit()?;
+        tracing::debug!(
+            "source `{}`: committed after {:.2} s",
+            job.source,
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(summary)
 }

@@ -95,9 +95,17 @@ fn a_dropped_source_stops_fetching() {
     assert!(source.next_batch().unwrap().is_some());
     drop(source);
     let at_drop = user_pages(&setup);
+    // Requests already on the wire when `drop` returned may still reach the server (the
+    // client keeps up to 4 in flight), but nothing after them.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(user_pages(&setup), at_drop);
-    assert!(at_drop < pages, "{at_drop} of {pages} pages fetched");
+    let settled = user_pages(&setup);
+    assert!(
+        settled <= at_drop + 4,
+        "{at_drop} pages at drop, {settled} later"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(user_pages(&setup), settled);
+    assert!(settled < pages, "{settled} of {pages} pages fetched");
 }
 
 #[test]
