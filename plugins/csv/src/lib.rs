@@ -20,6 +20,7 @@
 pub mod clever_sftp;
 pub mod config;
 mod dates;
+mod hash;
 pub mod pickatime;
 mod table;
 mod text;

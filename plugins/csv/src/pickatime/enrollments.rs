@@ -1,7 +1,7 @@
 //! The Enrollment file, in either documented layout: one row per (student, class), or
 //! one row per student with a repeated `ClassID` column.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use roster_core::record::{Enrollment, Record};
 use roster_core::sdk::Host;
@@ -10,14 +10,16 @@ use roster_core::PluginError;
 use super::people::required;
 use super::{first_time, Reader, Roster};
 use crate::config::Delimiter;
+use crate::hash::FastSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Enrollments {
     table: Table,
     student: usize,
     classes: Vec<usize>,
-    seen: HashSet<u64>,
+    seen: FastSet<u64>,
     ready: VecDeque<Enrollment>,
+    row: Row,
 }
 
 impl Enrollments {
@@ -34,8 +36,9 @@ impl Enrollments {
             table,
             student,
             classes,
-            seen: HashSet::new(),
+            seen: FastSet::default(),
             ready: VecDeque::new(),
+            row: Row::default(),
         })
     }
 
@@ -70,10 +73,13 @@ impl Enrollments {
 impl Reader for Enrollments {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
         while self.ready.is_empty() {
-            let Some(row) = self.table.next_row()? else {
+            if !self.table.read_row(&mut self.row)? {
                 return Ok(None);
-            };
-            self.read(&row, roster)?;
+            }
+            let row = std::mem::take(&mut self.row);
+            let read = self.read(&row, roster);
+            self.row = row;
+            read?;
         }
         Ok(self.ready.pop_front().map(Record::from))
     }

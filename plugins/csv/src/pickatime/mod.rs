@@ -23,14 +23,16 @@ mod parents;
 mod people;
 mod relationships;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use roster_core::record::{ClassTeacher, Entity, Record, School, Snapshot, Term};
-use roster_core::sdk::{Host, RecordSource};
+use roster_core::sdk::{encode_record, Host, RecordSource};
 use roster_core::PluginError;
 
 use crate::config::{Config, Delimiter};
+use crate::hash::{FastMap, FastSet, IdTable};
 use crate::table::{Row, Table};
 pub use files::FileSet;
 use parents::ParentIndex;
@@ -62,16 +64,17 @@ struct Roster {
     student_file: String,
     teacher_file: String,
     parent_file: String,
-    students: HashMap<String, StudentSeen>,
-    teachers: HashMap<String, u64>,
-    parents: Option<ParentIndex>,
-    classes: HashMap<String, classes::ClassSeen>,
+    /// StudentIDs, numbered densely (so that (student, class) pairs fit in a `u64`).
+    students: IdTable,
+    /// By student number.
+    student_seen: Vec<StudentSeen>,
+    teachers: FastMap<Box<str>, u64>,
+    parents: Option<Arc<ParentIndex>>,
+    classes: FastMap<Box<str>, classes::ClassSeen>,
     links: VecDeque<ClassTeacher>,
 }
 
 struct StudentSeen {
-    /// Dense number, so that (student, class) pairs fit in a `u64`.
-    index: u32,
     line: u64,
     removed: bool,
 }
@@ -126,10 +129,11 @@ impl PickatimeSource {
                 .parents
                 .as_ref()
                 .map_or_else(String::new, |f| f.name.clone()),
-            students: HashMap::new(),
-            teachers: HashMap::new(),
+            students: IdTable::default(),
+            student_seen: Vec::new(),
+            teachers: FastMap::default(),
             parents: None,
-            classes: HashMap::new(),
+            classes: FastMap::default(),
             links: VecDeque::new(),
         };
         let mut pending = VecDeque::from([Record::from(school)]);
@@ -279,6 +283,24 @@ impl RecordSource for PickatimeSource {
         self.report_progress();
         Ok((!batch.is_empty()).then_some(batch))
     }
+
+    /// The same batches as `next_batch`, each record encoded as soon as it is made: no
+    /// batch of records is ever held, and each record's strings are freed right away.
+    fn next_batch_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
+        self.host.check_cancelled()?;
+        let mut count = 0;
+        while count < BATCH_SIZE {
+            match self.next_record()? {
+                Some(record) => {
+                    encode_record(&record, out);
+                    count += 1;
+                }
+                None => break,
+            }
+        }
+        self.report_progress();
+        Ok(count > 0)
+    }
 }
 
 impl Iterator for PickatimeSource {
@@ -339,7 +361,7 @@ impl Reader for SnapshotStep {
 }
 
 /// Records a pair of dense numbers as emitted; `false` when it already was.
-fn first_time(seen: &mut HashSet<u64>, a: u32, b: u32) -> bool {
+fn first_time(seen: &mut FastSet<u64>, a: u32, b: u32) -> bool {
     seen.insert((u64::from(a) << 32) | u64::from(b))
 }
 
@@ -347,13 +369,13 @@ impl Roster {
     /// The dense number of the student a later file refers to in column `index`.
     fn student(&self, table: &Table, row: &Row, index: usize) -> Result<u32, PluginError> {
         let id = row.get(index);
-        match self.students.get(id) {
+        match self.students.get(id).map(|n| (n, &self.student_seen[n])) {
             None => Err(table.error(
                 row,
                 index,
                 format!("unknown StudentID `{id}` (not in {})", self.student_file),
             )),
-            Some(seen) if seen.removed => Err(table
+            Some((_, seen)) if seen.removed => Err(table
                 .error(
                     row,
                     index,
@@ -363,7 +385,7 @@ impl Roster {
                     ),
                 )
                 .with_hint("remove the student's rows from the other files too")),
-            Some(seen) => Ok(seen.index),
+            Some((number, _)) => Ok(u32::try_from(number).expect("fewer than 4 billion students")),
         }
     }
 }

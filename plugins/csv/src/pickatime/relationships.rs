@@ -1,7 +1,5 @@
 //! The ParentStudent file: which parent belongs to which student.
 
-use std::collections::HashSet;
-
 use roster_core::record::{Record, Relationship};
 use roster_core::sdk::Host;
 use roster_core::PluginError;
@@ -10,6 +8,7 @@ use super::enrollments::warn_ignored;
 use super::people::{non_empty, required};
 use super::{first_time, Reader, Roster};
 use crate::config::Delimiter;
+use crate::hash::FastSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Relationships {
@@ -18,7 +17,8 @@ pub struct Relationships {
     student: usize,
     /// Not in the documented format, but where a school would say "Mother" or "Aunt".
     relationship: Option<usize>,
-    seen: HashSet<u64>,
+    seen: FastSet<u64>,
+    row: Row,
 }
 
 impl Relationships {
@@ -32,8 +32,9 @@ impl Relationships {
             parent,
             student,
             relationship: table.find("Relationship"),
-            seen: HashSet::new(),
+            seen: FastSet::default(),
             table,
+            row: Row::default(),
         })
     }
 
@@ -67,8 +68,11 @@ impl Relationships {
 
 impl Reader for Relationships {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        while let Some(row) = self.table.next_row()? {
-            if let Some(relationship) = self.read(&row, roster)? {
+        while self.table.read_row(&mut self.row)? {
+            let row = std::mem::take(&mut self.row);
+            let read = self.read(&row, roster);
+            self.row = row;
+            if let Some(relationship) = read? {
                 return Ok(Some(relationship.into()));
             }
         }
