@@ -22,7 +22,24 @@ impl HostHooks for Quiet {
             eprintln!("{level:?}: {message}");
         }
     }
-    fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
+    fn progress(&self, stage: &str, done: u64, total: Option<u64>) {
+        if std::env::var_os("DRAIN_MEMORY").is_some() && total == Some(done) {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .map_or(String::new(), |l| {
+                        l.split_whitespace().nth(1).unwrap_or("").to_string()
+                    })
+            };
+            eprintln!(
+                "{stage}: {done} rows; RSS {} KiB, peak {} KiB",
+                field("VmRSS:"),
+                field("VmHWM:")
+            );
+        }
+    }
     fn is_cancelled(&self) -> bool {
         false
     }

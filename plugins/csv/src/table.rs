@@ -491,6 +491,17 @@ impl<R: Read> Read for Guard<R> {
             return Err(self.fail(stop));
         }
         for (i, &byte) in buf[..n].iter().enumerate() {
+            // Most bytes are ordinary ones inside a cell that is not near the limit:
+            // what `step` would do with them is count them.
+            if matches!(self.state, Quoting::Unquoted | Quoting::Quoted)
+                && byte != b'"'
+                && byte != b'\n'
+                && byte != self.delimiter
+                && self.field_len < MAX_FIELD_BYTES
+            {
+                self.field_len += 1;
+                continue;
+            }
             if let Err(stop) = self.step(byte) {
                 let error = self.fail(stop);
                 // What came before is handed over; the next read fails.

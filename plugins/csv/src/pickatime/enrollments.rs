@@ -10,14 +10,14 @@ use roster_core::PluginError;
 use super::people::required;
 use super::{first_time, Reader, Roster};
 use crate::config::Delimiter;
-use crate::hash::FastSet;
+use crate::hash::PairSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Enrollments {
     table: Table,
     student: usize,
     classes: Vec<usize>,
-    seen: FastSet<u64>,
+    seen: PairSet,
     ready: VecDeque<Enrollment>,
     row: Row,
 }
@@ -36,7 +36,7 @@ impl Enrollments {
             table,
             student,
             classes,
-            seen: FastSet::default(),
+            seen: PairSet::default(),
             ready: VecDeque::new(),
             row: Row::default(),
         })

@@ -32,7 +32,7 @@ use roster_core::sdk::{encode_record, Host, RecordSource};
 use roster_core::PluginError;
 
 use crate::config::{Config, Delimiter};
-use crate::hash::{FastMap, FastSet, IdTable};
+use crate::hash::{FastMap, IdTable, PairSet};
 use crate::table::{Row, Table};
 pub use files::FileSet;
 use parents::ParentIndex;
@@ -361,8 +361,8 @@ impl Reader for SnapshotStep {
 }
 
 /// Records a pair of dense numbers as emitted; `false` when it already was.
-fn first_time(seen: &mut FastSet<u64>, a: u32, b: u32) -> bool {
-    seen.insert((u64::from(a) << 32) | u64::from(b))
+fn first_time(seen: &mut PairSet, a: u32, b: u32) -> bool {
+    seen.insert(a, b)
 }
 
 impl Roster {

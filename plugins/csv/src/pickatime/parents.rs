@@ -21,7 +21,7 @@ pub struct ParentIndex {
     /// Every ParentID, numbered densely in the order of the file.
     ids: IdTable,
     /// Union-find over ParentIDs; a group's root is its earliest ParentID.
-    parent: Vec<usize>,
+    parent: Vec<u32>,
 }
 
 impl ParentIndex {
@@ -32,8 +32,8 @@ impl ParentIndex {
     }
 
     fn root(&self, mut node: usize) -> usize {
-        while self.parent[node] != node {
-            node = self.parent[node];
+        while self.parent[node] as usize != node {
+            node = self.parent[node] as usize;
         }
         node
     }
@@ -68,17 +68,17 @@ impl Parents {
             .expect("one index per name");
         let (index, last_line) = build_index(&mut first_pass, columns, host)?;
 
-        // Each group's last line, kept at its root (a root is its group's first node).
-        let mut group_last: Vec<u64> = last_line.clone();
+        // Each group's last line, at its root: a root is its group's first node, so it
+        // comes before the others and its own line is not needed after them.
+        let mut group_last = last_line;
         let mut aliases: FastMap<usize, Vec<usize>> = FastMap::default();
-        for (node, &line) in last_line.iter().enumerate() {
+        for node in 0..group_last.len() {
             let root = index.root(node);
             if root != node {
-                group_last[root] = group_last[root].max(line);
+                group_last[root] = group_last[root].max(group_last[node]);
                 aliases.entry(root).or_default().push(node);
             }
         }
-        drop(last_line);
         let mut emit_at: Vec<(u64, usize)> = group_last
             .into_iter()
             .enumerate()
@@ -118,7 +118,7 @@ fn build_index(
     let mut last_line: Vec<u64> = Vec::new();
     // Lowercased emails, and the ParentID number that had each first.
     let mut emails = IdTable::default();
-    let mut email_owner: Vec<usize> = Vec::new();
+    let mut email_owner: Vec<u32> = Vec::new();
     let mut row = Row::default();
     while table.read_row(&mut row)? {
         let id = required(table, &row, id_column, "ParentID")?;
@@ -132,7 +132,9 @@ fn build_index(
             }
             None => {
                 let (node, _) = index.ids.insert(id);
-                index.parent.push(node);
+                index
+                    .parent
+                    .push(u32::try_from(node).expect("fewer than 4 billion parents"));
                 first_line.push(row.line);
                 last_line.push(row.line);
                 node
@@ -146,14 +148,14 @@ fn build_index(
         match emails.get(&email) {
             None => {
                 emails.insert(&email);
-                email_owner.push(node);
+                email_owner.push(node as u32);
             }
             Some(number) => {
-                let owner = email_owner[number];
+                let owner = email_owner[number] as usize;
                 let (a, b) = (index.root(owner), index.root(node));
                 if a != b {
                     let (root, merged) = (a.min(b), a.max(b));
-                    index.parent[merged] = root;
+                    index.parent[merged] = root as u32;
                     host.info(&format!(
                         "{}:{}: ParentID `{}` has the same Email as ParentID `{}` (line {}); merged into one contact `{}`",
                         table.file.shown,

@@ -8,7 +8,7 @@ use super::enrollments::warn_ignored;
 use super::people::{non_empty, required};
 use super::{first_time, Reader, Roster};
 use crate::config::Delimiter;
-use crate::hash::FastSet;
+use crate::hash::PairSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Relationships {
@@ -17,7 +17,7 @@ pub struct Relationships {
     student: usize,
     /// Not in the documented format, but where a school would say "Mother" or "Aunt".
     relationship: Option<usize>,
-    seen: FastSet<u64>,
+    seen: PairSet,
     row: Row,
 }
 
@@ -32,7 +32,7 @@ impl Relationships {
             parent,
             student,
             relationship: table.find("Relationship"),
-            seen: FastSet::default(),
+            seen: PairSet::default(),
             table,
             row: Row::default(),
         })
