@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use roster_core::record::{Enrollment, Record};
-use roster_core::sdk::Host;
+use roster_core::sdk::{encode_enrollment, Host};
 use roster_core::PluginError;
 
 use super::people::required;
@@ -18,7 +18,8 @@ pub struct Enrollments {
     student: usize,
     classes: Vec<usize>,
     seen: PairSet,
-    ready: VecDeque<Enrollment>,
+    /// The columns of `row` whose enrollments are still to be emitted.
+    ready: VecDeque<usize>,
     row: Row,
 }
 
@@ -43,7 +44,7 @@ impl Enrollments {
     }
 
     fn read(&mut self, row: &Row, roster: &Roster) -> Result<(), PluginError> {
-        let student_id = required(&self.table, row, self.student, "StudentID")?;
+        required(&self.table, row, self.student, "StudentID")?;
         let student = roster.student(&self.table, row, self.student)?;
         let one_per_row = self.classes.len() == 1;
         for &column in &self.classes {
@@ -60,28 +61,53 @@ impl Enrollments {
                 ));
             };
             if first_time(&mut self.seen, student, class.index) {
-                self.ready.push_back(Enrollment {
-                    class_id: class_id.to_string(),
-                    student_id: student_id.to_string(),
-                });
+                self.ready.push_back(column);
             }
         }
         Ok(())
     }
-}
 
-impl Reader for Enrollments {
-    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+    /// Reads rows until one has enrollments to emit; `false` at the end of the file.
+    fn fill(&mut self, roster: &Roster) -> Result<bool, PluginError> {
         while self.ready.is_empty() {
             if !self.table.read_row(&mut self.row)? {
-                return Ok(None);
+                return Ok(false);
             }
             let row = std::mem::take(&mut self.row);
             let read = self.read(&row, roster);
             self.row = row;
             read?;
         }
-        Ok(self.ready.pop_front().map(Record::from))
+        Ok(true)
+    }
+}
+
+impl Reader for Enrollments {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        if !self.fill(roster)? {
+            return Ok(None);
+        }
+        let column = self.ready.pop_front().expect("filled");
+        Ok(Some(
+            Enrollment {
+                class_id: self.row.get(column).to_string(),
+                student_id: self.row.get(self.student).to_string(),
+            }
+            .into(),
+        ))
+    }
+
+    fn next_encoded(
+        &mut self,
+        roster: &mut Roster,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, PluginError> {
+        if !self.fill(roster)? {
+            return Ok(false);
+        }
+        let column = self.ready.pop_front().expect("filled");
+        encode_enrollment(self.row.get(column), self.row.get(self.student), out);
+        Ok(true)
     }
 
     fn progress(&self) -> Option<(&str, u64)> {

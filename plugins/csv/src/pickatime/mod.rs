@@ -94,6 +94,20 @@ enum Step {
 /// One step of the stream.
 trait Reader: Send {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError>;
+    /// The same record encoded into `out` (see `encode_record`); `false` at the end.
+    fn next_encoded(
+        &mut self,
+        roster: &mut Roster,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, PluginError> {
+        Ok(match self.next(roster)? {
+            Some(record) => {
+                encode_record(&record, out);
+                true
+            }
+            None => false,
+        })
+    }
     /// The file being read and the rows read from it, for progress reports.
     fn progress(&self) -> Option<(&str, u64)> {
         None
@@ -195,6 +209,39 @@ impl PickatimeSource {
         }
     }
 
+    /// `next_record`, encoded into `out`; `false` at the end.
+    fn next_record_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
+        if self.failed {
+            return Ok(false);
+        }
+        let result = self.advance_encoded(out);
+        self.failed = result.is_err();
+        result
+    }
+
+    /// `advance`, with each reader's record encoded as it is made.
+    fn advance_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
+        if let Some(record) = self.pending.pop_front() {
+            encode_record(&record, out);
+            return Ok(true);
+        }
+        loop {
+            if let Some(reader) = &mut self.current {
+                if reader.next_encoded(&mut self.roster, out)? {
+                    return Ok(true);
+                }
+                if let Some((stage, done)) = reader.progress() {
+                    self.host.progress(stage, done, Some(done));
+                }
+                self.current = None;
+            }
+            let Some(step) = self.steps.pop_front() else {
+                return Ok(false);
+            };
+            self.current = Some(self.start(step)?);
+        }
+    }
+
     fn start(&mut self, step: Step) -> Result<Box<dyn Reader>, PluginError> {
         let (host, delimiter) = (&self.host, self.delimiter);
         Ok(match step {
@@ -289,14 +336,8 @@ impl RecordSource for PickatimeSource {
     fn next_batch_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
         self.host.check_cancelled()?;
         let mut count = 0;
-        while count < BATCH_SIZE {
-            match self.next_record()? {
-                Some(record) => {
-                    encode_record(&record, out);
-                    count += 1;
-                }
-                None => break,
-            }
+        while count < BATCH_SIZE && self.next_record_encoded(out)? {
+            count += 1;
         }
         self.report_progress();
         Ok(count > 0)
