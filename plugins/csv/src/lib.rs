@@ -26,6 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod clever_sftp;
 pub mod config;
 mod dates;
+mod hash;
 pub mod pickatime;
 mod table;
 mod text;

@@ -23,20 +23,51 @@ pub struct DataFile {
     pub name: String,
 }
 
-/// One data row: its physical line (1-based) and its trimmed fields.
+/// One data row: its physical line (1-based) and its trimmed fields, kept in one buffer
+/// that is reused from row to row.
+#[derive(Debug, Default, Clone)]
 pub struct Row {
     pub line: u64,
-    pub fields: Vec<String>,
+    /// The fields, one after the other.
+    text: String,
+    /// Where each field ends in `text`; it starts where the one before ends.
+    ends: Vec<usize>,
 }
 
 impl Row {
     /// The field in column `index` (0-based), `""` when the row is shorter.
     pub fn get(&self, index: usize) -> &str {
-        self.fields.get(index).map_or("", String::as_str)
+        match self.ends.get(index) {
+            Some(&end) => {
+                let start = if index == 0 { 0 } else { self.ends[index - 1] };
+                &self.text[start..end]
+            }
+            None => "",
+        }
     }
 
     pub fn get_opt(&self, index: Option<usize>) -> &str {
         index.map_or("", |i| self.get(i))
+    }
+
+    /// How many fields the row has.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether every field is empty.
+    fn is_blank(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    fn push(&mut self, field: &str) {
+        self.text.push_str(field);
+        self.ends.push(self.text.len());
     }
 }
 
@@ -95,11 +126,11 @@ impl Table {
             short_rows_ok: false,
             rows: 0,
         };
-        if let Some((line, fields)) = table.next_fields()? {
-            table.header_line = line;
-            table.header = fields
-                .into_iter()
-                .map(|f| f.trim_start_matches('\u{feff}').trim().to_string())
+        let mut row = Row::default();
+        if table.next_fields(&mut row)? {
+            table.header_line = row.line;
+            table.header = (0..row.len())
+                .map(|i| row.get(i).trim_start_matches('\u{feff}').trim().to_string())
                 .collect();
         }
         table.check_duplicate_columns(repeatable)?;
@@ -184,29 +215,37 @@ impl Table {
 
     /// The next data row; blank lines (and rows of empty cells) are skipped.
     pub fn next_row(&mut self) -> Result<Option<Row>, PluginError> {
-        let Some((line, fields)) = self.next_fields()? else {
-            return Ok(None);
-        };
+        let mut row = Row::default();
+        Ok(self.read_row(&mut row)?.then_some(row))
+    }
+
+    /// The next data row read into `row` (its buffers reused), `false` at the end of the
+    /// file; blank lines (and rows of empty cells) are skipped.
+    pub fn read_row(&mut self, row: &mut Row) -> Result<bool, PluginError> {
+        if !self.next_fields(row)? {
+            return Ok(false);
+        }
+        let line = row.line;
         let width = self.header.len();
-        if fields.len() < width && !self.short_rows_ok {
+        if row.len() < width && !self.short_rows_ok {
             return Err(PluginError::input(format!(
                 "the row has {} fields but the header has {width}",
-                fields.len()
+                row.len()
             ))
             .at(format!("{}:{line}", self.file.shown))
             .with_hint("every row needs a cell (possibly empty) for every column of the header"));
         }
-        if let Some(extra) = (width..fields.len()).find(|&i| !fields[i].is_empty()) {
+        if let Some(extra) = (width..row.len()).find(|&i| !row.get(i).is_empty()) {
             return Err(PluginError::input(format!(
                 "the row has {} fields but the header has {width}: `{}` has no column",
-                fields.len(),
-                fields[extra]
+                row.len(),
+                row.get(extra)
             ))
             .at(self.at(line, extra)));
         }
         if !self.unnamed_warned && !self.quiet {
-            if let Some(i) = (0..width.min(fields.len()))
-                .find(|&i| self.header[i].is_empty() && !fields[i].is_empty())
+            if let Some(i) = (0..width.min(row.len()))
+                .find(|&i| self.header[i].is_empty() && !row.get(i).is_empty())
             {
                 self.unnamed_warned = true;
                 self.host.warn(&format!(
@@ -217,10 +256,11 @@ impl Table {
             }
         }
         self.rows += 1;
-        Ok(Some(Row { line, fields }))
+        Ok(true)
     }
 
-    fn next_fields(&mut self) -> Result<Option<(u64, Vec<String>)>, PluginError> {
+    /// The next line that is not blank, into `row`; `false` at the end of the file.
+    fn next_fields(&mut self, row: &mut Row) -> Result<bool, PluginError> {
         loop {
             let more = self
                 .reader
@@ -239,7 +279,7 @@ impl Table {
                         .at(format!("{}:{line}", self.file.shown))
                 })?;
             if !more {
-                return Ok(None);
+                return Ok(false);
             }
             // The reader's own record position is where it started looking, before any
             // blank lines it skipped; counting back from the end is exact, as the text
@@ -252,15 +292,13 @@ impl Table {
                 .count() as u64;
             let line = self.reader.position().line().saturating_sub(1 + inside);
             let mut latin1 = false;
-            let fields: Vec<String> = self
-                .record
-                .iter()
-                .map(|bytes| {
-                    let (text, fallback) = text::decode_field(bytes);
-                    latin1 |= fallback;
-                    text.trim().to_string()
-                })
-                .collect();
+            row.clear();
+            row.line = line;
+            for bytes in self.record.iter() {
+                let (text, fallback) = text::decode_field(bytes);
+                latin1 |= fallback;
+                row.push(text.trim());
+            }
             if latin1 && !self.latin1_warned && !self.quiet {
                 self.latin1_warned = true;
                 self.host.warn(&format!(
@@ -268,10 +306,10 @@ impl Table {
                     self.file.shown
                 ));
             }
-            if fields.iter().all(String::is_empty) {
+            if row.is_blank() {
                 continue;
             }
-            return Ok(Some((line, fields)));
+            return Ok(true);
         }
     }
 
@@ -453,6 +491,17 @@ impl<R: Read> Read for Guard<R> {
             return Err(self.fail(stop));
         }
         for (i, &byte) in buf[..n].iter().enumerate() {
+            // Most bytes are ordinary ones inside a cell that is not near the limit:
+            // what `step` would do with them is count them.
+            if matches!(self.state, Quoting::Unquoted | Quoting::Quoted)
+                && byte != b'"'
+                && byte != b'\n'
+                && byte != self.delimiter
+                && self.field_len < MAX_FIELD_BYTES
+            {
+                self.field_len += 1;
+                continue;
+            }
             if let Err(stop) = self.step(byte) {
                 let error = self.fail(stop);
                 // What came before is handed over; the next read fails.

@@ -177,6 +177,11 @@ impl<R: Read> Read for LineEndings<R> {
                 buf[0] = b'\n';
                 return Ok(1);
             }
+            // Most reads hold no `\r` at all: nothing to rewrite.
+            if !self.after_cr && !buf[..n].contains(&b'\r') {
+                self.at_line_start = buf[n - 1] == b'\n';
+                return Ok(n);
+            }
             let mut written = 0;
             for i in 0..n {
                 let byte = buf[i];

@@ -25,6 +25,7 @@ pub struct Classes {
     group: Option<usize>,
     ptan: Option<usize>,
     other: Vec<(usize, String)>,
+    row: Row,
 }
 
 impl Classes {
@@ -41,6 +42,7 @@ impl Classes {
             ptan: table.find("PTAN"),
             other: table.other_columns(&["ClassID", "TeacherID", "ClassName", "GroupName", "PTAN"]),
             table,
+            row: Row::default(),
         })
     }
 
@@ -89,7 +91,7 @@ impl Classes {
         let index = u32::try_from(roster.classes.len()).expect("fewer than 4 billion classes");
         roster.links.push_back(link(id, teacher, true));
         roster.classes.insert(
-            id.to_string(),
+            id.into(),
             ClassSeen {
                 index,
                 line: row.line,
@@ -121,8 +123,8 @@ fn link(class_id: &str, teacher_id: &str, primary: bool) -> ClassTeacher {
 
 impl Reader for Classes {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        while let Some(row) = self.table.next_row()? {
-            if let Some(class) = self.read(&row, roster)? {
+        while self.table.read_row(&mut self.row)? {
+            if let Some(class) = self.read(&self.row, roster)? {
                 return Ok(Some(class.into()));
             }
         }

@@ -1,23 +1,26 @@
 //! The Enrollment file, in either documented layout: one row per (student, class), or
 //! one row per student with a repeated `ClassID` column.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use roster_core::record::{Enrollment, Record};
-use roster_core::sdk::Host;
+use roster_core::sdk::{encode_enrollment, Host};
 use roster_core::PluginError;
 
 use super::people::required;
 use super::{first_time, Reader, Roster};
 use crate::config::Delimiter;
+use crate::hash::PairSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Enrollments {
     table: Table,
     student: usize,
     classes: Vec<usize>,
-    seen: HashSet<u64>,
-    ready: VecDeque<Enrollment>,
+    seen: PairSet,
+    /// The columns of `row` whose enrollments are still to be emitted.
+    ready: VecDeque<usize>,
+    row: Row,
 }
 
 impl Enrollments {
@@ -34,13 +37,14 @@ impl Enrollments {
             table,
             student,
             classes,
-            seen: HashSet::new(),
+            seen: PairSet::default(),
             ready: VecDeque::new(),
+            row: Row::default(),
         })
     }
 
     fn read(&mut self, row: &Row, roster: &Roster) -> Result<(), PluginError> {
-        let student_id = required(&self.table, row, self.student, "StudentID")?;
+        required(&self.table, row, self.student, "StudentID")?;
         let student = roster.student(&self.table, row, self.student)?;
         let one_per_row = self.classes.len() == 1;
         for &column in &self.classes {
@@ -57,25 +61,53 @@ impl Enrollments {
                 ));
             };
             if first_time(&mut self.seen, student, class.index) {
-                self.ready.push_back(Enrollment {
-                    class_id: class_id.to_string(),
-                    student_id: student_id.to_string(),
-                });
+                self.ready.push_back(column);
             }
         }
         Ok(())
+    }
+
+    /// Reads rows until one has enrollments to emit; `false` at the end of the file.
+    fn fill(&mut self, roster: &Roster) -> Result<bool, PluginError> {
+        while self.ready.is_empty() {
+            if !self.table.read_row(&mut self.row)? {
+                return Ok(false);
+            }
+            let row = std::mem::take(&mut self.row);
+            let read = self.read(&row, roster);
+            self.row = row;
+            read?;
+        }
+        Ok(true)
     }
 }
 
 impl Reader for Enrollments {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        while self.ready.is_empty() {
-            let Some(row) = self.table.next_row()? else {
-                return Ok(None);
-            };
-            self.read(&row, roster)?;
+        if !self.fill(roster)? {
+            return Ok(None);
         }
-        Ok(self.ready.pop_front().map(Record::from))
+        let column = self.ready.pop_front().expect("filled");
+        Ok(Some(
+            Enrollment {
+                class_id: self.row.get(column).to_string(),
+                student_id: self.row.get(self.student).to_string(),
+            }
+            .into(),
+        ))
+    }
+
+    fn next_encoded(
+        &mut self,
+        roster: &mut Roster,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, PluginError> {
+        if !self.fill(roster)? {
+            return Ok(false);
+        }
+        let column = self.ready.pop_front().expect("filled");
+        encode_enrollment(self.row.get(column), self.row.get(self.student), out);
+        Ok(true)
     }
 
     fn progress(&self) -> Option<(&str, u64)> {

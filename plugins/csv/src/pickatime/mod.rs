@@ -23,14 +23,16 @@ mod parents;
 mod people;
 mod relationships;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use roster_core::record::{ClassTeacher, Entity, Record, School, Snapshot, Term};
-use roster_core::sdk::{Host, RecordSource};
+use roster_core::sdk::{encode_record, Host, RecordSource};
 use roster_core::PluginError;
 
 use crate::config::{Config, Delimiter};
+use crate::hash::{FastMap, IdTable, PairSet};
 use crate::table::{Row, Table};
 pub use files::FileSet;
 use parents::ParentIndex;
@@ -62,16 +64,17 @@ struct Roster {
     student_file: String,
     teacher_file: String,
     parent_file: String,
-    students: HashMap<String, StudentSeen>,
-    teachers: HashMap<String, u64>,
-    parents: Option<ParentIndex>,
-    classes: HashMap<String, classes::ClassSeen>,
+    /// StudentIDs, numbered densely (so that (student, class) pairs fit in a `u64`).
+    students: IdTable,
+    /// By student number.
+    student_seen: Vec<StudentSeen>,
+    teachers: FastMap<Box<str>, u64>,
+    parents: Option<Arc<ParentIndex>>,
+    classes: FastMap<Box<str>, classes::ClassSeen>,
     links: VecDeque<ClassTeacher>,
 }
 
 struct StudentSeen {
-    /// Dense number, so that (student, class) pairs fit in a `u64`.
-    index: u32,
     line: u64,
     removed: bool,
 }
@@ -91,6 +94,20 @@ enum Step {
 /// One step of the stream.
 trait Reader: Send {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError>;
+    /// The same record encoded into `out` (see `encode_record`); `false` at the end.
+    fn next_encoded(
+        &mut self,
+        roster: &mut Roster,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, PluginError> {
+        Ok(match self.next(roster)? {
+            Some(record) => {
+                encode_record(&record, out);
+                true
+            }
+            None => false,
+        })
+    }
     /// The file being read and the rows read from it, for progress reports.
     fn progress(&self) -> Option<(&str, u64)> {
         None
@@ -126,10 +143,11 @@ impl PickatimeSource {
                 .parents
                 .as_ref()
                 .map_or_else(String::new, |f| f.name.clone()),
-            students: HashMap::new(),
-            teachers: HashMap::new(),
+            students: IdTable::default(),
+            student_seen: Vec::new(),
+            teachers: FastMap::default(),
             parents: None,
-            classes: HashMap::new(),
+            classes: FastMap::default(),
             links: VecDeque::new(),
         };
         let mut pending = VecDeque::from([Record::from(school)]);
@@ -186,6 +204,39 @@ impl PickatimeSource {
             }
             let Some(step) = self.steps.pop_front() else {
                 return Ok(None);
+            };
+            self.current = Some(self.start(step)?);
+        }
+    }
+
+    /// `next_record`, encoded into `out`; `false` at the end.
+    fn next_record_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
+        if self.failed {
+            return Ok(false);
+        }
+        let result = self.advance_encoded(out);
+        self.failed = result.is_err();
+        result
+    }
+
+    /// `advance`, with each reader's record encoded as it is made.
+    fn advance_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
+        if let Some(record) = self.pending.pop_front() {
+            encode_record(&record, out);
+            return Ok(true);
+        }
+        loop {
+            if let Some(reader) = &mut self.current {
+                if reader.next_encoded(&mut self.roster, out)? {
+                    return Ok(true);
+                }
+                if let Some((stage, done)) = reader.progress() {
+                    self.host.progress(stage, done, Some(done));
+                }
+                self.current = None;
+            }
+            let Some(step) = self.steps.pop_front() else {
+                return Ok(false);
             };
             self.current = Some(self.start(step)?);
         }
@@ -279,6 +330,18 @@ impl RecordSource for PickatimeSource {
         self.report_progress();
         Ok((!batch.is_empty()).then_some(batch))
     }
+
+    /// The same batches as `next_batch`, each record encoded as soon as it is made: no
+    /// batch of records is ever held, and each record's strings are freed right away.
+    fn next_batch_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
+        self.host.check_cancelled()?;
+        let mut count = 0;
+        while count < BATCH_SIZE && self.next_record_encoded(out)? {
+            count += 1;
+        }
+        self.report_progress();
+        Ok(count > 0)
+    }
 }
 
 impl Iterator for PickatimeSource {
@@ -339,21 +402,21 @@ impl Reader for SnapshotStep {
 }
 
 /// Records a pair of dense numbers as emitted; `false` when it already was.
-fn first_time(seen: &mut HashSet<u64>, a: u32, b: u32) -> bool {
-    seen.insert((u64::from(a) << 32) | u64::from(b))
+fn first_time(seen: &mut PairSet, a: u32, b: u32) -> bool {
+    seen.insert(a, b)
 }
 
 impl Roster {
     /// The dense number of the student a later file refers to in column `index`.
     fn student(&self, table: &Table, row: &Row, index: usize) -> Result<u32, PluginError> {
         let id = row.get(index);
-        match self.students.get(id) {
+        match self.students.get(id).map(|n| (n, &self.student_seen[n])) {
             None => Err(table.error(
                 row,
                 index,
                 format!("unknown StudentID `{id}` (not in {})", self.student_file),
             )),
-            Some(seen) if seen.removed => Err(table
+            Some((_, seen)) if seen.removed => Err(table
                 .error(
                     row,
                     index,
@@ -363,7 +426,7 @@ impl Roster {
                     ),
                 )
                 .with_hint("remove the student's rows from the other files too")),
-            Some(seen) => Ok(seen.index),
+            Some((number, _)) => Ok(u32::try_from(number).expect("fewer than 4 billion students")),
         }
     }
 }

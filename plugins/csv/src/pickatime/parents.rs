@@ -2,7 +2,7 @@
 //! (same ParentID, or same Email), once to emit each contact from its last row. Two
 //! passes keep memory to an index of ids instead of every parent record.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use roster_core::record::{Person, Record, Role};
 use roster_core::sdk::Host;
@@ -11,28 +11,29 @@ use roster_core::PluginError;
 use super::people::{attributes, identifier, non_empty, required};
 use super::{Reader, Roster};
 use crate::config::Delimiter;
-use crate::table::{DataFile, Table};
+use crate::hash::{FastMap, IdTable};
+use crate::table::{DataFile, Row, Table};
 
 const COLUMNS: [&str; 4] = ["ParentID", "First", "Last", "Email"];
 
 /// Every ParentID of the file and the contact it belongs to.
 pub struct ParentIndex {
-    ids: HashMap<String, usize>,
-    names: Vec<String>,
+    /// Every ParentID, numbered densely in the order of the file.
+    ids: IdTable,
     /// Union-find over ParentIDs; a group's root is its earliest ParentID.
-    parent: Vec<usize>,
+    parent: Vec<u32>,
 }
 
 impl ParentIndex {
     /// The contact a ParentID belongs to: its dense number and its source id.
     pub fn resolve(&self, id: &str) -> Option<(usize, &str)> {
-        let root = self.root(*self.ids.get(id)?);
-        Some((root, &self.names[root]))
+        let root = self.root(self.ids.get(id)?);
+        Some((root, self.ids.name(root)))
     }
 
     fn root(&self, mut node: usize) -> usize {
-        while self.parent[node] != node {
-            node = self.parent[node];
+        while self.parent[node] as usize != node {
+            node = self.parent[node] as usize;
         }
         node
     }
@@ -42,12 +43,15 @@ pub struct Parents {
     table: Table,
     columns: [usize; 4],
     other: Vec<(usize, String)>,
-    /// The line each contact is emitted from (its group's last row), with its root.
-    emit_at: HashMap<u64, usize>,
+    /// The line each contact is emitted from (its group's last row) with its root, in
+    /// the order of the file; `next_emit` is the next one to come.
+    emit_at: Vec<(u64, usize)>,
+    next_emit: usize,
     /// The other ParentIDs of each merged contact, by root.
-    aliases: HashMap<usize, Vec<String>>,
-    names: Vec<String>,
+    aliases: FastMap<usize, Vec<usize>>,
+    index: Arc<ParentIndex>,
     school_id: String,
+    row: Row,
 }
 
 impl Parents {
@@ -56,7 +60,7 @@ impl Parents {
         delimiter: Delimiter,
         host: &Host,
         school_id: &str,
-    ) -> Result<(ParentIndex, Parents), PluginError> {
+    ) -> Result<(Arc<ParentIndex>, Parents), PluginError> {
         let mut first_pass = Table::open(file, delimiter, host, &[])?;
         let columns: [usize; 4] = first_pass
             .require(&COLUMNS)?
@@ -64,32 +68,36 @@ impl Parents {
             .expect("one index per name");
         let (index, last_line) = build_index(&mut first_pass, columns, host)?;
 
-        let mut emit_at = HashMap::new();
-        let mut group_last: HashMap<usize, u64> = HashMap::new();
-        let mut aliases: HashMap<usize, Vec<String>> = HashMap::new();
-        for (node, &line) in last_line.iter().enumerate() {
+        // Each group's last line, at its root: a root is its group's first node, so it
+        // comes before the others and its own line is not needed after them.
+        let mut group_last = last_line;
+        let mut aliases: FastMap<usize, Vec<usize>> = FastMap::default();
+        for node in 0..group_last.len() {
             let root = index.root(node);
-            let last = group_last.entry(root).or_insert(line);
-            *last = (*last).max(line);
             if root != node {
-                aliases
-                    .entry(root)
-                    .or_default()
-                    .push(index.names[node].clone());
+                group_last[root] = group_last[root].max(group_last[node]);
+                aliases.entry(root).or_default().push(node);
             }
         }
-        for (root, line) in group_last {
-            emit_at.insert(line, root);
-        }
+        let mut emit_at: Vec<(u64, usize)> = group_last
+            .into_iter()
+            .enumerate()
+            .filter(|&(node, _)| index.root(node) == node)
+            .map(|(root, line)| (line, root))
+            .collect();
+        emit_at.sort_unstable();
+        let index = Arc::new(index);
         let table = Table::open(file, delimiter, host, &[])?.quiet();
         let reader = Parents {
             other: table.other_columns(&COLUMNS),
             table,
             columns,
             emit_at,
+            next_emit: 0,
             aliases,
-            names: index.names.clone(),
+            index: index.clone(),
             school_id: school_id.to_string(),
+            row: Row::default(),
         };
         Ok((index, reader))
     }
@@ -103,17 +111,19 @@ fn build_index(
 ) -> Result<(ParentIndex, Vec<u64>), PluginError> {
     let [id_column, _, _, email_column] = columns;
     let mut index = ParentIndex {
-        ids: HashMap::new(),
-        names: Vec::new(),
+        ids: IdTable::default(),
         parent: Vec::new(),
     };
     let mut first_line: Vec<u64> = Vec::new();
     let mut last_line: Vec<u64> = Vec::new();
-    let mut emails: HashMap<String, usize> = HashMap::new();
-    while let Some(row) = table.next_row()? {
+    // Lowercased emails, and the ParentID number that had each first.
+    let mut emails = IdTable::default();
+    let mut email_owner: Vec<u32> = Vec::new();
+    let mut row = Row::default();
+    while table.read_row(&mut row)? {
         let id = required(table, &row, id_column, "ParentID")?;
         let node = match index.ids.get(id) {
-            Some(&node) => {
+            Some(node) => {
                 host.info(&format!(
                     "{}:{}: ParentID `{id}` repeats line {}; the later row updates the contact",
                     table.file.shown, row.line, first_line[node]
@@ -121,10 +131,10 @@ fn build_index(
                 node
             }
             None => {
-                let node = index.names.len();
-                index.ids.insert(id.to_string(), node);
-                index.names.push(id.to_string());
-                index.parent.push(node);
+                let (node, _) = index.ids.insert(id);
+                index
+                    .parent
+                    .push(u32::try_from(node).expect("fewer than 4 billion parents"));
                 first_line.push(row.line);
                 last_line.push(row.line);
                 node
@@ -137,21 +147,23 @@ fn build_index(
         }
         match emails.get(&email) {
             None => {
-                emails.insert(email, node);
+                emails.insert(&email);
+                email_owner.push(node as u32);
             }
-            Some(&owner) => {
+            Some(number) => {
+                let owner = email_owner[number] as usize;
                 let (a, b) = (index.root(owner), index.root(node));
                 if a != b {
                     let (root, merged) = (a.min(b), a.max(b));
-                    index.parent[merged] = root;
+                    index.parent[merged] = root as u32;
                     host.info(&format!(
                         "{}:{}: ParentID `{}` has the same Email as ParentID `{}` (line {}); merged into one contact `{}`",
                         table.file.shown,
                         row.line,
-                        index.names[node],
-                        index.names[owner],
+                        index.ids.name(node),
+                        index.ids.name(owner),
                         first_line[owner],
-                        index.names[root]
+                        index.ids.name(root)
                     ));
                 }
             }
@@ -163,24 +175,27 @@ fn build_index(
 impl Reader for Parents {
     fn next(&mut self, _roster: &mut Roster) -> Result<Option<Record>, PluginError> {
         let [_, first, last, email] = self.columns;
-        while let Some(row) = self.table.next_row()? {
-            let Some(&root) = self.emit_at.get(&row.line) else {
-                continue;
+        while self.table.read_row(&mut self.row)? {
+            let row = &self.row;
+            let root = match self.emit_at.get(self.next_emit) {
+                Some(&(line, root)) if line == row.line => root,
+                _ => continue,
             };
-            let id = &self.names[root];
+            self.next_emit += 1;
+            let id = self.index.ids.name(root);
             let mut identifiers = vec![identifier("ParentID", id)];
-            for alias in self.aliases.get(&root).into_iter().flatten() {
-                identifiers.push(identifier("ParentID", alias));
+            for &alias in self.aliases.get(&root).into_iter().flatten() {
+                identifiers.push(identifier("ParentID", self.index.ids.name(alias)));
             }
             let person = Person {
-                source_id: id.clone(),
+                source_id: id.to_string(),
                 role: Role::Parent as i32,
                 first_name: row.get(first).to_string(),
                 last_name: row.get(last).to_string(),
                 email: non_empty(row.get(email)),
                 school_ids: vec![self.school_id.clone()],
                 identifiers,
-                attributes: attributes(&row, &self.other),
+                attributes: attributes(row, &self.other),
                 ..Default::default()
             };
             return Ok(Some(person.into()));

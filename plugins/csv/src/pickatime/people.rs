@@ -1,6 +1,6 @@
 //! The Student and Teacher files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use roster_core::record::{Identifier, Person, Record, Role};
 use roster_core::sdk::Host;
@@ -9,6 +9,7 @@ use roster_core::PluginError;
 use super::{Reader, Roster, StudentSeen};
 use crate::config::Delimiter;
 use crate::dates::iso_date;
+use crate::hash::FastMap;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Students {
@@ -22,6 +23,7 @@ pub struct Students {
     email: Option<usize>,
     birth_date: Option<usize>,
     other: Vec<(usize, String)>,
+    row: Row,
 }
 
 impl Students {
@@ -56,6 +58,7 @@ impl Students {
             birth_date: birth_column.and_then(|c| table.find(c)),
             other: table.other_columns(&known),
             table,
+            row: Row::default(),
         })
     }
 
@@ -81,11 +84,14 @@ impl Students {
                 required(&self.table, row, self.last, "Last")?,
             )
         };
-        if let Some(seen) = roster.students.get(id) {
+        if let Some(number) = roster.students.get(id) {
             return Err(self.table.error(
                 row,
                 self.id,
-                format!("duplicate StudentID `{id}` (also on line {})", seen.line),
+                format!(
+                    "duplicate StudentID `{id}` (also on line {})",
+                    roster.student_seen[number].line
+                ),
             ));
         }
         let security_value = non_empty(row.get(self.security));
@@ -94,15 +100,12 @@ impl Students {
             Some(text) => Some(iso_date(&text).unwrap_or(text)),
             None => security_value.as_deref().and_then(iso_date),
         };
-        let index = u32::try_from(roster.students.len()).expect("fewer than 4 billion students");
-        roster.students.insert(
-            id.to_string(),
-            StudentSeen {
-                index,
-                line: row.line,
-                removed,
-            },
-        );
+        u32::try_from(roster.students.len()).expect("fewer than 4 billion students");
+        roster.students.insert(id);
+        roster.student_seen.push(StudentSeen {
+            line: row.line,
+            removed,
+        });
         Ok(Person {
             source_id: id.to_string(),
             role: Role::Student as i32,
@@ -123,18 +126,16 @@ impl Students {
 
 impl Reader for Students {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        match self.table.next_row()? {
-            Some(row) => Ok(Some(self.person(&row, roster)?.into())),
-            None => {
-                if self.table.rows == 0 {
-                    roster.host.warn(&format!(
-                        "{}: the file has no students",
-                        self.table.file.shown
-                    ));
-                }
-                Ok(None)
-            }
+        if self.table.read_row(&mut self.row)? {
+            return Ok(Some(self.person(&self.row, roster)?.into()));
         }
+        if self.table.rows == 0 {
+            roster.host.warn(&format!(
+                "{}: the file has no students",
+                self.table.file.shown
+            ));
+        }
+        Ok(None)
     }
 
     fn progress(&self) -> Option<(&str, u64)> {
@@ -153,7 +154,8 @@ pub struct Teachers {
     password_warned: bool,
     other: Vec<(usize, String)>,
     /// Lowercased email → (TeacherID, line): pickAtime refuses two teachers with one email.
-    emails: HashMap<String, (String, u64)>,
+    emails: FastMap<String, (Box<str>, u64)>,
+    row: Row,
 }
 
 impl Teachers {
@@ -180,8 +182,9 @@ impl Teachers {
                 "Room",
                 "Password",
             ]),
-            emails: HashMap::new(),
+            emails: FastMap::default(),
             table,
+            row: Row::default(),
         })
     }
 
@@ -206,7 +209,7 @@ impl Teachers {
                     format!("Email `{email}` is already TeacherID `{other}`'s (line {line}); teacher emails must be unique"),
                 ));
             }
-            self.emails.insert(key, (id.to_string(), row.line));
+            self.emails.insert(key, (id.into(), row.line));
         }
         if !self.password_warned && !row.get_opt(self.password).is_empty() {
             self.password_warned = true;
@@ -215,7 +218,7 @@ impl Teachers {
                 self.table.file.name
             ));
         }
-        roster.teachers.insert(id.to_string(), row.line);
+        roster.teachers.insert(id.into(), row.line);
         Ok(Person {
             source_id: id.to_string(),
             role: Role::Teacher as i32,
@@ -233,10 +236,13 @@ impl Teachers {
 
 impl Reader for Teachers {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        match self.table.next_row()? {
-            Some(row) => Ok(Some(self.person(&row, roster)?.into())),
-            None => Ok(None),
+        if !self.table.read_row(&mut self.row)? {
+            return Ok(None);
         }
+        let row = std::mem::take(&mut self.row);
+        let person = self.person(&row, roster);
+        self.row = row;
+        Ok(Some(person?.into()))
     }
 
     fn progress(&self) -> Option<(&str, u64)> {

@@ -1,15 +1,14 @@
 //! The ParentStudent file: which parent belongs to which student.
 
-use std::collections::HashSet;
-
 use roster_core::record::{Record, Relationship};
-use roster_core::sdk::Host;
+use roster_core::sdk::{encode_relationship, Host};
 use roster_core::PluginError;
 
 use super::enrollments::warn_ignored;
-use super::people::{non_empty, required};
+use super::people::required;
 use super::{first_time, Reader, Roster};
 use crate::config::Delimiter;
+use crate::hash::PairSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Relationships {
@@ -18,7 +17,8 @@ pub struct Relationships {
     student: usize,
     /// Not in the documented format, but where a school would say "Mother" or "Aunt".
     relationship: Option<usize>,
-    seen: HashSet<u64>,
+    seen: PairSet,
+    row: Row,
 }
 
 impl Relationships {
@@ -32,12 +32,20 @@ impl Relationships {
             parent,
             student,
             relationship: table.find("Relationship"),
-            seen: HashSet::new(),
+            seen: PairSet::default(),
             table,
+            row: Row::default(),
         })
     }
 
-    fn read(&mut self, row: &Row, roster: &Roster) -> Result<Option<Relationship>, PluginError> {
+    /// `emit` makes the row's relationship of the contact's ParentID, the StudentID and
+    /// the relationship, unless it was emitted already.
+    fn read<T>(
+        &mut self,
+        row: &Row,
+        roster: &Roster,
+        emit: impl FnOnce(&str, &str, Option<&str>) -> T,
+    ) -> Result<Option<T>, PluginError> {
         let parent_id = required(&self.table, row, self.parent, "ParentID")?;
         let student_id = required(&self.table, row, self.student, "StudentID")?;
         let resolved = roster.parents.as_ref().and_then(|p| p.resolve(parent_id));
@@ -56,23 +64,47 @@ impl Relationships {
         if !first_time(&mut self.seen, parent, student) {
             return Ok(None);
         }
-        Ok(Some(Relationship {
-            parent_id: canonical.to_string(),
-            student_id: student_id.to_string(),
-            relationship: non_empty(row.get_opt(self.relationship)),
-            contact_type: Some("parent".to_string()),
-        }))
+        let relationship = Some(row.get_opt(self.relationship)).filter(|r| !r.is_empty());
+        Ok(Some(emit(canonical, student_id, relationship)))
     }
 }
 
+const CONTACT_TYPE: &str = "parent";
+
 impl Reader for Relationships {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        while let Some(row) = self.table.next_row()? {
-            if let Some(relationship) = self.read(&row, roster)? {
+        while self.table.read_row(&mut self.row)? {
+            let row = std::mem::take(&mut self.row);
+            let read = self.read(&row, roster, |parent, student, relationship| Relationship {
+                parent_id: parent.to_string(),
+                student_id: student.to_string(),
+                relationship: relationship.map(str::to_string),
+                contact_type: Some(CONTACT_TYPE.to_string()),
+            });
+            self.row = row;
+            if let Some(relationship) = read? {
                 return Ok(Some(relationship.into()));
             }
         }
         Ok(None)
+    }
+
+    fn next_encoded(
+        &mut self,
+        roster: &mut Roster,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, PluginError> {
+        while self.table.read_row(&mut self.row)? {
+            let row = std::mem::take(&mut self.row);
+            let read = self.read(&row, roster, |parent, student, relationship| {
+                encode_relationship(parent, student, relationship, Some(CONTACT_TYPE), out)
+            });
+            self.row = row;
+            if read?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn progress(&self) -> Option<(&str, u64)> {
