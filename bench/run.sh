@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p roster-host -p roster-plugin-csv -p roster-plugin-clever -p roster-bench
-exec target/release/roster-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/roster-bench" "$@"

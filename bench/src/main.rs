@@ -107,6 +107,8 @@ const TOKEN_ENV: &str = "ROSTER_BENCH_CLEVER_TOKEN";
 const TABLES: [&str; 12] = generate::FLOOR_TABLES;
 
 fn main() -> ExitCode {
+    // As the `roster` binary does, before any thread touches SQLite.
+    roster_host::store::configure_sqlite();
     let cli = Cli::parse();
     let result = match &cli.child {
         Some(Child::ChildImport(args)) => child::run(args).map(|()| ExitCode::SUCCESS),

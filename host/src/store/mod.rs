@@ -34,11 +34,15 @@ pub enum StoreError {
     },
 }
 
-/// Process-wide SQLite settings, made before the first connection: SQLite allocates from
-/// mimalloc like the rest of the host (through glibc malloc, its page and statement
-/// allocations took an arena lock each), and keeps no memory statistics, which take a
-/// global mutex on every allocation. Together 15% of a large import.
-fn configure_library() {
+/// Process-wide SQLite settings: SQLite allocates from mimalloc like the rest of the host
+/// (through glibc malloc, its page and statement allocations took an arena lock each),
+/// and keeps no memory statistics, which take a global mutex on every allocation.
+/// Together 15% of a large import.
+///
+/// Call it first thing in `main`, before any thread opens a connection:
+/// `sqlite3_config` is not thread-safe. Once SQLite is initialised it refuses
+/// (SQLITE_MISUSE) and nothing changes, so a late call is harmless, only useless.
+pub fn configure_sqlite() {
     use rusqlite::ffi;
     use std::ffi::{c_int, c_void};
 
@@ -100,7 +104,6 @@ impl Store {
             path: shown.clone(),
             source,
         })?;
-        configure_library();
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: shown.clone(),
             source,
@@ -120,7 +123,6 @@ impl Store {
     /// Open an existing database for reading only; never creates or migrates it.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
-        configure_library();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
