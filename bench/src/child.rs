@@ -15,7 +15,7 @@ use roster_core::loader::{LinkedPlugin, PluginFile, PluginHandle};
 use roster_core::record::{Person, Role};
 use roster_host::config::{Config, DedupePolicy};
 use roster_host::context::HostContext;
-use roster_host::pipeline::dedupe::{Conflict, Known, Resolution};
+use roster_host::pipeline::dedupe::{Conflict, Known, Resolution, RunPeople};
 use roster_host::pipeline::{self, Dedupe, DedupeStage, Job, Scope};
 use roster_host::store::Store;
 use rusqlite::Transaction;
@@ -89,9 +89,10 @@ impl<D: DedupeStage> DedupeStage for Timed<D> {
         source: &str,
         person: &Person,
         known: Option<Known>,
+        run: &dyn RunPeople,
     ) -> rusqlite::Result<Resolution> {
         let started = Instant::now();
-        let result = self.inner.check(tx, source, person, known);
+        let result = self.inner.check(tx, source, person, known, run);
         self.spent += started.elapsed();
         self.persons += 1;
         if self.persons % WINDOW == 0 {
@@ -104,6 +105,10 @@ impl<D: DedupeStage> DedupeStage for Timed<D> {
 
     fn repeated(&mut self, source: &str, person: &Person, first_role: Option<Role>) {
         self.inner.repeated(source, person, first_role)
+    }
+
+    fn people_done(&mut self) {
+        self.inner.people_done()
     }
 
     fn findings(&self) -> &[Conflict] {

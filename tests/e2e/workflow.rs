@@ -62,6 +62,45 @@ fn files_config() -> String {
     )
 }
 
+/// The counts of one entity in an import's summary table: inserted, updated, unchanged,
+/// deactivated.
+fn summary_counts(stdout: &str, entity: &str) -> Vec<u64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(entity))
+        .unwrap_or_else(|| panic!("no `{entity}` line in:\n{stdout}"));
+    line.split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_link_listed_twice_is_written_and_counted_once() {
+    // pickatime-pairs lists S2 in C1 twice; the plugin sends both, the host keeps one.
+    let sandbox = Sandbox::new(&files_config());
+    let first = sandbox.roster(&["import"]).ok().stdout;
+    assert_eq!(
+        summary_counts(&first, "enrollments"),
+        [5, 0, 0, 0],
+        "{first}"
+    );
+    let db = sandbox.db();
+    assert_eq!(count(&db, "SELECT count(*) FROM enrollments"), 5);
+
+    // Again, against what it wrote: the repeat is neither new nor a change.
+    let again = sandbox.roster(&["import"]).ok().stdout;
+    assert_eq!(
+        summary_counts(&again, "enrollments"),
+        [0, 0, 5, 0],
+        "{again}"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM enrollments WHERE active = 1"),
+        5
+    );
+}
+
 #[test]
 fn the_clean_slate_path_previews_and_confirms_each_step() {
     let sandbox = Sandbox::new(&files_config());

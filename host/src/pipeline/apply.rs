@@ -14,7 +14,8 @@ use roster_core::record::{
 };
 use rusqlite::{params, OptionalExtension, Statement, Transaction};
 
-use super::dedupe::{DedupeStage, Known, Resolution};
+use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
+use super::digest::{digest, Digest};
 use super::scope::Scope;
 use super::summary::{EntityName, Summary};
 use crate::config::{AccessDefaults, AccessLevel};
@@ -44,13 +45,11 @@ enum Seen {
 
 /// What the run knows of one school, term, class or person. There is one per person of
 /// a district (millions), so it is kept small: row ids are SQLite rowids (never 0, which
-/// stands for "none") — 40 bytes instead of 72 with `Option<i64>`s.
+/// stands for "none"), and what only classes have is kept aside — 24 bytes instead of 72
+/// with `Option<i64>`s and the class fields.
 struct Entry {
     row: i64,
     fingerprint: i64,
-    /// Classes: the term and school they belong to (0: none), for scoping deactivation.
-    term_row: i64,
-    school_row: i64,
     active: bool,
     seen: Seen,
     /// People: their role, for deactivating per entity.
@@ -68,8 +67,6 @@ impl Entry {
             fingerprint,
             active,
             seen: Seen::No,
-            term_row: 0,
-            school_row: 0,
             role: None,
         }
     }
@@ -80,8 +77,6 @@ impl Entry {
             fingerprint,
             active: true,
             seen,
-            term_row: 0,
-            school_row: 0,
             role: None,
         }
     }
@@ -89,32 +84,102 @@ impl Entry {
     fn id(&self) -> Option<i64> {
         row_or_none(self.row)
     }
+}
 
-    fn term_id(&self) -> Option<i64> {
-        row_or_none(self.term_row)
+/// Source ids to entries, keyed by the id's digest: a `Box<str>` key costs the same 16
+/// bytes plus an allocation per entry, for ids only ever looked up, never listed.
+#[derive(Default)]
+struct Ids(FastMap<Digest, Entry>);
+
+impl Ids {
+    fn get(&self, id: &str) -> Option<&Entry> {
+        self.0.get(&digest(id))
     }
 
-    fn school_id(&self) -> Option<i64> {
-        row_or_none(self.school_row)
+    fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.0.get_mut(&digest(id))
     }
 
-    fn set_scope(&mut self, term_id: Option<i64>, school_id: Option<i64>) {
-        self.term_row = term_id.unwrap_or(0);
-        self.school_row = school_id.unwrap_or(0);
+    fn insert(&mut self, id: &str, entry: Entry) {
+        self.0.insert(digest(id), entry);
+    }
+
+    fn get_or_insert_with(&mut self, id: &str, new: impl FnOnce() -> Entry) -> &mut Entry {
+        self.0.entry(digest(id)).or_insert_with(new)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.0.values()
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.0.values_mut()
     }
 }
 
-/// Source ids to entries. `Box<str>` keys: 16 bytes and no spare capacity.
-type Ids = FastMap<Box<str>, Entry>;
+impl RunPeople for Ids {
+    fn role_in_run(&self, source_id: &str) -> Option<Role> {
+        self.get(source_id)
+            .filter(|entry| entry.seen == Seen::Written)
+            .and_then(|entry| entry.role)
+    }
+}
+
+/// A class's term and school (by row id), for scoping deactivation to an event's terms
+/// and schools.
+#[derive(Clone, Copy)]
+struct ClassScope {
+    term_id: Option<i64>,
+    school_id: Option<i64>,
+}
 
 /// foldhash instead of SipHash: these maps are hashed a few times per record (7% of an
 /// import went into SipHash), and still seeded per process.
 type FastMap<K, V> = foldhash::HashMap<K, V>;
 
-struct LinkEntry {
-    fingerprint: i64,
-    active: bool,
-    seen: bool,
+/// A link the source supplied before: its fingerprint and two flags in one word, 8
+/// bytes for each of a district's millions of enrollments instead of 16. The fingerprint
+/// keeps its low 62 bits (a class teacher's is 0 or 1, a relationship's a hash).
+#[derive(Clone, Copy)]
+struct LinkEntry(u64);
+
+impl LinkEntry {
+    const ACTIVE: u64 = 1;
+    const SEEN: u64 = 2;
+
+    fn loaded(fingerprint: i64, active: bool) -> LinkEntry {
+        let entry = LinkEntry((fingerprint as u64) << 2);
+        if active {
+            LinkEntry(entry.0 | Self::ACTIVE)
+        } else {
+            entry
+        }
+    }
+
+    fn active(self) -> bool {
+        self.0 & Self::ACTIVE != 0
+    }
+
+    fn seen(self) -> bool {
+        self.0 & Self::SEEN != 0
+    }
+
+    fn has_fingerprint(self, fingerprint: i64) -> bool {
+        self.0 >> 2 == ((fingerprint as u64) << 2) >> 2
+    }
+
+    fn mark_seen(&mut self) {
+        self.0 |= Self::SEEN;
+    }
+
+    /// Seen in this run, active, with this fingerprint.
+    fn set_current(&mut self, fingerprint: i64) {
+        *self = LinkEntry(((fingerprint as u64) << 2) | Self::ACTIVE | Self::SEEN);
+    }
+
+    fn deactivate(&mut self) {
+        self.0 &= !Self::ACTIVE;
+    }
 }
 
 /// A map keyed by a pair of row ids, packed into one `u64` when both fit in 32 bits
@@ -173,10 +238,6 @@ impl<V> PairMap<V> {
         }
     }
 
-    fn len(&self) -> usize {
-        self.narrow.len() + self.wide.len()
-    }
-
     fn values(&self) -> impl Iterator<Item = &V> {
         self.narrow.values().chain(self.wide.values())
     }
@@ -189,13 +250,12 @@ impl<V> PairMap<V> {
     }
 }
 
-/// One kind of link: those the source supplied before (loaded up front, for the diff
-/// and for deactivation), and only the keys of those new in this run (to notice a link
-/// sent twice) — a new link is active and seen by definition.
+/// One kind of link: those the source supplied before, loaded up front for the diff and
+/// for deactivation. Links new in this run are not kept: a new link is active and seen
+/// by definition, and one sent twice is noticed by its write (see `Apply::link`).
 #[derive(Default)]
 struct Links {
     loaded: PairMap<LinkEntry>,
-    added: PairMap<()>,
 }
 
 /// The statements every record runs, prepared once for the import: `prepare_cached`
@@ -230,17 +290,18 @@ impl<'t> Hot<'t> {
             )?),
             enrollment: RefCell::new(tx.prepare(
                 "INSERT INTO enrollments (class_id, contact_id, source) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, source = excluded.source",
+                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, source = excluded.source
+                 WHERE enrollments.source IS NOT excluded.source",
             )?),
             class_teacher: RefCell::new(tx.prepare(
                 "INSERT INTO class_teachers (class_id, contact_id, is_primary, source) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, is_primary = excluded.is_primary,
-                 source = excluded.source",
+                 source = excluded.source WHERE class_teachers.source IS NOT excluded.source",
             )?),
             relationship: RefCell::new(tx.prepare(
                 "INSERT INTO relationships (parent_id, student_id, relationship, type, source) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (parent_id, student_id) DO UPDATE SET active = 1, relationship = excluded.relationship,
-                 type = excluded.type, source = excluded.source",
+                 type = excluded.type, source = excluded.source WHERE relationships.source IS NOT excluded.source",
             )?),
         })
     }
@@ -256,6 +317,8 @@ pub struct Apply<'t> {
     schools: Ids,
     terms: Ids,
     classes: Ids,
+    /// By class row id.
+    class_scope: FastMap<i64, ClassScope>,
     people: Ids,
     enrollments: Links,
     class_teachers: Links,
@@ -299,16 +362,26 @@ impl<'t> Apply<'t> {
         access: &AccessDefaults,
         scope: Scope,
     ) -> rusqlite::Result<Self> {
-        let load = |sql: &str| -> rusqlite::Result<Ids> {
+        let mut class_scope = FastMap::default();
+        let mut load = |sql: &str| -> rusqlite::Result<Ids> {
             let mut statement = tx.prepare(sql)?;
-            let rows = statement.query_map([source], |row| {
-                let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
+            let mut rows = statement.query([source])?;
+            let mut ids = Ids::default();
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(1)?;
                 if row.as_ref().column_count() > 4 {
-                    entry.set_scope(row.get(4)?, row.get(5)?);
+                    let scope = ClassScope {
+                        term_id: row.get(4)?,
+                        school_id: row.get(5)?,
+                    };
+                    class_scope.insert(id, scope);
                 }
-                Ok((row.get::<_, String>(0)?.into_boxed_str(), entry))
-            })?;
-            rows.collect()
+                ids.insert(
+                    row.get_ref(0)?.as_str()?,
+                    Entry::unseen(id, row.get(2)?, row.get(3)?),
+                );
+            }
+            Ok(ids)
         };
         let schools =
             load("SELECT source_id, id, fingerprint, active FROM schools WHERE source = ?1")?;
@@ -327,7 +400,7 @@ impl<'t> Apply<'t> {
             while let Some(row) = rows.next()? {
                 let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
                 entry.role = Some(role_from_db(&row.get::<_, String>(4)?));
-                people.insert(row.get::<_, String>(0)?.into_boxed_str(), entry);
+                people.insert(row.get_ref(0)?.as_str()?, entry);
             }
         }
         let load_links = |sql: &str| -> rusqlite::Result<Links> {
@@ -337,11 +410,7 @@ impl<'t> Apply<'t> {
             while let Some(row) = rows.next()? {
                 links.loaded.insert_new(
                     (row.get(0)?, row.get(1)?),
-                    LinkEntry {
-                        active: row.get(2)?,
-                        fingerprint: row.get(3)?,
-                        seen: false,
-                    },
+                    LinkEntry::loaded(row.get(3)?, row.get(2)?),
                 );
             }
             Ok(links)
@@ -363,14 +432,10 @@ impl<'t> Apply<'t> {
                 let kind: Option<String> = row.get(4)?;
                 relationships.loaded.insert_new(
                     (row.get(0)?, row.get(1)?),
-                    LinkEntry {
-                        active: row.get(2)?,
-                        fingerprint: relationship_fingerprint(
-                            relationship.as_deref(),
-                            kind.as_deref(),
-                        ),
-                        seen: false,
-                    },
+                    LinkEntry::loaded(
+                        relationship_fingerprint(relationship.as_deref(), kind.as_deref()),
+                        row.get(2)?,
+                    ),
                 );
             }
         }
@@ -384,6 +449,7 @@ impl<'t> Apply<'t> {
             schools,
             terms,
             classes,
+            class_scope,
             people,
             enrollments,
             class_teachers,
@@ -403,16 +469,27 @@ impl<'t> Apply<'t> {
                 .filter(|e| e.active && e.id().is_some())
                 .count() as u64
         };
-        let links = |links: &Links| {
-            (links.loaded.values().filter(|e| e.active).count() + links.added.len()) as u64
+        // Every link inserted in this run is active.
+        let links = |links: &Links, entity: EntityName| {
+            links.loaded.values().filter(|e| e.active()).count() as u64
+                + self.summary.get(entity).inserted
         };
         let mut counts = vec![
             (EntityName::Schools, count(&self.schools)),
             (EntityName::Terms, count(&self.terms)),
             (EntityName::Classes, count(&self.classes)),
-            (EntityName::Enrollments, links(&self.enrollments)),
-            (EntityName::ClassTeachers, links(&self.class_teachers)),
-            (EntityName::Relationships, links(&self.relationships)),
+            (
+                EntityName::Enrollments,
+                links(&self.enrollments, EntityName::Enrollments),
+            ),
+            (
+                EntityName::ClassTeachers,
+                links(&self.class_teachers, EntityName::ClassTeachers),
+            ),
+            (
+                EntityName::Relationships,
+                links(&self.relationships, EntityName::Relationships),
+            ),
         ];
         for role in [Role::Student, Role::Teacher, Role::Parent, Role::Staff] {
             let n = self
@@ -517,7 +594,7 @@ impl<'t> Apply<'t> {
                 .execute(params![self.source, school.source_id, school.name, school.sis_id, school.school_number, school.state_id, attributes, fp])?;
                 let id = self.tx.last_insert_rowid();
                 self.schools.insert(
-                    school.source_id.into_boxed_str(),
+                    &school.source_id,
                     Entry::new_in_run(Some(id), fp, Seen::Written),
                 );
             }
@@ -570,7 +647,7 @@ impl<'t> Apply<'t> {
                 .execute(params![self.source, term.source_id, school_id, term.name, term.start_date, term.end_date, attributes, fp])?;
                 let id = self.tx.last_insert_rowid();
                 self.terms.insert(
-                    term.source_id.into_boxed_str(),
+                    &term.source_id,
                     Entry::new_in_run(Some(id), fp, Seen::Written),
                 );
             }
@@ -638,13 +715,14 @@ impl<'t> Apply<'t> {
                     attributes, fp])?;
                 let id = self.tx.last_insert_rowid();
                 self.classes.insert(
-                    class.source_id.as_str().into(),
+                    &class.source_id,
                     Entry::new_in_run(Some(id), fp, Seen::Written),
                 );
             }
         }
-        if let Some(entry) = self.classes.get_mut(class.source_id.as_str()) {
-            entry.set_scope(term_id, school_id);
+        if let Some(id) = self.classes.get(&class.source_id).and_then(Entry::id) {
+            self.class_scope
+                .insert(id, ClassScope { term_id, school_id });
         }
         Ok(())
     }
@@ -709,7 +787,7 @@ impl<'t> Apply<'t> {
             }
             None => None,
         };
-        let resolution = dedupe.check(self.tx, &self.source, &person, existing)?;
+        let resolution = dedupe.check(self.tx, &self.source, &person, existing, &self.people)?;
         match existing {
             Some(Known { changed: false, .. }) => self.summary.counts(entity).unchanged += 1,
             Some(Known { contact_id, .. }) => {
@@ -746,7 +824,7 @@ impl<'t> Apply<'t> {
                 self.replace_source_data(contact_id, &person, &school_ids, fresh)?;
                 let mut entry = Entry::new_in_run(Some(contact_id), fp, Seen::Written);
                 entry.role = Some(role);
-                self.people.insert(person.source_id.as_str().into(), entry);
+                self.people.insert(&person.source_id, entry);
             }
         }
         Ok(())
@@ -775,8 +853,7 @@ impl<'t> Apply<'t> {
     fn remove_person(&mut self, source_id: &str, entity: EntityName) -> Result<()> {
         let entry = self
             .people
-            .entry(source_id.into())
-            .or_insert_with(|| Entry::new_in_run(None, 0, Seen::Skipped));
+            .get_or_insert_with(source_id, || Entry::new_in_run(None, 0, Seen::Skipped));
         entry.seen = Seen::Skipped;
         if let (Some(contact_id), true) = (entry.id(), entry.active) {
             entry.active = false;
@@ -938,8 +1015,7 @@ impl<'t> Apply<'t> {
             MapName::Classes => &mut self.classes,
             MapName::People => &mut self.people,
         };
-        map.entry(key.into())
-            .or_insert_with(|| Entry::new_in_run(None, 0, Seen::Skipped))
+        map.get_or_insert_with(key, || Entry::new_in_run(None, 0, Seen::Skipped))
             .seen = Seen::Skipped;
     }
 
@@ -952,7 +1028,7 @@ impl<'t> Apply<'t> {
         let what = expected.as_db_str();
         let resolved = self.resolve(&self.people, what, id, referrer)?;
         if resolved.is_some() {
-            let role = self.people[id].role;
+            let role = self.people.get(id).and_then(|e| e.role);
             if role != Some(expected) && !(expected == Role::Teacher && role == Some(Role::Staff)) {
                 return Err(self.invalid(format!(
                     "{} refers to `{id}` as a {what}, but the source sent `{id}` as a {}",
@@ -1029,50 +1105,71 @@ impl<'t> Apply<'t> {
             LinkKind::ClassTeacher => (&mut self.class_teachers, EntityName::ClassTeachers),
             LinkKind::Relationship => (&mut self.relationships, EntityName::Relationships),
         };
-        let write = match links.loaded.get_mut(&key) {
-            Some(entry) if entry.seen => return Ok(()),
+        let source = &self.source;
+        match links.loaded.get_mut(&key) {
+            // Sent twice in this run: the first one counted.
+            Some(entry) if entry.seen() => {}
             Some(entry) => {
-                entry.seen = true;
-                if entry.active && entry.fingerprint == fp {
+                if entry.active() && entry.has_fingerprint(fp) {
+                    entry.mark_seen();
                     self.summary.counts(entity).unchanged += 1;
-                    false
-                } else {
-                    entry.active = true;
-                    entry.fingerprint = fp;
-                    self.summary.counts(entity).updated += 1;
-                    true
+                    return Ok(());
+                }
+                entry.set_current(fp);
+                self.summary.counts(entity).updated += 1;
+                let mut statement = self.tx.prepare_cached(match kind {
+                    LinkKind::Enrollment => {
+                        "UPDATE enrollments SET active = 1, source = ?3 WHERE class_id = ?1 AND contact_id = ?2"
+                    }
+                    LinkKind::ClassTeacher => {
+                        "UPDATE class_teachers SET active = 1, is_primary = ?3, source = ?4
+                         WHERE class_id = ?1 AND contact_id = ?2"
+                    }
+                    LinkKind::Relationship => {
+                        "UPDATE relationships SET active = 1, relationship = ?3, type = ?4, source = ?5
+                         WHERE parent_id = ?1 AND student_id = ?2"
+                    }
+                })?;
+                match kind {
+                    LinkKind::Enrollment => statement.execute(params![key.0, key.1, source])?,
+                    LinkKind::ClassTeacher => {
+                        statement.execute(params![key.0, key.1, fp, source])?
+                    }
+                    LinkKind::Relationship => statement.execute(params![
+                        key.0,
+                        key.1,
+                        relationship,
+                        contact_type,
+                        source
+                    ])?,
+                };
+            }
+            None => {
+                // New to this source. The insert changes nothing when the row is this
+                // source's already, which can only be a repeat within this run (all it
+                // had before is in `loaded`): no map of new links is needed to notice it.
+                let changed = match kind {
+                    LinkKind::Enrollment => self
+                        .hot
+                        .enrollment
+                        .borrow_mut()
+                        .execute(params![key.0, key.1, source])?,
+                    LinkKind::ClassTeacher => self
+                        .hot
+                        .class_teacher
+                        .borrow_mut()
+                        .execute(params![key.0, key.1, fp, source])?,
+                    LinkKind::Relationship => self
+                        .hot
+                        .relationship
+                        .borrow_mut()
+                        .execute(params![key.0, key.1, relationship, contact_type, source])?,
+                };
+                if changed > 0 {
+                    self.summary.counts(entity).inserted += 1;
                 }
             }
-            // Sent twice in this run: the first one counted.
-            None if !links.added.insert_new(key, ()) => return Ok(()),
-            None => {
-                self.summary.counts(entity).inserted += 1;
-                true
-            }
-        };
-        if !write {
-            return Ok(());
         }
-        let source = &self.source;
-        match kind {
-            LinkKind::Enrollment => self
-                .hot
-                .enrollment
-                .borrow_mut()
-                .execute(params![key.0, key.1, source])?,
-            LinkKind::ClassTeacher => self
-                .hot
-                .class_teacher
-                .borrow_mut()
-                .execute(params![key.0, key.1, fp, source])?,
-            LinkKind::Relationship => self.hot.relationship.borrow_mut().execute(params![
-                key.0,
-                key.1,
-                relationship,
-                contact_type,
-                source
-            ])?,
-        };
         Ok(())
     }
 
@@ -1132,9 +1229,17 @@ impl<'t> Apply<'t> {
             .collect();
         let (filters_terms, filters_schools) =
             (self.scope.filters_terms(), self.scope.filters_schools());
+        let class_scope = &self.class_scope;
         let class_in_scope = |entry: &Entry| {
-            (!filters_terms || entry.term_id().is_some_and(|t| term_ids.contains(&t)))
-                && (!filters_schools || entry.school_id().is_some_and(|s| school_ids.contains(&s)))
+            let scope = entry.id().and_then(|id| class_scope.get(&id));
+            (!filters_terms
+                || scope
+                    .and_then(|s| s.term_id)
+                    .is_some_and(|t| term_ids.contains(&t)))
+                && (!filters_schools
+                    || scope
+                        .and_then(|s| s.school_id)
+                        .is_some_and(|s| school_ids.contains(&s)))
         };
         if complete.contains(&Entity::Classes) {
             deactivate(
@@ -1201,8 +1306,8 @@ impl<'t> Apply<'t> {
             };
             for (key, entry) in map.loaded.iter_mut() {
                 let in_scope = kind == LinkKind::Relationship || scoped_classes.contains(&key.0);
-                if !entry.seen && entry.active && in_scope {
-                    entry.active = false;
+                if !entry.seen() && entry.active() && in_scope {
+                    entry.deactivate();
                     self.summary.counts(name).deactivated += 1;
                     tx.prepare_cached(sql)?.execute(params![key.0, key.1])?;
                 }
@@ -1252,4 +1357,32 @@ enum LinkKind {
 fn relationship_fingerprint(relationship: Option<&str>, kind: Option<&str>) -> i64 {
     let text = format!("{}\u{1f}{}", relationship.unwrap_or(""), kind.unwrap_or(""));
     fingerprint(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_entry_keeps_its_flags_and_fingerprint_apart() {
+        let fingerprints = [0, 1, -1, i64::MAX, i64::MIN, 0x1234_5678_9abc_def0];
+        for fp in fingerprints {
+            for active in [false, true] {
+                let mut entry = LinkEntry::loaded(fp, active);
+                assert_eq!((entry.active(), entry.seen()), (active, false));
+                assert!(entry.has_fingerprint(fp));
+                entry.mark_seen();
+                assert_eq!((entry.active(), entry.seen()), (active, true));
+                assert!(entry.has_fingerprint(fp));
+                entry.deactivate();
+                assert_eq!((entry.active(), entry.seen()), (false, true));
+            }
+        }
+        // A primary teacher is no longer primary: 1 against 0.
+        assert!(!LinkEntry::loaded(1, true).has_fingerprint(0));
+        let mut entry = LinkEntry::loaded(7, false);
+        entry.set_current(8);
+        assert!(entry.active() && entry.seen() && entry.has_fingerprint(8));
+        assert!(!entry.has_fingerprint(7));
+    }
 }

@@ -15,6 +15,7 @@ use roster_core::record::{Person, Role};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use super::digest::{digest, Digest};
 use crate::config::DedupePolicy;
 
 /// What to do with an incoming person.
@@ -95,6 +96,12 @@ impl Conflict {
     }
 }
 
+/// The people of the run so far, as the import keeps them anyway.
+pub trait RunPeople {
+    /// The role `source_id` was sent with earlier in this run, if it was.
+    fn role_in_run(&self, source_id: &str) -> Option<Role>;
+}
+
 pub trait DedupeStage {
     /// Every in-scope person of a run, before it is written.
     fn check(
@@ -103,11 +110,16 @@ pub trait DedupeStage {
         source: &str,
         person: &Person,
         known: Option<Known>,
+        run: &dyn RunPeople,
     ) -> rusqlite::Result<Resolution>;
 
     /// The source sent `person`'s id a second time in this run, with different data
     /// (`first_role`: the role it had the first time).
     fn repeated(&mut self, source: &str, person: &Person, first_role: Option<Role>);
+
+    /// The run has sent its last person: what was kept to compare them with each other
+    /// can go while the job finishes (for a district, hundreds of MiB).
+    fn people_done(&mut self) {}
 
     /// Conflicts that stop the import (and, under `report`, cross-source matches).
     fn findings(&self) -> &[Conflict];
@@ -141,8 +153,9 @@ fn identifier<'p>(person: &'p Person, kind: &str) -> Option<&'p str> {
 
 pub struct Dedupe {
     policy: DedupePolicy,
-    /// This run's contact-id namespace: value -> the role holding it (millions of entries
-    /// at district scale, so keyed by a hash of the value, not the value).
+    /// This run's contact-id namespace: value -> the role holding it, for the values
+    /// that are not their holder's own source id. The others (in pickAtime files, every
+    /// person's own id: millions at district scale) are found through [`RunPeople`].
     namespace: foldhash::HashMap<Digest, Role>,
     /// The holders in `namespace` whose source id is not the value itself (in pickAtime
     /// files it always is).
@@ -188,15 +201,6 @@ impl Prior {
             this_source,
         })
     }
-}
-
-/// A 128-bit hash of an id or email: what the run's maps keep instead of the text. Two
-/// different values of a district share one with odds below 1 in 10^25.
-type Digest = [u64; 2];
-
-fn digest(text: &str) -> Digest {
-    let hash = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
-    [hash as u64, (hash >> 64) as u64]
 }
 
 struct Candidate {
@@ -320,6 +324,7 @@ impl Dedupe {
         source: &str,
         person: &Person,
         in_db: bool,
+        run: &dyn RunPeople,
     ) -> rusqlite::Result<()> {
         let role = person.role();
         for id in person
@@ -329,8 +334,15 @@ impl Dedupe {
         {
             let value = id.value.trim();
             let key = digest(value);
-            match self.namespace.get(&key) {
-                Some(&other_role) if other_role != role => {
+            let own = value == person.source_id;
+            // Another person's own id is theirs in the run's people, not in `namespace`.
+            let holder = match self.namespace.get(&key) {
+                Some(&role) => Some(role),
+                None if !own => run.role_in_run(value),
+                None => None,
+            };
+            match holder {
+                Some(other_role) if other_role != role => {
                     let other_id = self.holders.get(&key).map_or(value, |id| &**id);
                     let reason = format!(
                         "{} `{value}` is also {} {other_id}'s id: one contact id for two roles",
@@ -350,8 +362,8 @@ impl Dedupe {
                 }
                 Some(_) => {}
                 None => {
-                    self.namespace.insert(key, role);
-                    if value != person.source_id {
+                    if !own {
+                        self.namespace.insert(key, role);
                         self.holders.insert(key, person.source_id.as_str().into());
                     }
                     if !in_db {
@@ -665,13 +677,14 @@ impl DedupeStage for Dedupe {
         source: &str,
         person: &Person,
         known: Option<Known>,
+        run: &dyn RunPeople,
     ) -> rusqlite::Result<Resolution> {
         let prior = self.prior(tx, source)?;
         // A person this source sent unchanged was checked against the roster when their
         // ids arrived, and every later holder of one of those ids was checked against
         // them: only people new or changed in this run can bring a collision.
         let in_db = prior.this_source && known.is_none_or(|k| k.changed);
-        self.check_namespace_and_email(tx, source, person, in_db)?;
+        self.check_namespace_and_email(tx, source, person, in_db, run)?;
         if let Some(known) = known {
             if known.changed {
                 self.check_recycled(tx, source, person, known.contact_id)?;
@@ -804,6 +817,12 @@ impl DedupeStage for Dedupe {
             existing: None,
             action: action.into(),
         });
+    }
+
+    fn people_done(&mut self) {
+        self.namespace = Default::default();
+        self.holders = Default::default();
+        self.emails = Default::default();
     }
 
     fn findings(&self) -> &[Conflict] {

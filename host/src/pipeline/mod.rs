@@ -8,6 +8,7 @@
 mod apply;
 mod bulk;
 pub mod dedupe;
+mod digest;
 mod guard;
 mod scope;
 pub mod summary;
@@ -216,6 +217,7 @@ fn run_job(
         progress.records(done);
     }
 
+    dedupe.people_done();
     let unmatched = apply.scope.unmatched();
     if !unmatched.is_empty() {
         return Err(invalid(format!(

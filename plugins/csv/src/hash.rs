@@ -2,12 +2,11 @@
 //! hashed millions of times: foldhash instead of SipHash, which cost a tenth of the
 //! reading time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 pub type FastBuild = foldhash::fast::RandomState;
 pub type FastMap<K, V> = HashMap<K, V, FastBuild>;
-pub type FastSet<K> = HashSet<K, FastBuild>;
 
 /// A set of ids numbered densely in the order they were first added. The ids are kept
 /// once, one after another in one buffer, and found again through an open-addressing
@@ -90,51 +89,6 @@ impl IdTable {
     }
 }
 
-/// A set of pairs of dense numbers `(a, b)`, kept as one list of `b`s per `a`: 8 bytes
-/// a pair (a hash set of `u64`s takes 9 to 18, and twice that while it grows). An `a`
-/// with many pairs has those past the first [`PairSet::LISTED`] in a hash set, so no
-/// insertion walks more than that many.
-#[derive(Default)]
-pub struct PairSet {
-    /// The first node of each `a`'s list; `EMPTY` for none.
-    heads: Vec<u32>,
-    /// `(b, next node)`, newest first.
-    nodes: Vec<(u32, u32)>,
-    /// The length of each `a`'s list.
-    listed: Vec<u8>,
-    more: FastSet<u64>,
-}
-
-impl PairSet {
-    const LISTED: u8 = 32;
-
-    /// Adds `(a, b)`; `false` when it was there already.
-    pub fn insert(&mut self, a: u32, b: u32) -> bool {
-        let key = a as usize;
-        if key >= self.heads.len() {
-            let len = (key + 1).max(self.heads.len() * 2);
-            self.heads.resize(len, EMPTY);
-            self.listed.resize(len, 0);
-        }
-        let mut node = self.heads[key];
-        while node != EMPTY {
-            let (value, next) = self.nodes[node as usize];
-            if value == b {
-                return false;
-            }
-            node = next;
-        }
-        if self.listed[key] == Self::LISTED {
-            return self.more.insert((u64::from(a) << 32) | u64::from(b));
-        }
-        let number = u32::try_from(self.nodes.len()).expect("fewer than 4 billion pairs");
-        self.nodes.push((b, self.heads[key]));
-        self.heads[key] = number;
-        self.listed[key] += 1;
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,18 +109,5 @@ mod tests {
         assert_eq!(table.get(""), Some(1000));
         assert_eq!(table.get("id1000"), None);
         assert_eq!(table.len(), 1001);
-    }
-
-    #[test]
-    fn a_pair_set_is_a_set() {
-        let mut set = PairSet::default();
-        let mut reference = std::collections::HashSet::new();
-        // Few pairs for most, hundreds for some: both the lists and the overflow.
-        for i in 0..20_000u32 {
-            let a = (i * 7919) % 101;
-            let b = (i * 104_729) % if a % 10 == 0 { 500 } else { 5 };
-            assert_eq!(set.insert(a, b), reference.insert((a, b)), "({a}, {b})");
-        }
-        assert!(!set.more.is_empty());
     }
 }

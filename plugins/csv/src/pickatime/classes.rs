@@ -1,5 +1,8 @@
 //! The Class file: classes, and the teachers who hold them.
 
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
 use roster_core::record::{Class, ClassTeacher, Record};
 use roster_core::sdk::Host;
 use roster_core::PluginError;
@@ -9,12 +12,13 @@ use super::{Reader, Roster};
 use crate::config::Delimiter;
 use crate::table::{DataFile, Row, Table};
 
-/// A class as its first row described it, to notice later rows that disagree.
+/// A class as its first row described it, to notice later rows that disagree. A
+/// district has hundreds of thousands: its details are kept as a hash (only a notice
+/// depends on them) and its teachers by the line that defines them.
 pub struct ClassSeen {
-    pub index: u32,
     line: u64,
-    details: (String, Option<String>, Option<u32>),
-    teachers: Vec<String>,
+    details: u64,
+    teachers: Vec<u64>,
 }
 
 pub struct Classes {
@@ -50,7 +54,7 @@ impl Classes {
     fn read(&self, row: &Row, roster: &mut Roster) -> Result<Option<Class>, PluginError> {
         let id = required(&self.table, row, self.id, "ClassID")?;
         let teacher = required(&self.table, row, self.teacher, "TeacherID")?;
-        if !roster.teachers.contains_key(teacher) {
+        let Some(&teacher_line) = roster.teachers.get(teacher) else {
             return Err(self.table.error(
                 row,
                 self.teacher,
@@ -59,7 +63,7 @@ impl Classes {
                     roster.teacher_file
                 ),
             ));
-        }
+        };
         let ptan = match (self.ptan, row.get_opt(self.ptan)) {
             (_, "") => None,
             (Some(column), text) => Some(text.parse::<u32>().map_err(|_| {
@@ -74,29 +78,28 @@ impl Classes {
         let name = non_empty(row.get_opt(self.name)).unwrap_or_else(|| id.to_string());
         let group = non_empty(row.get_opt(self.group));
         let details = (name, group, ptan);
+        let details_hash = FixedState::with_seed(0).hash_one(&details);
 
         if let Some(seen) = roster.classes.get_mut(id) {
-            if seen.details != details {
+            if seen.details != details_hash {
                 roster.host.warn(&format!(
                     "{}:{}: ClassID `{id}` repeats line {} with another ClassName, GroupName or PTAN; keeping line {}'s",
                     self.table.file.shown, row.line, seen.line, seen.line
                 ));
             }
-            if !seen.teachers.iter().any(|t| t == teacher) {
-                seen.teachers.push(teacher.to_string());
+            if !seen.teachers.contains(&teacher_line) {
+                seen.teachers.push(teacher_line);
                 roster.links.push_back(link(id, teacher, false));
             }
             return Ok(None);
         }
-        let index = u32::try_from(roster.classes.len()).expect("fewer than 4 billion classes");
         roster.links.push_back(link(id, teacher, true));
         roster.classes.insert(
             id.into(),
             ClassSeen {
-                index,
                 line: row.line,
-                details: details.clone(),
-                teachers: vec![teacher.to_string()],
+                details: details_hash,
+                teachers: vec![teacher_line],
             },
         );
         let (name, group_name, appointments_per_parent) = details;

@@ -8,16 +8,14 @@ use roster_core::sdk::{encode_enrollment, Host};
 use roster_core::PluginError;
 
 use super::people::required;
-use super::{first_time, Reader, Roster};
+use super::{Reader, Roster};
 use crate::config::Delimiter;
-use crate::hash::PairSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Enrollments {
     table: Table,
     student: usize,
     classes: Vec<usize>,
-    seen: PairSet,
     /// The columns of `row` whose enrollments are still to be emitted.
     ready: VecDeque<usize>,
     row: Row,
@@ -37,7 +35,6 @@ impl Enrollments {
             table,
             student,
             classes,
-            seen: PairSet::default(),
             ready: VecDeque::new(),
             row: Row::default(),
         })
@@ -45,7 +42,7 @@ impl Enrollments {
 
     fn read(&mut self, row: &Row, roster: &Roster) -> Result<(), PluginError> {
         required(&self.table, row, self.student, "StudentID")?;
-        let student = roster.student(&self.table, row, self.student)?;
+        roster.check_student(&self.table, row, self.student)?;
         let one_per_row = self.classes.len() == 1;
         for &column in &self.classes {
             let class_id = match row.get(column) {
@@ -53,16 +50,16 @@ impl Enrollments {
                 "" => continue,
                 class_id => class_id,
             };
-            let Some(class) = roster.classes.get(class_id) else {
+            if !roster.classes.contains_key(class_id) {
                 return Err(self.table.error(
                     row,
                     column,
                     format!("unknown ClassID `{class_id}` (not in the Class file)"),
                 ));
-            };
-            if first_time(&mut self.seen, student, class.index) {
-                self.ready.push_back(column);
             }
+            // A pair listed twice goes out twice: the host writes a link once, however
+            // often it comes (and keeps no more for it than the database's own key).
+            self.ready.push_back(column);
         }
         Ok(())
     }

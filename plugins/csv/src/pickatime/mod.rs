@@ -32,7 +32,7 @@ use roster_core::sdk::{encode_record, Host, RecordSource};
 use roster_core::PluginError;
 
 use crate::config::{Config, Delimiter};
-use crate::hash::{FastMap, IdTable, PairSet};
+use crate::hash::{FastMap, IdTable};
 use crate::table::{Row, Table};
 pub use files::FileSet;
 use parents::ParentIndex;
@@ -243,6 +243,7 @@ impl PickatimeSource {
     }
 
     fn start(&mut self, step: Step) -> Result<Box<dyn Reader>, PluginError> {
+        self.release_before(step);
         let (host, delimiter) = (&self.host, self.delimiter);
         Ok(match step {
             Step::Students => Box::new(people::Students::open(
@@ -287,6 +288,27 @@ impl PickatimeSource {
             }
             Step::Snapshot => Box::new(SnapshotStep(Some(self.snapshot()))),
         })
+    }
+
+    /// Frees the indexes no step from `step` on reads: the host is still writing what
+    /// the plugin sent while it reads the last files, and a district's indexes take
+    /// hundreds of MiB.
+    fn release_before(&mut self, step: Step) {
+        let roster = &mut self.roster;
+        match step {
+            Step::Students | Step::Teachers | Step::Parents | Step::Classes => {}
+            Step::ClassTeachers => roster.teachers = FastMap::default(),
+            Step::Enrollments => roster.links = VecDeque::new(),
+            Step::Relationships => roster.classes = FastMap::default(),
+            Step::Snapshot => {
+                roster.links = VecDeque::new();
+                roster.teachers = FastMap::default();
+                roster.classes = FastMap::default();
+                roster.students = IdTable::default();
+                roster.student_seen = Vec::new();
+                roster.parents = None;
+            }
+        }
     }
 
     /// The required files are full snapshots; the parent files only vouch for their
@@ -401,22 +423,18 @@ impl Reader for SnapshotStep {
     }
 }
 
-/// Records a pair of dense numbers as emitted; `false` when it already was.
-fn first_time(seen: &mut PairSet, a: u32, b: u32) -> bool {
-    seen.insert(a, b)
-}
-
 impl Roster {
-    /// The dense number of the student a later file refers to in column `index`.
-    fn student(&self, table: &Table, row: &Row, index: usize) -> Result<u32, PluginError> {
+    /// Checks the student a later file refers to in column `index`: in the Student
+    /// file, and not deleted there.
+    fn check_student(&self, table: &Table, row: &Row, index: usize) -> Result<(), PluginError> {
         let id = row.get(index);
-        match self.students.get(id).map(|n| (n, &self.student_seen[n])) {
+        match self.students.get(id).map(|n| &self.student_seen[n]) {
             None => Err(table.error(
                 row,
                 index,
                 format!("unknown StudentID `{id}` (not in {})", self.student_file),
             )),
-            Some((_, seen)) if seen.removed => Err(table
+            Some(seen) if seen.removed => Err(table
                 .error(
                     row,
                     index,
@@ -426,7 +444,7 @@ impl Roster {
                     ),
                 )
                 .with_hint("remove the student's rows from the other files too")),
-            Some((number, _)) => Ok(u32::try_from(number).expect("fewer than 4 billion students")),
+            Some(_) => Ok(()),
         }
     }
 }

@@ -6,9 +6,8 @@ use roster_core::PluginError;
 
 use super::enrollments::warn_ignored;
 use super::people::required;
-use super::{first_time, Reader, Roster};
+use super::{Reader, Roster};
 use crate::config::Delimiter;
-use crate::hash::PairSet;
 use crate::table::{DataFile, Row, Table};
 
 pub struct Relationships {
@@ -17,7 +16,6 @@ pub struct Relationships {
     student: usize,
     /// Not in the documented format, but where a school would say "Mother" or "Aunt".
     relationship: Option<usize>,
-    seen: PairSet,
     row: Row,
 }
 
@@ -32,24 +30,24 @@ impl Relationships {
             parent,
             student,
             relationship: table.find("Relationship"),
-            seen: PairSet::default(),
             table,
             row: Row::default(),
         })
     }
 
     /// `emit` makes the row's relationship of the contact's ParentID, the StudentID and
-    /// the relationship, unless it was emitted already.
+    /// the relationship. Two ParentIDs merged into one contact can make a pair twice:
+    /// both go out, and the host keeps the first (as it does with any link sent twice).
     fn read<T>(
         &mut self,
         row: &Row,
         roster: &Roster,
         emit: impl FnOnce(&str, &str, Option<&str>) -> T,
-    ) -> Result<Option<T>, PluginError> {
+    ) -> Result<T, PluginError> {
         let parent_id = required(&self.table, row, self.parent, "ParentID")?;
         let student_id = required(&self.table, row, self.student, "StudentID")?;
         let resolved = roster.parents.as_ref().and_then(|p| p.resolve(parent_id));
-        let Some((parent, canonical)) = resolved else {
+        let Some((_, canonical)) = resolved else {
             return Err(self.table.error(
                 row,
                 self.parent,
@@ -59,13 +57,9 @@ impl Relationships {
                 ),
             ));
         };
-        let student = roster.student(&self.table, row, self.student)?;
-        let parent = u32::try_from(parent).expect("fewer than 4 billion parents");
-        if !first_time(&mut self.seen, parent, student) {
-            return Ok(None);
-        }
+        roster.check_student(&self.table, row, self.student)?;
         let relationship = Some(row.get_opt(self.relationship)).filter(|r| !r.is_empty());
-        Ok(Some(emit(canonical, student_id, relationship)))
+        Ok(emit(canonical, student_id, relationship))
     }
 }
 
@@ -73,20 +67,18 @@ const CONTACT_TYPE: &str = "parent";
 
 impl Reader for Relationships {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        while self.table.read_row(&mut self.row)? {
-            let row = std::mem::take(&mut self.row);
-            let read = self.read(&row, roster, |parent, student, relationship| Relationship {
-                parent_id: parent.to_string(),
-                student_id: student.to_string(),
-                relationship: relationship.map(str::to_string),
-                contact_type: Some(CONTACT_TYPE.to_string()),
-            });
-            self.row = row;
-            if let Some(relationship) = read? {
-                return Ok(Some(relationship.into()));
-            }
+        if !self.table.read_row(&mut self.row)? {
+            return Ok(None);
         }
-        Ok(None)
+        let row = std::mem::take(&mut self.row);
+        let read = self.read(&row, roster, |parent, student, relationship| Relationship {
+            parent_id: parent.to_string(),
+            student_id: student.to_string(),
+            relationship: relationship.map(str::to_string),
+            contact_type: Some(CONTACT_TYPE.to_string()),
+        });
+        self.row = row;
+        Ok(Some(read?.into()))
     }
 
     fn next_encoded(
@@ -94,17 +86,15 @@ impl Reader for Relationships {
         roster: &mut Roster,
         out: &mut Vec<u8>,
     ) -> Result<bool, PluginError> {
-        while self.table.read_row(&mut self.row)? {
-            let row = std::mem::take(&mut self.row);
-            let read = self.read(&row, roster, |parent, student, relationship| {
-                encode_relationship(parent, student, relationship, Some(CONTACT_TYPE), out)
-            });
-            self.row = row;
-            if read?.is_some() {
-                return Ok(true);
-            }
+        if !self.table.read_row(&mut self.row)? {
+            return Ok(false);
         }
-        Ok(false)
+        let row = std::mem::take(&mut self.row);
+        let read = self.read(&row, roster, |parent, student, relationship| {
+            encode_relationship(parent, student, relationship, Some(CONTACT_TYPE), out)
+        });
+        self.row = row;
+        read.map(|()| true)
     }
 
     fn progress(&self) -> Option<(&str, u64)> {
