@@ -92,9 +92,56 @@ pub trait Progress {
 /// Batches the plugin may read ahead of the one being applied.
 const READ_AHEAD: usize = 2;
 
-/// The page cache an import's transaction gets at least (KiB): the indexes it writes into
+/// The page cache (KiB) a run that writes much gets at least: the indexes it writes into
 /// stay in memory instead of being re-read for every row (SQLite's default is 2 MiB).
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+
+/// The page cache a run into a roster with data starts with, until it has written
+/// [`LARGE_RUN_WRITES`] rows. A nightly re-sync changes a few percent, scattered over
+/// tables far larger than any cache: a big one would only hold what it read once.
+const SYNC_CACHE_KIB: i64 = 32 * 1024;
+const LARGE_RUN_WRITES: u64 = 100_000;
+
+/// The connection's page cache during a job: raised for the job (never lowered below
+/// what the connection had), restored after it.
+struct PageCache {
+    previous: i64,
+    previous_kib: i64,
+    current_kib: i64,
+}
+
+impl PageCache {
+    fn of(conn: &Connection) -> rusqlite::Result<PageCache> {
+        let previous: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+        // Negative: KiB; positive: pages (of 4 KiB, the schema's page size).
+        let previous_kib = if previous < 0 {
+            -previous
+        } else {
+            previous * 4
+        };
+        Ok(PageCache {
+            previous,
+            previous_kib,
+            current_kib: previous_kib,
+        })
+    }
+
+    /// At least `kib` from now on.
+    fn raise_to(&mut self, conn: &Connection, kib: i64) -> rusqlite::Result<()> {
+        if kib > self.current_kib {
+            conn.pragma_update(None, "cache_size", -kib)?;
+            self.current_kib = kib;
+        }
+        Ok(())
+    }
+
+    fn restore(&self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.current_kib != self.previous_kib {
+            conn.pragma_update(None, "cache_size", self.previous)?;
+        }
+        Ok(())
+    }
+}
 
 type NextBatch = Result<Option<Vec<roster_core::record::Record>>, PluginError>;
 
@@ -110,15 +157,7 @@ pub fn run(
     dedupe: &mut dyn DedupeStage,
     progress: &dyn Progress,
 ) -> Result<Summary, ImportError> {
-    let previous_cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
-    let cache_kib = if previous_cache < 0 {
-        -previous_cache
-    } else {
-        previous_cache * 4
-    };
-    if cache_kib < IMPORT_CACHE_KIB {
-        conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
-    }
+    let mut cache = PageCache::of(conn)?;
     let result = std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<NextBatch>(READ_AHEAD);
         scope.spawn(move || loop {
@@ -131,12 +170,10 @@ pub fn run(
         });
         // The reader ends when the job's receiver is dropped, at its next send.
         let mut next_batch = move || receiver.recv().unwrap_or(Ok(None));
-        run_job(conn, &mut next_batch, job, dedupe, progress)
+        run_job(conn, &mut next_batch, job, dedupe, progress, &mut cache)
     });
-    if cache_kib < IMPORT_CACHE_KIB {
-        // The memory goes back once the job is over; a failure here changes no data.
-        let _ = conn.pragma_update(None, "cache_size", previous_cache);
-    }
+    // The memory goes back once the job is over; a failure here changes no data.
+    let _ = cache.restore(conn);
     result
 }
 
@@ -146,6 +183,7 @@ fn run_job(
     job: Job<'_>,
     dedupe: &mut dyn DedupeStage,
     progress: &dyn Progress,
+    cache: &mut PageCache,
 ) -> Result<Summary, ImportError> {
     let source_name = job.source.to_string();
     let invalid = |message: String| ImportError::Invalid {
@@ -156,6 +194,9 @@ fn run_job(
     let deferred = bulk::Deferred::begin(&tx)?;
     if deferred.is_active() {
         tracing::debug!("empty roster: lookup indexes are built once, after the rows");
+        cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
+    } else {
+        cache.raise_to(&tx, SYNC_CACHE_KIB)?;
     }
     let started = std::time::Instant::now();
     let mut apply = Apply::new(&tx, job.source, job.access, job.scope)?;
@@ -215,6 +256,13 @@ fn run_job(
             done += 1;
         }
         progress.records(done);
+        if cache.current_kib < IMPORT_CACHE_KIB {
+            let written = apply.summary.total();
+            if written.inserted + written.updated + written.deactivated > LARGE_RUN_WRITES {
+                tracing::debug!("source `{}`: a large change, larger page cache", job.source);
+                cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
+            }
+        }
     }
 
     dedupe.people_done();
@@ -293,5 +341,40 @@ fn list_or_none(items: &[String]) -> String {
         "none".to_string()
     } else {
         items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_size(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_page_cache_is_raised_for_a_job_and_given_back_after_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "cache_size", 500).unwrap(); // pages: 2,000 KiB
+        let mut cache = PageCache::of(&conn).unwrap();
+        cache.raise_to(&conn, 1_000).unwrap(); // below what it has: unchanged
+        assert_eq!(cache_size(&conn), 500);
+        cache.raise_to(&conn, SYNC_CACHE_KIB).unwrap();
+        assert_eq!(cache_size(&conn), -SYNC_CACHE_KIB);
+        cache.raise_to(&conn, IMPORT_CACHE_KIB).unwrap();
+        assert_eq!(cache_size(&conn), -IMPORT_CACHE_KIB);
+        cache.raise_to(&conn, SYNC_CACHE_KIB).unwrap(); // never lowered within a job
+        assert_eq!(cache_size(&conn), -IMPORT_CACHE_KIB);
+        cache.restore(&conn).unwrap();
+        assert_eq!(cache_size(&conn), 500);
+
+        // A connection that has more than a job would ask for keeps it.
+        conn.pragma_update(None, "cache_size", -2 * IMPORT_CACHE_KIB)
+            .unwrap();
+        let mut cache = PageCache::of(&conn).unwrap();
+        cache.raise_to(&conn, IMPORT_CACHE_KIB).unwrap();
+        cache.restore(&conn).unwrap();
+        assert_eq!(cache_size(&conn), -2 * IMPORT_CACHE_KIB);
     }
 }
