@@ -17,7 +17,7 @@
 //! collection plus the compact maps. The first failure of any fetch stops the whole import
 //! with that error; the snapshot goes out only after every collection ended cleanly.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use roster_core::record::{
@@ -156,10 +156,12 @@ struct Slot {
 
 /// Every person sent so far, by index, and every id that names one — what
 /// `mapping::Added` keeps for the whole-district mapping, without the people themselves.
+/// foldhash, not SipHash: two ids go in per person and one comes out per link, and SipHash
+/// was most of that.
 #[derive(Default)]
 struct PersonTable {
     source_ids: Vec<Key>,
-    by_id: HashMap<Key, Slot>,
+    by_id: foldhash::HashMap<Key, Slot>,
     skipped: usize,
 }
 
@@ -213,7 +215,7 @@ impl Resolve for PersonTable {
 #[derive(Default)]
 struct Texts {
     all: Vec<Option<String>>,
-    index: HashMap<Option<String>, u32>,
+    index: foldhash::HashMap<Option<String>, u32>,
 }
 
 impl Texts {
@@ -548,7 +550,7 @@ async fn map(
     let links = std::mem::take(&mut state.links);
     for group in links.chunk_by(|a, b| a.0 == b.0) {
         let parent = group[0].0;
-        let mut related = HashSet::new();
+        let mut related = foldhash::HashSet::default();
         let mut unresolved = 0;
         for (_, student, relationship, contact_type) in group {
             match state.people.resolve(student, Role::Student) {
