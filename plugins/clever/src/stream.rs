@@ -133,12 +133,13 @@ impl Key {
         match self {
             Key::Hex(bytes) => {
                 const DIGITS: &[u8; 16] = b"0123456789abcdef";
-                let mut out = String::with_capacity(24);
-                for b in bytes {
-                    out.push(DIGITS[(b >> 4) as usize] as char);
-                    out.push(DIGITS[(b & 15) as usize] as char);
+                // Bytes, not `String::push`: every link sent spells out two keys.
+                let mut out = [0u8; 24];
+                for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+                    pair[0] = DIGITS[(b >> 4) as usize];
+                    pair[1] = DIGITS[(b & 15) as usize];
                 }
-                out
+                std::str::from_utf8(&out).expect("hex digits").to_string()
             }
             Key::Text(text) => text.to_string(),
         }
