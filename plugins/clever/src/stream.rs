@@ -17,7 +17,7 @@
 //! collection plus the compact maps. The first failure of any fetch stops the whole import
 //! with that error; the snapshot goes out only after every collection ended cleanly.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use roster_core::record::{
@@ -133,12 +133,13 @@ impl Key {
         match self {
             Key::Hex(bytes) => {
                 const DIGITS: &[u8; 16] = b"0123456789abcdef";
-                let mut out = String::with_capacity(24);
-                for b in bytes {
-                    out.push(DIGITS[(b >> 4) as usize] as char);
-                    out.push(DIGITS[(b & 15) as usize] as char);
+                // Bytes, not `String::push`: every link sent spells out two keys.
+                let mut out = [0u8; 24];
+                for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+                    pair[0] = DIGITS[(b >> 4) as usize];
+                    pair[1] = DIGITS[(b & 15) as usize];
                 }
-                out
+                std::str::from_utf8(&out).expect("hex digits").to_string()
             }
             Key::Text(text) => text.to_string(),
         }
@@ -156,10 +157,12 @@ struct Slot {
 
 /// Every person sent so far, by index, and every id that names one — what
 /// `mapping::Added` keeps for the whole-district mapping, without the people themselves.
+/// foldhash, not SipHash: two ids go in per person and one comes out per link, and SipHash
+/// was most of that.
 #[derive(Default)]
 struct PersonTable {
     source_ids: Vec<Key>,
-    by_id: HashMap<Key, Slot>,
+    by_id: foldhash::HashMap<Key, Slot>,
     skipped: usize,
 }
 
@@ -213,7 +216,7 @@ impl Resolve for PersonTable {
 #[derive(Default)]
 struct Texts {
     all: Vec<Option<String>>,
-    index: HashMap<Option<String>, u32>,
+    index: foldhash::HashMap<Option<String>, u32>,
 }
 
 impl Texts {
@@ -548,7 +551,7 @@ async fn map(
     let links = std::mem::take(&mut state.links);
     for group in links.chunk_by(|a, b| a.0 == b.0) {
         let parent = group[0].0;
-        let mut related = HashSet::new();
+        let mut related = foldhash::HashSet::default();
         let mut unresolved = 0;
         for (_, student, relationship, contact_type) in group {
             match state.people.resolve(student, Role::Student) {
