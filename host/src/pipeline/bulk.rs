@@ -25,11 +25,6 @@ const DEFERRABLE: &[&str] = &[
     "relationships_student",
 ];
 
-/// The page cache while the indexes are built (KiB). Each index is written in key order,
-/// so a small cache does; and SQLite's sorter takes as much memory again as the cache
-/// allows, at the end of a run whose memory is highest already.
-const BUILD_CACHE_KIB: i64 = 32 * 1024;
-
 /// The statements that build the deferred indexes again, in schema order.
 #[derive(Debug, Default)]
 pub struct Deferred {
@@ -64,18 +59,10 @@ impl Deferred {
 
     /// Build the dropped indexes again; call before committing.
     pub fn finish(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        if self.create.is_empty() {
-            return Ok(());
-        }
-        let cache: i64 = tx.pragma_query_value(None, "cache_size", |r| r.get(0))?;
-        // Dirty pages cannot leave the cache: write them out (into the WAL, still inside
-        // the transaction; the commit would write them anyway) so that shrinking frees them.
-        tx.cache_flush()?;
-        tx.pragma_update(None, "cache_size", -BUILD_CACHE_KIB)?;
         for sql in &self.create {
             tx.execute_batch(sql)?;
         }
-        tx.pragma_update(None, "cache_size", cache)
+        Ok(())
     }
 
     pub fn is_active(&self) -> bool {
