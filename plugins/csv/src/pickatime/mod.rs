@@ -64,7 +64,7 @@ struct Roster {
     student_file: String,
     teacher_file: String,
     parent_file: String,
-    /// StudentIDs, numbered densely (so that (student, class) pairs fit in a `u64`).
+    /// StudentIDs, numbered densely: the index into `student_seen`.
     students: IdTable,
     /// By student number.
     student_seen: Vec<StudentSeen>,
@@ -300,9 +300,9 @@ impl PickatimeSource {
             Step::ClassTeachers => roster.teachers = FastMap::default(),
             Step::Enrollments => roster.links = VecDeque::new(),
             Step::Relationships => roster.classes = FastMap::default(),
+            // Teachers and class links went before the enrollments, always planned; the
+            // classes too unless there was a ParentStudent file.
             Step::Snapshot => {
-                roster.links = VecDeque::new();
-                roster.teachers = FastMap::default();
                 roster.classes = FastMap::default();
                 roster.students = IdTable::default();
                 roster.student_seen = Vec::new();
