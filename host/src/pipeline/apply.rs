@@ -12,7 +12,7 @@ use prost::Message;
 use roster_core::record::{
     Class, ClassTeacher, Enrollment, Entity, Identifier, Person, Relationship, Role, School, Term,
 };
-use rusqlite::{params, OptionalExtension, Statement, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement, Transaction};
 
 use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
 use super::digest::{digest, Digest};
@@ -92,6 +92,13 @@ impl Entry {
 struct Ids(FastMap<Digest, Entry>);
 
 impl Ids {
+    fn with_capacity(capacity: usize) -> Ids {
+        Ids(FastMap::with_capacity_and_hasher(
+            capacity,
+            Default::default(),
+        ))
+    }
+
     fn get(&self, id: &str) -> Option<&Entry> {
         self.0.get(&digest(id))
     }
@@ -217,6 +224,10 @@ impl<V> PairMap<V> {
         }
     }
 
+    fn reserve(&mut self, additional: usize) {
+        self.narrow.reserve(additional);
+    }
+
     /// `false` (and no change) when the key is there already.
     fn insert_new(&mut self, key: (i64, i64), value: V) -> bool {
         use std::collections::hash_map::Entry as Slot;
@@ -256,6 +267,126 @@ impl<V> PairMap<V> {
 #[derive(Default)]
 struct Links {
     loaded: PairMap<LinkEntry>,
+}
+
+/// The links a source supplied before, of each kind.
+#[derive(Default)]
+struct SourceLinks {
+    enrollments: Links,
+    class_teachers: Links,
+    relationships: Links,
+}
+
+impl SourceLinks {
+    fn load(conn: &Connection, source: &str) -> rusqlite::Result<SourceLinks> {
+        // Sized up front from the tables' row counts (an upper bound: other sources'
+        // links count too): millions of entries would otherwise be rehashed as they grow.
+        let load_links = |table: &str, sql: &str| -> rusqlite::Result<Links> {
+            let rows: i64 =
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+            let mut links = Links::default();
+            links.loaded.reserve(usize::try_from(rows).unwrap_or(0));
+            let mut statement = conn.prepare(sql)?;
+            let mut rows = statement.query([source])?;
+            while let Some(row) = rows.next()? {
+                let fingerprint = if table == "relationships" {
+                    relationship_fingerprint(
+                        row.get_ref(3)?.as_str_or_null()?,
+                        row.get_ref(4)?.as_str_or_null()?,
+                    )
+                } else {
+                    row.get(3)?
+                };
+                links.loaded.insert_new(
+                    (row.get(0)?, row.get(1)?),
+                    LinkEntry::loaded(fingerprint, row.get(2)?),
+                );
+            }
+            Ok(links)
+        };
+        Ok(SourceLinks {
+            enrollments: load_links(
+                "enrollments",
+                "SELECT class_id, contact_id, active, 0, NULL FROM enrollments WHERE source = ?1",
+            )?,
+            class_teachers: load_links(
+                "class_teachers",
+                "SELECT class_id, contact_id, active, is_primary, NULL FROM class_teachers WHERE source = ?1",
+            )?,
+            relationships: load_links(
+                "relationships",
+                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE source = ?1",
+            )?,
+        })
+    }
+
+    fn of(&mut self, kind: LinkKind) -> &mut Links {
+        match kind {
+            LinkKind::Enrollment => &mut self.enrollments,
+            LinkKind::ClassTeacher => &mut self.class_teachers,
+            LinkKind::Relationship => &mut self.relationships,
+        }
+    }
+}
+
+/// The source's links, loaded on a thread of their own while the run's first records
+/// (schools, people, classes) are applied, or already here.
+///
+/// A district's re-sync loads millions of links, and no record needs them before the
+/// first link: loading them alongside saves seconds of a run that is a few seconds long
+/// when little changed. The loader reads over its own read-only connection. In WAL mode
+/// it sees the database as last committed, which is what the source supplied before: the
+/// job holds the write lock, so nothing else commits, and its own uncommitted writes are
+/// not visible to another connection.
+enum SourceLinksLoading {
+    Loading(std::thread::JoinHandle<rusqlite::Result<SourceLinks>>),
+    Loaded(Box<SourceLinks>),
+}
+
+impl SourceLinksLoading {
+    fn start(tx: &Transaction<'_>, source: &str) -> rusqlite::Result<SourceLinksLoading> {
+        let journal: String = tx.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        let path = tx.path().filter(|path| !path.is_empty());
+        let (Some(path), true) = (path, journal.eq_ignore_ascii_case("wal")) else {
+            // An in-memory database (tests) has no second connection to read it.
+            return Ok(SourceLinksLoading::Loaded(Box::new(SourceLinks::load(
+                tx, source,
+            )?)));
+        };
+        let (path, source) = (path.to_string(), source.to_string());
+        let loader = std::thread::Builder::new()
+            .name("links loader".into())
+            .spawn(move || {
+                let conn = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                SourceLinks::load(&conn, &source)
+            })
+            // As for the job's reading thread: no thread, no import.
+            .expect("a thread to load the source's links");
+        Ok(SourceLinksLoading::Loading(loader))
+    }
+
+    fn get(&mut self) -> rusqlite::Result<&mut SourceLinks> {
+        if let SourceLinksLoading::Loading(_) = self {
+            let SourceLinksLoading::Loading(loader) =
+                std::mem::replace(self, SourceLinksLoading::Loaded(Box::default()))
+            else {
+                unreachable!("matched above")
+            };
+            let links = match loader.join() {
+                Ok(links) => links?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            *self = SourceLinksLoading::Loaded(Box::new(links));
+        }
+        match self {
+            SourceLinksLoading::Loaded(links) => Ok(links),
+            SourceLinksLoading::Loading(_) => unreachable!("joined above"),
+        }
+    }
 }
 
 /// The statements every record runs, prepared once for the import: `prepare_cached`
@@ -340,7 +471,7 @@ fn contact_ids_sql(rows: usize) -> String {
         .collect();
     format!(
         "INSERT INTO contact_ids (contact_id, source, kind, value) VALUES {}
-         ON CONFLICT (source, kind, value) DO NOTHING",
+         ON CONFLICT (kind, value, source) DO NOTHING",
         values.join(", ")
     )
 }
@@ -358,9 +489,7 @@ pub struct Apply<'t> {
     /// By class row id.
     class_scope: FastMap<i64, ClassScope>,
     people: Ids,
-    enrollments: Links,
-    class_teachers: Links,
-    relationships: Links,
+    links: SourceLinksLoading,
 }
 
 fn fingerprint(bytes: &[u8]) -> i64 {
@@ -400,6 +529,7 @@ impl<'t> Apply<'t> {
         access: &AccessDefaults,
         scope: Scope,
     ) -> rusqlite::Result<Self> {
+        let links = SourceLinksLoading::start(tx, source)?;
         let mut class_scope = FastMap::default();
         let mut load = |sql: &str| -> rusqlite::Result<Ids> {
             let mut statement = tx.prepare(sql)?;
@@ -427,7 +557,10 @@ impl<'t> Apply<'t> {
         let classes = load(
             "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes WHERE source = ?1",
         )?;
-        let mut people = Ids::default();
+        // Sized up front (an upper bound: other sources' contacts count too), so that
+        // a district's millions are not rehashed as the map grows.
+        let contacts: i64 = tx.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
+        let mut people = Ids::with_capacity(usize::try_from(contacts).unwrap_or(0));
         {
             let mut statement = tx.prepare(
                 "SELECT cs.source_id, cs.contact_id, cs.fingerprint, cs.active, c.role
@@ -437,44 +570,8 @@ impl<'t> Apply<'t> {
             let mut rows = statement.query([source])?;
             while let Some(row) = rows.next()? {
                 let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
-                entry.role = Some(role_from_db(&row.get::<_, String>(4)?));
+                entry.role = Some(role_from_db(row.get_ref(4)?.as_str()?));
                 people.insert(row.get_ref(0)?.as_str()?, entry);
-            }
-        }
-        let load_links = |sql: &str| -> rusqlite::Result<Links> {
-            let mut statement = tx.prepare(sql)?;
-            let mut rows = statement.query([source])?;
-            let mut links = Links::default();
-            while let Some(row) = rows.next()? {
-                links.loaded.insert_new(
-                    (row.get(0)?, row.get(1)?),
-                    LinkEntry::loaded(row.get(3)?, row.get(2)?),
-                );
-            }
-            Ok(links)
-        };
-        let enrollments = load_links(
-            "SELECT class_id, contact_id, active, 0 FROM enrollments WHERE source = ?1",
-        )?;
-        let class_teachers = load_links(
-            "SELECT class_id, contact_id, active, is_primary FROM class_teachers WHERE source = ?1",
-        )?;
-        let mut relationships = Links::default();
-        {
-            let mut statement = tx.prepare(
-                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE source = ?1",
-            )?;
-            let mut rows = statement.query([source])?;
-            while let Some(row) = rows.next()? {
-                let relationship: Option<String> = row.get(3)?;
-                let kind: Option<String> = row.get(4)?;
-                relationships.loaded.insert_new(
-                    (row.get(0)?, row.get(1)?),
-                    LinkEntry::loaded(
-                        relationship_fingerprint(relationship.as_deref(), kind.as_deref()),
-                        row.get(2)?,
-                    ),
-                );
             }
         }
         Ok(Apply {
@@ -489,9 +586,7 @@ impl<'t> Apply<'t> {
             classes,
             class_scope,
             people,
-            enrollments,
-            class_teachers,
-            relationships,
+            links,
         })
     }
 
@@ -501,7 +596,9 @@ impl<'t> Apply<'t> {
 
     /// How many records of each entity this source had active before the run: the
     /// base the mass-deactivation guard measures against.
-    pub fn active_before(&self) -> Vec<(EntityName, u64)> {
+    pub fn active_before(&mut self) -> rusqlite::Result<Vec<(EntityName, u64)>> {
+        let summary = &self.summary;
+        let source_links = self.links.get()?;
         let count = |map: &Ids| {
             map.values()
                 .filter(|e| e.active && e.id().is_some())
@@ -510,7 +607,7 @@ impl<'t> Apply<'t> {
         // Every link inserted in this run is active.
         let links = |links: &Links, entity: EntityName| {
             links.loaded.values().filter(|e| e.active()).count() as u64
-                + self.summary.get(entity).inserted
+                + summary.get(entity).inserted
         };
         let mut counts = vec![
             (EntityName::Schools, count(&self.schools)),
@@ -518,15 +615,15 @@ impl<'t> Apply<'t> {
             (EntityName::Classes, count(&self.classes)),
             (
                 EntityName::Enrollments,
-                links(&self.enrollments, EntityName::Enrollments),
+                links(&source_links.enrollments, EntityName::Enrollments),
             ),
             (
                 EntityName::ClassTeachers,
-                links(&self.class_teachers, EntityName::ClassTeachers),
+                links(&source_links.class_teachers, EntityName::ClassTeachers),
             ),
             (
                 EntityName::Relationships,
-                links(&self.relationships, EntityName::Relationships),
+                links(&source_links.relationships, EntityName::Relationships),
             ),
         ];
         for role in [Role::Student, Role::Teacher, Role::Parent, Role::Staff] {
@@ -537,7 +634,7 @@ impl<'t> Apply<'t> {
                 .count() as u64;
             counts.push((entity_of(role), n));
         }
-        counts
+        Ok(counts)
     }
 
     fn invalid(&self, message: String) -> ApplyError {
@@ -1142,10 +1239,11 @@ impl<'t> Apply<'t> {
         relationship: Option<&str>,
         contact_type: Option<&str>,
     ) -> Result<()> {
-        let (links, entity) = match kind {
-            LinkKind::Enrollment => (&mut self.enrollments, EntityName::Enrollments),
-            LinkKind::ClassTeacher => (&mut self.class_teachers, EntityName::ClassTeachers),
-            LinkKind::Relationship => (&mut self.relationships, EntityName::Relationships),
+        let links = self.links.get()?.of(kind);
+        let entity = match kind {
+            LinkKind::Enrollment => EntityName::Enrollments,
+            LinkKind::ClassTeacher => EntityName::ClassTeachers,
+            LinkKind::Relationship => EntityName::Relationships,
         };
         let source = &self.source;
         match links.loaded.get_mut(&key) {
@@ -1329,19 +1427,17 @@ impl<'t> Apply<'t> {
             if !complete.contains(&entity) {
                 continue;
             }
-            let (map, name, sql) = match kind {
+            let map = self.links.get()?.of(kind);
+            let (name, sql) = match kind {
                 LinkKind::Enrollment => (
-                    &mut self.enrollments,
                     EntityName::Enrollments,
                     "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND contact_id = ?2",
                 ),
                 LinkKind::ClassTeacher => (
-                    &mut self.class_teachers,
                     EntityName::ClassTeachers,
                     "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND contact_id = ?2",
                 ),
                 LinkKind::Relationship => (
-                    &mut self.relationships,
                     EntityName::Relationships,
                     "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2",
                 ),
@@ -1397,13 +1493,45 @@ enum LinkKind {
 }
 
 fn relationship_fingerprint(relationship: Option<&str>, kind: Option<&str>) -> i64 {
-    let text = format!("{}\u{1f}{}", relationship.unwrap_or(""), kind.unwrap_or(""));
-    fingerprint(text.as_bytes())
+    let (relationship, kind) = (
+        relationship.unwrap_or("").as_bytes(),
+        kind.unwrap_or("").as_bytes(),
+    );
+    let len = relationship.len() + 1 + kind.len();
+    // Joined on the stack: this runs for each of a district's millions of relationships.
+    let mut joined = [0u8; 64];
+    if len > joined.len() {
+        return fingerprint(&[relationship, b"\x1f", kind].concat());
+    }
+    joined[..relationship.len()].copy_from_slice(relationship);
+    joined[relationship.len()] = 0x1f;
+    joined[relationship.len() + 1..len].copy_from_slice(kind);
+    fingerprint(&joined[..len])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relationship_fingerprint_is_its_fields_hashed_with_a_separator() {
+        let long = "x".repeat(100);
+        for (relationship, kind) in [
+            (None, None),
+            (Some("Mother"), Some("guardian")),
+            (Some(long.as_str()), Some("guardian")),
+        ] {
+            let text = format!("{}\u{1f}{}", relationship.unwrap_or(""), kind.unwrap_or(""));
+            assert_eq!(
+                relationship_fingerprint(relationship, kind),
+                fingerprint(text.as_bytes())
+            );
+        }
+        assert_ne!(
+            relationship_fingerprint(Some("ab"), Some("c")),
+            relationship_fingerprint(Some("a"), Some("bc"))
+        );
+    }
 
     #[test]
     fn a_link_entry_keeps_its_flags_and_fingerprint_apart() {

@@ -19,7 +19,6 @@ const DEFERRABLE: &[&str] = &[
     "contacts_student_match",
     "contact_sources_contact",
     "contact_ids_contact",
-    "contact_ids_value",
     "class_teachers_contact",
     "enrollments_contact",
     "relationships_student",
@@ -60,7 +59,9 @@ impl Deferred {
     /// Build the dropped indexes again; call before committing.
     pub fn finish(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         for sql in &self.create {
+            let started = std::time::Instant::now();
             tx.execute_batch(sql)?;
+            tracing::debug!("{sql}: {:.2} s", started.elapsed().as_secs_f64());
         }
         Ok(())
     }

@@ -188,11 +188,13 @@ struct Prior {
 
 impl Prior {
     fn load(tx: &Transaction<'_>, source: &str) -> rusqlite::Result<Prior> {
-        // Range scans of the primary keys on either side of `source`: no table scan.
+        // Range scans of the primary keys on either side of `source`, and the source's
+        // contacts until one has an identifier from it: no table scan.
         let (other_sources, this_source) = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM contact_sources WHERE source < ?1)
                  OR EXISTS (SELECT 1 FROM contact_sources WHERE source > ?1),
-                    EXISTS (SELECT 1 FROM contact_ids WHERE source = ?1)",
+                    EXISTS (SELECT 1 FROM contact_sources s WHERE s.source = ?1 AND EXISTS
+                        (SELECT 1 FROM contact_ids i WHERE i.contact_id = s.contact_id AND i.source = ?1))",
             [source],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;

@@ -279,7 +279,7 @@ fn run_job(
             list_or_none(&apply.scope.seen_terms),
         )));
     }
-    let before = apply.active_before();
+    let before = apply.active_before()?;
     // An empty feed is an outage, not a school where everyone left: no override for it.
     let had: u64 = before.iter().map(|(_, n)| n).sum();
     if payload == 0 && had > 0 {

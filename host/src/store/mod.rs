@@ -299,4 +299,59 @@ mod tests {
     fn store_second(path: &Path) -> Store {
         Store::open(path).unwrap()
     }
+
+    #[test]
+    fn identifiers_keep_their_rows_and_uniqueness_when_rekeyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let rows =
+            "SELECT contact_id, source, kind, value FROM contact_ids ORDER BY contact_id, source";
+        let before: Vec<(i64, String, String, String)> = {
+            let conn = Connection::open(&path).unwrap();
+            for migration in &schema::MIGRATIONS[..3] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            conn.execute_batch(
+                "INSERT INTO contacts (id, role, first_name, last_name, access_level)
+                     VALUES (1, 'student', 'Ada', 'L', 'customer'), (2, 'student', 'Bo', 'M', 'customer');
+                 INSERT INTO contact_ids (contact_id, source, kind, value)
+                     VALUES (1, 'files', 'StudentID', 'S1'), (1, 'clever', 'sis_id', 'S1'),
+                            (2, 'files', 'StudentID', 'S2'), (2, 'clever', 'sis_id', 'S2');",
+            )
+            .unwrap();
+            let mut statement = conn.prepare(rows).unwrap();
+            let rows = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        let store = Store::open(&path).unwrap();
+        let mut statement = store.conn.prepare(rows).unwrap();
+        let after: Vec<(i64, String, String, String)> = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(after, before);
+        let duplicate = store.conn.execute(
+            "INSERT INTO contact_ids (contact_id, source, kind, value) VALUES (2, 'files', 'StudentID', 'S1')",
+            [],
+        );
+        assert!(
+            duplicate.unwrap_err().to_string().contains("UNIQUE"),
+            "(source, kind, value) stays unique"
+        );
+        // Both lookups the importer makes go through a B-tree, not a scan.
+        for sql in [
+            "SELECT contact_id FROM contact_ids WHERE kind = 'sis_id' AND value = 'S1'",
+            "SELECT kind FROM contact_ids WHERE contact_id = 1 AND source = 'files'",
+        ] {
+            let plan: String = store
+                .conn
+                .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [], |r| r.get(3))
+                .unwrap();
+            assert!(plan.starts_with("SEARCH"), "{sql}: {plan}");
+        }
+    }
 }
