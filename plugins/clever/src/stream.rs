@@ -146,13 +146,70 @@ impl Key {
     }
 }
 
-/// Where an id points in [`PersonTable`].
-#[derive(Clone, Copy)]
-struct Slot {
-    index: u32,
-    role: i32,
-    /// The id is the person's source id (not one of its other Clever ids).
-    source: bool,
+/// Where an id points in [`PersonTable`], in one word: the person's index, its role,
+/// and whether the id is the person's source id (not one of its other Clever ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot(u32);
+
+impl Slot {
+    const INDEX_SHIFT: u32 = 4;
+
+    fn new(index: u32, role: i32, source: bool) -> Slot {
+        let role = u32::try_from(role).ok().filter(|role| *role < 8);
+        let role = role.expect("a role fits in 3 bits");
+        assert!(
+            index < 1 << (32 - Self::INDEX_SHIFT),
+            "fewer than 2^28 people"
+        );
+        Slot(index << Self::INDEX_SHIFT | role << 1 | u32::from(source))
+    }
+
+    fn index(self) -> u32 {
+        self.0 >> Self::INDEX_SHIFT
+    }
+
+    fn role(self) -> i32 {
+        ((self.0 >> 1) & 7) as i32
+    }
+
+    fn source(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    fn alias(self) -> Slot {
+        Slot(self.0 & !1)
+    }
+}
+
+/// Ids to slots. Clever's own ids (nearly all) go in a map of 16-byte entries: for a
+/// district's ~3M people and their other ids, 40% of a map keyed by [`Key`].
+#[derive(Default)]
+struct Slots {
+    hex: foldhash::HashMap<[u8; 12], Slot>,
+    text: foldhash::HashMap<Box<str>, Slot>,
+}
+
+impl Slots {
+    fn get(&self, key: &Key) -> Option<Slot> {
+        match key {
+            Key::Hex(bytes) => self.hex.get(bytes).copied(),
+            Key::Text(text) => self.text.get(text).copied(),
+        }
+    }
+
+    fn insert(&mut self, key: Key, slot: Slot) {
+        match key {
+            Key::Hex(bytes) => self.hex.insert(bytes, slot),
+            Key::Text(text) => self.text.insert(text, slot),
+        };
+    }
+
+    fn insert_if_absent(&mut self, key: Key, slot: Slot) {
+        match key {
+            Key::Hex(bytes) => self.hex.entry(bytes).or_insert(slot),
+            Key::Text(text) => self.text.entry(text).or_insert(slot),
+        };
+    }
 }
 
 /// Every person sent so far, by index, and every id that names one — what
@@ -162,7 +219,7 @@ struct Slot {
 #[derive(Default)]
 struct PersonTable {
     source_ids: Vec<Key>,
-    by_id: foldhash::HashMap<Key, Slot>,
+    by_id: Slots,
     skipped: usize,
 }
 
@@ -170,23 +227,16 @@ impl PersonTable {
     /// Add a person unless its source id is taken; `aliases` are its other Clever ids.
     fn push(&mut self, person: &Person, aliases: &[String]) -> Option<u32> {
         let key = Key::new(&person.source_id);
-        if self.by_id.get(&key).is_some_and(|slot| slot.source) {
+        if self.by_id.get(&key).is_some_and(Slot::source) {
             self.skipped += 1;
             return None;
         }
         let index = u32::try_from(self.source_ids.len()).expect("fewer than 2^32 people");
-        let slot = Slot {
-            index,
-            role: person.role,
-            source: true,
-        };
+        let slot = Slot::new(index, person.role, true);
         self.source_ids.push(key.clone());
         self.by_id.insert(key, slot);
         for alias in aliases {
-            self.by_id.entry(Key::new(alias)).or_insert(Slot {
-                source: false,
-                ..slot
-            });
+            self.by_id.insert_if_absent(Key::new(alias), slot.alias());
         }
         Some(index)
     }
@@ -200,8 +250,8 @@ impl PersonTable {
     fn resolve(&self, key: &Key, role: Role) -> Option<u32> {
         self.by_id
             .get(key)
-            .filter(|slot| slot.role == role as i32)
-            .map(|slot| slot.index)
+            .filter(|slot| slot.role() == role as i32)
+            .map(Slot::index)
     }
 }
 
@@ -748,5 +798,54 @@ impl<'a> People<'a> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_keeps_index_role_and_source_apart() {
+        let slot = Slot::new((1 << 28) - 1, Role::Staff as i32, true);
+        assert_eq!(slot.index(), (1 << 28) - 1);
+        assert_eq!(slot.role(), Role::Staff as i32);
+        assert!(slot.source());
+        let alias = slot.alias();
+        assert_eq!((alias.index(), alias.role()), (slot.index(), slot.role()));
+        assert!(!alias.source());
+        assert_eq!(Slot::new(0, Role::Unspecified as i32, false).0, 0);
+    }
+
+    #[test]
+    fn people_are_found_by_every_id_of_theirs_and_their_role() {
+        let hex = "5f0c3a1b2c3d4e5f60718293";
+        let person = |id: &str, role: Role| Person {
+            source_id: id.into(),
+            role: role as i32,
+            ..Default::default()
+        };
+        let mut table = PersonTable::default();
+        assert_eq!(
+            table.push(&person(hex, Role::Student), &["v2-student".into()]),
+            Some(0)
+        );
+        assert_eq!(table.push(&person("T-1", Role::Teacher), &[]), Some(1));
+        // A source id taken is skipped; an alias taken is not a source id.
+        assert_eq!(table.push(&person(hex, Role::Student), &[]), None);
+        assert_eq!(
+            table.push(&person("v2-student", Role::Student), &[]),
+            Some(2)
+        );
+        assert_eq!(table.skipped, 1);
+
+        assert_eq!(table.person(hex, Role::Student), Some(0));
+        assert_eq!(table.person(hex, Role::Teacher), None);
+        assert_eq!(table.person("T-1", Role::Teacher), Some(1));
+        // The source id now names person 2; the alias of person 0 gave way to it.
+        assert_eq!(table.person("v2-student", Role::Student), Some(2));
+        assert_eq!(table.person("unknown", Role::Student), None);
+        assert_eq!(table.source_id(0), hex);
+        assert_eq!(table.source_id(1), "T-1");
     }
 }
