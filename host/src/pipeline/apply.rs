@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement, Tran
 
 use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
 use super::digest::{digest, Digest};
+use super::pending_ids::PendingIds;
 use super::scope::Scope;
 use super::summary::{EntityName, Summary};
 use crate::config::{AccessDefaults, AccessLevel};
@@ -397,6 +398,8 @@ struct Hot<'t> {
     /// `contact_ids` inserts of 1 to [`IDS_PER_INSERT`] rows, each prepared when first
     /// needed.
     contact_ids: RefCell<Vec<Option<Statement<'t>>>>,
+    /// The same for rows of any contacts (a first import's sorted identifiers).
+    contact_id_rows: RefCell<Vec<Option<Statement<'t>>>>,
     contact_school: RefCell<Statement<'t>>,
     enrollment: RefCell<Statement<'t>>,
     class_teacher: RefCell<Statement<'t>>,
@@ -415,6 +418,7 @@ impl<'t> Hot<'t> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?),
             contact_ids: RefCell::new((0..IDS_PER_INSERT).map(|_| None).collect()),
+            contact_id_rows: RefCell::new((0..IDS_PER_INSERT).map(|_| None).collect()),
             contact_school: RefCell::new(tx.prepare(
                 "INSERT OR IGNORE INTO contact_schools (contact_id, school_id) VALUES (?1, ?2)",
             )?),
@@ -458,6 +462,40 @@ impl<'t> Hot<'t> {
         }
         statement.raw_execute()
     }
+
+    /// Insert (contact id, kind, value) `rows` (at most [`IDS_PER_INSERT`]), skipping
+    /// any the source already gives a contact; returns how many went in.
+    fn insert_id_rows(
+        &self,
+        tx: &'t Transaction<'t>,
+        source: &str,
+        rows: &[(i64, &str, &str)],
+    ) -> rusqlite::Result<usize> {
+        let mut statements = self.contact_id_rows.borrow_mut();
+        let statement = match &mut statements[rows.len() - 1] {
+            Some(statement) => statement,
+            slot => slot.insert(tx.prepare(&contact_id_rows_sql(rows.len()))?),
+        };
+        statement.raw_bind_parameter(1, source)?;
+        for (i, (contact_id, kind, value)) in rows.iter().enumerate() {
+            statement.raw_bind_parameter(2 + 3 * i, contact_id)?;
+            statement.raw_bind_parameter(3 + 3 * i, kind)?;
+            statement.raw_bind_parameter(4 + 3 * i, value)?;
+        }
+        statement.raw_execute()
+    }
+}
+
+/// Rows of `contact_ids` written by one statement, each with its own contact.
+fn contact_id_rows_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|i| format!("(?{}, ?1, ?{}, ?{})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
+        .collect();
+    format!(
+        "INSERT INTO contact_ids (contact_id, source, kind, value) VALUES {}
+         ON CONFLICT (kind, value, source) DO NOTHING",
+        values.join(", ")
+    )
 }
 
 /// Identifiers written by one statement. Clever gives every person four to six, and a
@@ -490,6 +528,9 @@ pub struct Apply<'t> {
     class_scope: FastMap<i64, ClassScope>,
     people: Ids,
     links: SourceLinksLoading,
+    /// A first import's identifiers, written in sorted chunks (see `pending_ids.rs`);
+    /// `None` when the roster had contacts, whose identifiers others may look up.
+    pending_ids: Option<RefCell<PendingIds>>,
 }
 
 fn fingerprint(bytes: &[u8]) -> i64 {
@@ -523,11 +564,14 @@ fn role_from_db(text: &str) -> Role {
 }
 
 impl<'t> Apply<'t> {
+    /// `bulk`: the roster has no contacts yet (`bulk.rs`), so nothing looks up
+    /// `contact_ids` while the run goes on, and identifiers are written in sorted chunks.
     pub fn new(
         tx: &'t Transaction<'t>,
         source: &str,
         access: &AccessDefaults,
         scope: Scope,
+        bulk: bool,
     ) -> rusqlite::Result<Self> {
         let links = SourceLinksLoading::start(tx, source)?;
         let mut class_scope = FastMap::default();
@@ -587,6 +631,7 @@ impl<'t> Apply<'t> {
             class_scope,
             people,
             links,
+            pending_ids: bulk.then(RefCell::default),
         })
     }
 
@@ -1065,6 +1110,87 @@ impl<'t> Apply<'t> {
         Ok(())
     }
 
+    /// A `role`'s identifier is one this source already gives contact `holder`: an
+    /// error, unless the holder has another role.
+    fn identifier_taken(
+        &self,
+        role: &str,
+        source_id: &str,
+        kind: &str,
+        value: &str,
+        holder: i64,
+        holder_role: &str,
+    ) -> Result<()> {
+        // Districts number students and staff separately, so a student and a teacher may
+        // share an sis_id: a quirk to keep going on, not a conflict.
+        if holder_role != role {
+            tracing::warn!(
+                "source `{}`: {role} `{source_id}` has {kind} `{value}`, which is also a {holder_role}'s (contact #{holder}); kept on the {holder_role} only",
+                self.source
+            );
+            return Ok(());
+        }
+        Err(self.invalid(format!(
+            "{role} `{source_id}` has {kind} `{value}`, which this source already gives contact #{holder}"
+        )))
+    }
+
+    /// Write the gathered identifiers, in key order. As when each is written with its
+    /// person, the first to give an identifier keeps it and a later one is warned about
+    /// or refused, only here rather than where it came.
+    pub fn write_pending_ids(&self) -> Result<()> {
+        let Some(pending) = &self.pending_ids else {
+            return Ok(());
+        };
+        let mut pending = pending.borrow_mut();
+        let result = self.write_sorted(&mut pending);
+        pending.clear();
+        result
+    }
+
+    fn write_sorted(&self, pending: &mut PendingIds) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        pending.sort();
+        let mut group = Vec::with_capacity(IDS_PER_INSERT);
+        let mut rows = pending.rows().peekable();
+        while rows.peek().is_some() {
+            group.clear();
+            group.extend(rows.by_ref().take(IDS_PER_INSERT));
+            let inserted = self.hot.insert_id_rows(self.tx, &self.source, &group)?;
+            if inserted == group.len() {
+                continue;
+            }
+            for &(contact_id, kind, value) in &group {
+                let holder: (i64, String) = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT i.contact_id, c.role FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+                         WHERE i.source = ?1 AND i.kind = ?2 AND i.value = ?3",
+                    )?
+                    .query_row(params![self.source, kind, value], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                if holder.0 == contact_id {
+                    continue;
+                }
+                let (role, source_id): (String, String) = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT c.role, s.source_id FROM contacts c
+                         JOIN contact_sources s ON s.contact_id = c.id AND s.source = ?2
+                         WHERE c.id = ?1",
+                    )?
+                    .query_row(params![contact_id, self.source], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                self.identifier_taken(&role, &source_id, kind, value, holder.0, &holder.1)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Identifiers and school memberships as this source gives them now.
     /// `fresh`: the contact was created in this call, so it has nothing to delete.
     fn replace_source_data(
@@ -1086,6 +1212,19 @@ impl<'t> Apply<'t> {
             .collect();
         identifiers.sort();
         identifiers.dedup();
+        if let (true, Some(pending)) = (fresh, &self.pending_ids) {
+            let full = {
+                let mut pending = pending.borrow_mut();
+                for identifier in &identifiers {
+                    pending.push(contact_id, &identifier.kind, &identifier.value);
+                }
+                pending.is_full()
+            };
+            if full {
+                self.write_pending_ids()?;
+            }
+            identifiers.clear();
+        }
         for chunk in identifiers.chunks(IDS_PER_INSERT) {
             let inserted = self
                 .hot
@@ -1106,28 +1245,20 @@ impl<'t> Apply<'t> {
                     .optional()?;
                 // This source's identifiers of the contact were deleted above (or it has
                 // none yet): a row of its own went in just now.
-                let Some((holder, holder_role)) =
+                if let Some((holder, holder_role)) =
                     holder.filter(|(holder, _)| *holder != contact_id)
-                else {
-                    continue;
-                };
-                // Districts number students and staff separately, so a student and a
-                // teacher may share an sis_id: a quirk to keep going on, not a conflict.
-                if holder_role != person.role().as_db_str() {
-                    tracing::warn!(
-                        "source `{}`: {} `{}` has {} `{}`, which is also a {holder_role}'s (contact #{holder}); kept on the {holder_role} only",
-                        self.source, person.role().as_db_str(), person.source_id, identifier.kind,
-                        identifier.value
-                    );
-                    continue;
+                {
+                    let role = person.role().as_db_str();
+                    let (kind, value) = (&identifier.kind, &identifier.value);
+                    self.identifier_taken(
+                        role,
+                        &person.source_id,
+                        kind,
+                        value,
+                        holder,
+                        &holder_role,
+                    )?;
                 }
-                return Err(self.invalid(format!(
-                    "{} `{}` has {} `{}`, which this source already gives contact #{holder}",
-                    person.role().as_db_str(),
-                    person.source_id,
-                    identifier.kind,
-                    identifier.value,
-                )));
             }
         }
         if !fresh {

@@ -10,6 +10,7 @@ mod bulk;
 pub mod dedupe;
 mod digest;
 mod guard;
+mod pending_ids;
 mod scope;
 pub mod summary;
 
@@ -199,7 +200,7 @@ fn run_job(
         cache.raise_to(&tx, SYNC_CACHE_KIB)?;
     }
     let started = std::time::Instant::now();
-    let mut apply = Apply::new(&tx, job.source, job.access, job.scope)?;
+    let mut apply = Apply::new(&tx, job.source, job.access, job.scope, deferred.is_active())?;
     tracing::debug!(
         "source `{}`: what it supplied before loaded in {:.2} s",
         job.source,
@@ -266,6 +267,10 @@ fn run_job(
     }
 
     dedupe.people_done();
+    apply.write_pending_ids().map_err(|error| match error {
+        apply::ApplyError::Invalid(message) => invalid(message),
+        apply::ApplyError::Sql(error) => ImportError::Sql(error),
+    })?;
     let unmatched = apply.scope.unmatched();
     if !unmatched.is_empty() {
         return Err(invalid(format!(
@@ -347,6 +352,108 @@ fn list_or_none(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use roster_core::record::{Identifier, Person, Record, Role};
+
+    struct Feed(Option<Vec<Record>>);
+
+    impl RecordSource for Feed {
+        fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
+            Ok(self.0.take())
+        }
+    }
+
+    struct Quiet;
+
+    impl Progress for Quiet {
+        fn records(&self, _: u64) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+    }
+
+    fn person(id: &str, role: Role, sis_id: &str) -> Record {
+        Person {
+            source_id: id.into(),
+            role: role as i32,
+            first_name: id.into(),
+            last_name: "Test".into(),
+            identifiers: vec![Identifier {
+                kind: "sis_id".into(),
+                value: sis_id.into(),
+            }],
+            ..Default::default()
+        }
+        .into()
+    }
+
+    fn import(conn: &mut Connection, records: Vec<Record>) -> Result<Summary, ImportError> {
+        let access = AccessDefaults::default();
+        let job = Job {
+            source: "sis",
+            event: None,
+            scope: Scope::new(None, None),
+            access: &access,
+            dry_run: false,
+            guard: None,
+        };
+        let mut dedupe = Dedupe::new(DedupePolicy::Fail);
+        run(conn, &mut Feed(Some(records)), job, &mut dedupe, &Quiet)
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// The first import writes identifiers in sorted chunks at its end, later ones with
+    /// each person: either way the first to give an identifier keeps it.
+    #[test]
+    fn an_identifier_given_twice_is_refused_or_kept_on_its_first_holder() {
+        for first_import in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
+            let conn = &mut store.conn;
+            if !first_import {
+                import(conn, vec![person("A0", Role::Student, "1")]).unwrap();
+            }
+            let before = count(conn, "SELECT count(*) FROM contacts");
+
+            let error = import(
+                conn,
+                vec![
+                    person("S1", Role::Student, "7"),
+                    person("S2", Role::Student, "7"),
+                ],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains(
+                    "student `S2` has sis_id `7`, which this source already gives contact #"
+                ),
+                "{error}"
+            );
+            assert_eq!(count(conn, "SELECT count(*) FROM contacts"), before);
+
+            // Students and teachers are numbered apart: kept on the first, no error.
+            import(
+                conn,
+                vec![
+                    person("S1", Role::Student, "7"),
+                    person("T1", Role::Teacher, "7"),
+                ],
+            )
+            .unwrap();
+            let holder: String = conn
+                .query_row(
+                    "SELECT s.source_id FROM contact_ids i JOIN contact_sources s ON s.contact_id = i.contact_id
+                     WHERE i.kind = 'sis_id' AND i.value = '7'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(holder, "S1", "first import: {first_import}");
+        }
+    }
 
     fn cache_size(conn: &Connection) -> i64 {
         conn.pragma_query_value(None, "cache_size", |r| r.get(0))
