@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use prost::Message;
 use roster_core::record::{
-    Class, ClassTeacher, Enrollment, Entity, Identifier, Person, Relationship, Role, School, Term,
+    Class, ClassTeacher, Enrollment, Entity, Person, Relationship, Role, School, Term,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement, Transaction};
 
@@ -398,8 +398,6 @@ struct Hot<'t> {
     /// `contact_ids` inserts of 1 to [`IDS_PER_INSERT`] rows, each prepared when first
     /// needed.
     contact_ids: RefCell<Vec<Option<Statement<'t>>>>,
-    /// The same for rows of any contacts (a first import's sorted identifiers).
-    contact_id_rows: RefCell<Vec<Option<Statement<'t>>>>,
     contact_school: RefCell<Statement<'t>>,
     enrollment: RefCell<Statement<'t>>,
     class_teacher: RefCell<Statement<'t>>,
@@ -418,7 +416,6 @@ impl<'t> Hot<'t> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?),
             contact_ids: RefCell::new((0..IDS_PER_INSERT).map(|_| None).collect()),
-            contact_id_rows: RefCell::new((0..IDS_PER_INSERT).map(|_| None).collect()),
             contact_school: RefCell::new(tx.prepare(
                 "INSERT OR IGNORE INTO contact_schools (contact_id, school_id) VALUES (?1, ?2)",
             )?),
@@ -440,29 +437,6 @@ impl<'t> Hot<'t> {
         })
     }
 
-    /// Insert `identifiers` (at most [`IDS_PER_INSERT`]) for `contact_id`, skipping any
-    /// the source already gives a contact; returns how many went in.
-    fn insert_ids(
-        &self,
-        tx: &'t Transaction<'t>,
-        contact_id: i64,
-        source: &str,
-        identifiers: &[&Identifier],
-    ) -> rusqlite::Result<usize> {
-        let mut statements = self.contact_ids.borrow_mut();
-        let statement = match &mut statements[identifiers.len() - 1] {
-            Some(statement) => statement,
-            slot => slot.insert(tx.prepare(&contact_ids_sql(identifiers.len()))?),
-        };
-        statement.raw_bind_parameter(1, contact_id)?;
-        statement.raw_bind_parameter(2, source)?;
-        for (i, identifier) in identifiers.iter().enumerate() {
-            statement.raw_bind_parameter(3 + 2 * i, &identifier.kind)?;
-            statement.raw_bind_parameter(4 + 2 * i, &identifier.value)?;
-        }
-        statement.raw_execute()
-    }
-
     /// Insert (contact id, kind, value) `rows` (at most [`IDS_PER_INSERT`]), skipping
     /// any the source already gives a contact; returns how many went in.
     fn insert_id_rows(
@@ -471,10 +445,10 @@ impl<'t> Hot<'t> {
         source: &str,
         rows: &[(i64, &str, &str)],
     ) -> rusqlite::Result<usize> {
-        let mut statements = self.contact_id_rows.borrow_mut();
+        let mut statements = self.contact_ids.borrow_mut();
         let statement = match &mut statements[rows.len() - 1] {
             Some(statement) => statement,
-            slot => slot.insert(tx.prepare(&contact_id_rows_sql(rows.len()))?),
+            slot => slot.insert(tx.prepare(&contact_ids_sql(rows.len()))?),
         };
         statement.raw_bind_parameter(1, source)?;
         for (i, (contact_id, kind, value)) in rows.iter().enumerate() {
@@ -486,8 +460,8 @@ impl<'t> Hot<'t> {
     }
 }
 
-/// Rows of `contact_ids` written by one statement, each with its own contact.
-fn contact_id_rows_sql(rows: usize) -> String {
+/// `rows` rows of (contact id, kind, value) for one source, which is `?1`.
+fn contact_ids_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|i| format!("(?{}, ?1, ?{}, ?{})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
         .collect();
@@ -502,17 +476,6 @@ fn contact_id_rows_sql(rows: usize) -> String {
 /// statement per identifier paid for binding, opening its cursors and resetting on every
 /// row (about a tenth of writing them).
 const IDS_PER_INSERT: usize = 8;
-
-fn contact_ids_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|i| format!("(?1, ?2, ?{}, ?{})", 3 + 2 * i, 4 + 2 * i))
-        .collect();
-    format!(
-        "INSERT INTO contact_ids (contact_id, source, kind, value) VALUES {}
-         ON CONFLICT (kind, value, source) DO NOTHING",
-        values.join(", ")
-    )
-}
 
 pub struct Apply<'t> {
     tx: &'t Transaction<'t>,
@@ -1225,10 +1188,15 @@ impl<'t> Apply<'t> {
             }
             identifiers.clear();
         }
+        let mut rows = Vec::with_capacity(IDS_PER_INSERT);
         for chunk in identifiers.chunks(IDS_PER_INSERT) {
-            let inserted = self
-                .hot
-                .insert_ids(self.tx, contact_id, &self.source, chunk)?;
+            rows.clear();
+            rows.extend(
+                chunk
+                    .iter()
+                    .map(|i| (contact_id, i.kind.as_str(), i.value.as_str())),
+            );
+            let inserted = self.hot.insert_id_rows(self.tx, &self.source, &rows)?;
             if inserted == chunk.len() {
                 continue;
             }
