@@ -340,7 +340,8 @@ impl SourceLinks {
 /// job holds the write lock, so nothing else commits, and its own uncommitted writes are
 /// not visible to another connection.
 enum SourceLinksLoading {
-    Loading(std::thread::JoinHandle<rusqlite::Result<SourceLinks>>),
+    /// `None` once joined, when the load failed.
+    Loading(Option<std::thread::JoinHandle<rusqlite::Result<SourceLinks>>>),
     Loaded(Box<SourceLinks>),
 }
 
@@ -367,16 +368,15 @@ impl SourceLinksLoading {
             })
             // As for the job's reading thread: no thread, no import.
             .expect("a thread to load the source's links");
-        Ok(SourceLinksLoading::Loading(loader))
+        Ok(SourceLinksLoading::Loading(Some(loader)))
     }
 
     fn get(&mut self) -> rusqlite::Result<&mut SourceLinks> {
-        if let SourceLinksLoading::Loading(_) = self {
-            let SourceLinksLoading::Loading(loader) =
-                std::mem::replace(self, SourceLinksLoading::Loaded(Box::default()))
-            else {
-                unreachable!("matched above")
-            };
+        if let SourceLinksLoading::Loading(loader) = self {
+            // A failed load fails the job, which asks for nothing after its first error.
+            let loader = loader
+                .take()
+                .expect("links asked for after their load failed");
             let links = match loader.join() {
                 Ok(links) => links?,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -386,6 +386,19 @@ impl SourceLinksLoading {
         match self {
             SourceLinksLoading::Loaded(links) => Ok(links),
             SourceLinksLoading::Loading(_) => unreachable!("joined above"),
+        }
+    }
+}
+
+impl Drop for SourceLinksLoading {
+    /// A job that ends before its first link (an error, a cancel) waits for the loader,
+    /// so that its maps are gone before the next job of a batch or the daemon starts.
+    fn drop(&mut self) {
+        if let SourceLinksLoading::Loading(loader) = self {
+            if let Some(loader) = loader.take() {
+                // Its result is of no use any more; a panic in it is not this job's error.
+                let _ = loader.join();
+            }
         }
     }
 }

@@ -191,6 +191,10 @@ fn run_job(
         source_name: source_name.clone(),
         message,
     };
+    let apply_error = |error: apply::ApplyError| match error {
+        apply::ApplyError::Invalid(message) => invalid(message),
+        apply::ApplyError::Sql(error) => ImportError::Sql(error),
+    };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let deferred = bulk::Deferred::begin(&tx)?;
     if deferred.is_active() {
@@ -250,10 +254,7 @@ fn run_job(
             if !is_snapshot {
                 payload += 1;
             }
-            result.map_err(|error| match error {
-                apply::ApplyError::Invalid(message) => invalid(message),
-                apply::ApplyError::Sql(error) => ImportError::Sql(error),
-            })?;
+            result.map_err(apply_error)?;
             done += 1;
         }
         progress.records(done);
@@ -267,10 +268,7 @@ fn run_job(
     }
 
     dedupe.people_done();
-    apply.write_pending_ids().map_err(|error| match error {
-        apply::ApplyError::Invalid(message) => invalid(message),
-        apply::ApplyError::Sql(error) => ImportError::Sql(error),
-    })?;
+    apply.write_pending_ids().map_err(apply_error)?;
     let unmatched = apply.scope.unmatched();
     if !unmatched.is_empty() {
         return Err(invalid(format!(
