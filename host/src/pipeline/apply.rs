@@ -549,7 +549,12 @@ impl<'t> Apply<'t> {
         scope: Scope,
         bulk: bool,
     ) -> rusqlite::Result<Self> {
-        let links = SourceLinksLoading::start(tx, source)?;
+        // An empty roster has no links to load (they refer to contacts).
+        let links = if bulk {
+            SourceLinksLoading::Loaded(Box::default())
+        } else {
+            SourceLinksLoading::start(tx, source)?
+        };
         let mut class_scope = FastMap::default();
         let mut load = |sql: &str| -> rusqlite::Result<Ids> {
             let mut statement = tx.prepare(sql)?;
@@ -1086,6 +1091,17 @@ impl<'t> Apply<'t> {
         Ok(())
     }
 
+    /// The contact this source gives `kind` `value`, and its role.
+    fn holder_of(&self, kind: &str, value: &str) -> rusqlite::Result<Option<(i64, String)>> {
+        self.tx
+            .prepare_cached(
+                "SELECT i.contact_id, c.role FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+                 WHERE i.source = ?1 AND i.kind = ?2 AND i.value = ?3",
+            )?
+            .query_row(params![self.source, kind, value], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    }
+
     /// A `role`'s identifier is one this source already gives contact `holder`: an
     /// error, unless the holder has another role.
     fn identifier_taken(
@@ -1139,15 +1155,10 @@ impl<'t> Apply<'t> {
                 continue;
             }
             for &(contact_id, kind, value) in &group {
-                let holder: (i64, String) = self
-                    .tx
-                    .prepare_cached(
-                        "SELECT i.contact_id, c.role FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
-                         WHERE i.source = ?1 AND i.kind = ?2 AND i.value = ?3",
-                    )?
-                    .query_row(params![self.source, kind, value], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
+                // The insert skipped it: somebody has it, maybe an earlier row of its own.
+                let Some(holder) = self.holder_of(kind, value)? else {
+                    continue;
+                };
                 if holder.0 == contact_id {
                     continue;
                 }
@@ -1214,16 +1225,7 @@ impl<'t> Apply<'t> {
                 continue;
             }
             for identifier in chunk {
-                let holder: Option<(i64, String)> = self
-                    .tx
-                    .prepare_cached(
-                        "SELECT i.contact_id, c.role FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
-                         WHERE i.source = ?1 AND i.kind = ?2 AND i.value = ?3",
-                    )?
-                    .query_row(params![self.source, identifier.kind, identifier.value], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
+                let holder = self.holder_of(&identifier.kind, &identifier.value)?;
                 // This source's identifiers of the contact were deleted above (or it has
                 // none yet): a row of its own went in just now.
                 if let Some((holder, holder_role)) =
