@@ -13,6 +13,10 @@
 /// Rows gathered before they are written: 12 MiB of rows and about as much text.
 const CHUNK_ROWS: usize = 1 << 19;
 
+/// Kinds of identifier in one chunk. A source has a handful; a bound keeps the lookup of a
+/// kind short whatever a plugin sends.
+const CHUNK_KINDS: usize = 1 << 10;
+
 /// Identifiers waiting to be written, their texts back to back in one buffer.
 #[derive(Default)]
 pub struct PendingIds {
@@ -24,7 +28,7 @@ pub struct PendingIds {
 #[derive(Clone, Copy)]
 struct Row {
     contact_id: i64,
-    kind: u16,
+    kind: u32,
     start: u32,
     len: u32,
 }
@@ -40,7 +44,8 @@ impl PendingIds {
         };
         self.rows.push(Row {
             contact_id,
-            kind: u16::try_from(kind).expect("fewer than 65,536 kinds of identifier"),
+            // At most CHUNK_KINDS plus one person's identifiers.
+            kind: u32::try_from(kind).expect("fewer than 2^32 kinds in a chunk"),
             start: u32::try_from(self.values.len()).expect("a chunk's values fit in 4 GiB"),
             len: u32::try_from(value.len()).expect("an identifier under 4 GiB"),
         });
@@ -49,7 +54,9 @@ impl PendingIds {
 
     /// Time to write them: the chunk is full.
     pub fn is_full(&self) -> bool {
-        self.rows.len() >= CHUNK_ROWS || self.values.len() >= u32::MAX as usize / 2
+        self.rows.len() >= CHUNK_ROWS
+            || self.kinds.len() >= CHUNK_KINDS
+            || self.values.len() >= u32::MAX as usize / 2
     }
 
     pub fn is_empty(&self) -> bool {
@@ -83,6 +90,7 @@ impl PendingIds {
     pub fn clear(&mut self) {
         self.rows.clear();
         self.values.clear();
+        self.kinds.clear();
     }
 }
 
@@ -113,5 +121,22 @@ mod tests {
         );
         pending.clear();
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn a_chunk_is_full_at_its_row_or_kind_bound_and_empty_after_clear() {
+        let mut pending = PendingIds::default();
+        for kind in 0..CHUNK_KINDS - 1 {
+            pending.push(1, &format!("kind{kind}"), "v");
+        }
+        assert!(!pending.is_full());
+        pending.push(1, "one more", "v");
+        assert!(pending.is_full());
+        pending.clear();
+        assert!(!pending.is_full());
+        for row in 0..CHUNK_ROWS {
+            pending.push(row as i64, "sis_id", "v");
+        }
+        assert!(pending.is_full());
     }
 }
