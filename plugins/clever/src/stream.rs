@@ -146,6 +146,46 @@ impl Key {
     }
 }
 
+/// Keys by position, 12 bytes each: a [`Key`] is 24 (its text variant is a boxed str),
+/// and a district's people, classes and contact links are millions of them. The rare
+/// text keys are kept aside, by position.
+#[derive(Default)]
+struct KeyList {
+    hex: Vec<[u8; 12]>,
+    text: foldhash::HashMap<u32, Box<str>>,
+}
+
+impl KeyList {
+    fn push(&mut self, key: Key) -> u32 {
+        let index = u32::try_from(self.hex.len()).expect("fewer than 2^32 keys");
+        match key {
+            Key::Hex(bytes) => self.hex.push(bytes),
+            Key::Text(text) => {
+                self.hex.push([0; 12]);
+                self.text.insert(index, text);
+            }
+        }
+        index
+    }
+
+    fn get(&self, index: u32) -> Key {
+        if !self.text.is_empty() {
+            if let Some(text) = self.text.get(&index) {
+                return Key::Text(text.clone());
+            }
+        }
+        Key::Hex(self.hex[index as usize])
+    }
+
+    fn text(&self, index: u32) -> String {
+        self.get(index).text()
+    }
+
+    fn len(&self) -> usize {
+        self.hex.len()
+    }
+}
+
 /// Where an id points in [`PersonTable`], in one word: the person's index, its role,
 /// and whether the id is the person's source id (not one of its other Clever ids).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,7 +258,7 @@ impl Slots {
 /// was most of that.
 #[derive(Default)]
 struct PersonTable {
-    source_ids: Vec<Key>,
+    source_ids: KeyList,
     by_id: Slots,
     skipped: usize,
 }
@@ -242,7 +282,7 @@ impl PersonTable {
     }
 
     fn source_id(&self, index: u32) -> String {
-        self.source_ids[index as usize].text()
+        self.source_ids.text(index)
     }
 }
 
@@ -285,17 +325,67 @@ impl Texts {
 #[derive(Default)]
 struct State {
     people: PersonTable,
-    /// The added contacts' links, kept until every student is known (v3 users come in any
-    /// order: a contact's student may be on a later page): (parent, student's Clever id,
-    /// relationship, contact type), a contact's links one after the other.
-    links: Vec<(u32, Key, u32, u32)>,
-    /// (parent, student, relationship, contact type), once every person is known.
-    relationships: Vec<(u32, u32, u32, u32)>,
+    links: Links,
     texts: Texts,
-    class_ids: Vec<Key>,
+    class_ids: KeyList,
     class_teachers: Vec<(u32, u32, bool)>,
     enrollments: Vec<(u32, u32)>,
     counts: Counts,
+}
+
+/// The added contacts' links to students, kept until every student is known (v3 users
+/// come in any order: a contact's student may be on a later page), a contact's links one
+/// after the other. They are resolved to people when sent, not kept resolved beside them:
+/// at district scale that second copy was the plugin's peak.
+#[derive(Default)]
+struct Links {
+    /// (parent, relationship, contact type)
+    parents: Vec<(u32, u32, u32)>,
+    /// The student's Clever id, by the same position.
+    students: KeyList,
+}
+
+impl Links {
+    fn push(&mut self, parent: u32, student: Key, relationship: u32, contact_type: u32) {
+        self.parents.push((parent, relationship, contact_type));
+        self.students.push(student);
+    }
+
+    /// Each contact's links, as the range of positions they hold.
+    fn contacts(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let mut start = 0;
+        self.parents.chunk_by(|a, b| a.0 == b.0).map(move |group| {
+            start += group.len();
+            start - group.len()..start
+        })
+    }
+
+    /// One contact's relationships, in the order its links came and each student once,
+    /// into `out` as (parent, student, relationship, contact type); returns how many of
+    /// its students are unknown.
+    fn resolve(
+        &self,
+        contact: std::ops::Range<usize>,
+        people: &PersonTable,
+        out: &mut Vec<(u32, u32, u32, u32)>,
+    ) -> usize {
+        out.clear();
+        let mut unresolved = 0;
+        for position in contact {
+            let (parent, relationship, contact_type) = self.parents[position];
+            let student = self.students.get(position as u32);
+            match people.resolve(&student, Role::Student) {
+                // A contact's links are a handful: a scan beats a set.
+                Some(student) => {
+                    if !out.iter().any(|r| r.1 == student) {
+                        out.push((parent, student, relationship, contact_type));
+                    }
+                }
+                None => unresolved += 1,
+            }
+        }
+        unresolved
+    }
 }
 
 #[derive(Default)]
@@ -598,23 +688,12 @@ async fn map(
     // Every person is known: the contacts' links resolve now, into index quadruples. A
     // contact's source id is unique among the contacts added, so each student once per
     // contact is each pair once.
-    let links = std::mem::take(&mut state.links);
-    for group in links.chunk_by(|a, b| a.0 == b.0) {
-        let parent = group[0].0;
-        let mut related = foldhash::HashSet::default();
-        let mut unresolved = 0;
-        for (_, student, relationship, contact_type) in group {
-            match state.people.resolve(student, Role::Student) {
-                Some(student) => {
-                    if related.insert(student) {
-                        state
-                            .relationships
-                            .push((parent, student, *relationship, *contact_type));
-                    }
-                }
-                None => unresolved += 1,
-            }
-        }
+    let mut relationships = 0;
+    let mut resolved = Vec::new();
+    for contact in state.links.contacts() {
+        let parent = state.links.parents[contact.start].0;
+        let unresolved = state.links.resolve(contact, &state.people, &mut resolved);
+        relationships += resolved.len();
         if unresolved > 0 {
             report.warn(&format!(
                 "clever: contact {}: {unresolved} linked students were not returned by Clever; those relationships were skipped",
@@ -622,7 +701,6 @@ async fn map(
             ));
         }
     }
-    drop(links);
 
     let refs = Refs {
         schools: &school_ids,
@@ -636,9 +714,7 @@ async fn map(
         for section in &page {
             match mapping::map_section(section, &refs) {
                 Ok(mapped) => {
-                    let class =
-                        u32::try_from(state.class_ids.len()).expect("fewer than 2^32 classes");
-                    state.class_ids.push(Key::new(&mapped.class.source_id));
+                    let class = state.class_ids.push(Key::new(&mapped.class.source_id));
                     for (teacher, primary) in mapped.teachers {
                         state.class_teachers.push((class, teacher, primary));
                     }
@@ -695,9 +771,9 @@ async fn map(
         c.classes,
         state.enrollments.len(),
         state.class_teachers.len(),
-        state.relationships.len()
+        relationships
     ));
-    let class_id = |index: u32| state.class_ids[index as usize].text();
+    let class_id = |index: u32| state.class_ids.text(index);
     for &(class, teacher, primary) in &state.class_teachers {
         sink.push(ClassTeacher {
             class_id: class_id(class),
@@ -713,14 +789,17 @@ async fn map(
         })
         .await?;
     }
-    for &(parent, student, relationship, contact_type) in &state.relationships {
-        sink.push(Relationship {
-            parent_id: state.people.source_id(parent),
-            student_id: state.people.source_id(student),
-            relationship: state.texts.all[relationship as usize].clone(),
-            contact_type: state.texts.all[contact_type as usize].clone(),
-        })
-        .await?;
+    for contact in state.links.contacts() {
+        state.links.resolve(contact, &state.people, &mut resolved);
+        for &(parent, student, relationship, contact_type) in &resolved {
+            sink.push(Relationship {
+                parent_id: state.people.source_id(parent),
+                student_id: state.people.source_id(student),
+                relationship: state.texts.all[relationship as usize].clone(),
+                contact_type: state.texts.all[contact_type as usize].clone(),
+            })
+            .await?;
+        }
     }
     let snapshot = Roster {
         contacts_complete,
@@ -794,7 +873,7 @@ impl<'a> People<'a> {
                 let contact_type = state.texts.id(contact_type);
                 state
                     .links
-                    .push((parent, Key::new(student), relationship, contact_type));
+                    .push(parent, Key::new(student), relationship, contact_type);
             }
         }
         Ok(())
@@ -847,5 +926,71 @@ mod tests {
         assert_eq!(table.person("unknown", Role::Student), None);
         assert_eq!(table.source_id(0), hex);
         assert_eq!(table.source_id(1), "T-1");
+    }
+
+    #[test]
+    fn a_key_list_gives_back_each_key_at_its_position() {
+        let hex = "5f0c3a1b2c3d4e5f60718293";
+        let mut keys = KeyList::default();
+        assert_eq!(keys.push(Key::new(hex)), 0);
+        assert_eq!(keys.push(Key::new("not-hex")), 1);
+        // All zeros is a hex key like any other, not the text slot's filler.
+        assert_eq!(keys.push(Key::new("000000000000000000000000")), 2);
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys.text(0), hex);
+        assert_eq!(keys.text(1), "not-hex");
+        assert_eq!(keys.text(2), "000000000000000000000000");
+        assert!(keys.get(1) == Key::Text("not-hex".into()));
+    }
+
+    #[test]
+    fn a_contacts_links_resolve_in_order_each_student_once() {
+        let student = |n: u32| format!("5f0c3a1b2c3d4e5f6071{n:04x}");
+        let mut people = PersonTable::default();
+        for n in 0..40 {
+            let person = Person {
+                source_id: student(n),
+                role: Role::Student as i32,
+                ..Default::default()
+            };
+            people.push(&person, &[]);
+        }
+        let teacher = Person {
+            source_id: "teacher".into(),
+            role: Role::Teacher as i32,
+            ..Default::default()
+        };
+        let teacher_index = people.push(&teacher, &[]).unwrap();
+
+        let mut links = Links::default();
+        // Contact 100: student 3, student 1, student 3 again, a teacher, an unknown id.
+        for (id, relationship) in [
+            (student(3), 1),
+            (student(1), 2),
+            (student(3), 3),
+            ("teacher".to_string(), 4),
+            ("unknown".to_string(), 5),
+        ] {
+            links.push(100, Key::new(&id), relationship, 9);
+        }
+        // Contact 101: all forty students twice (past the scan, into the set).
+        for n in (0..40).chain(0..40) {
+            links.push(101, Key::new(&student(n)), 0, 0);
+        }
+        links.push(102, Key::new(&student(0)), 7, 8);
+        assert_ne!(teacher_index, 0);
+
+        let contacts: Vec<_> = links.contacts().collect();
+        assert_eq!(contacts, vec![0..5, 5..85, 85..86]);
+        let mut out = Vec::new();
+        assert_eq!(links.resolve(contacts[0].clone(), &people, &mut out), 2);
+        assert_eq!(out, vec![(100, 3, 1, 9), (100, 1, 2, 9)]);
+        assert_eq!(links.resolve(contacts[1].clone(), &people, &mut out), 0);
+        assert_eq!(
+            out.iter().map(|r| r.1).collect::<Vec<_>>(),
+            (0..40).collect::<Vec<_>>()
+        );
+        assert_eq!(links.resolve(contacts[2].clone(), &people, &mut out), 0);
+        assert_eq!(out, vec![(102, 0, 7, 8)]);
     }
 }
