@@ -15,7 +15,7 @@ use roster_core::record::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement, Transaction};
 
 use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
-use super::digest::{digest, Digest};
+use super::digest::{digest, DigestMap};
 use super::pending_ids::PendingIds;
 use super::scope::Scope;
 use super::summary::{EntityName, Summary};
@@ -46,15 +46,15 @@ enum Seen {
 
 /// What the run knows of one school, term, class or person. There is one per person of
 /// a district (millions), so it is kept small: row ids are SQLite rowids (never 0, which
-/// stands for "none"), and what only classes have is kept aside — 24 bytes instead of 72
-/// with `Option<i64>`s and the class fields.
+/// stands for "none"), and the rest is one word — 16 bytes instead of 72 with
+/// `Option<i64>`s and the class fields kept here.
+#[derive(Clone, Copy)]
 struct Entry {
     row: i64,
-    fingerprint: i64,
-    active: bool,
-    seen: Seen,
-    /// People: their role, for deactivating per entity.
-    role: Option<Role>,
+    /// The fingerprint's low 57 bits; then `active` (bit 57), `seen` (58-59) and, for
+    /// people, 1 + their role (60-63; 0: none). Two records that differ share 57
+    /// fingerprint bits with odds of 1 in 10^17, and are then taken as unchanged.
+    state: u64,
 }
 
 fn row_or_none(row: i64) -> Option<i64> {
@@ -62,42 +62,86 @@ fn row_or_none(row: i64) -> Option<i64> {
 }
 
 impl Entry {
+    const FINGERPRINT: u64 = (1 << 57) - 1;
+    const ACTIVE: u64 = 1 << 57;
+    const SEEN_SHIFT: u32 = 58;
+    const ROLE_SHIFT: u32 = 60;
+
+    fn new(row: i64, fingerprint: i64, active: bool, seen: Seen) -> Entry {
+        let mut entry = Entry { row, state: 0 };
+        entry.set_fingerprint(fingerprint);
+        entry.set_active(active);
+        entry.set_seen(seen);
+        entry
+    }
+
     fn unseen(id: i64, fingerprint: i64, active: bool) -> Entry {
-        Entry {
-            row: id,
-            fingerprint,
-            active,
-            seen: Seen::No,
-            role: None,
-        }
+        Entry::new(id, fingerprint, active, Seen::No)
     }
 
     fn new_in_run(id: Option<i64>, fingerprint: i64, seen: Seen) -> Entry {
-        Entry {
-            row: id.unwrap_or(0),
-            fingerprint,
-            active: true,
-            seen,
-            role: None,
-        }
+        Entry::new(id.unwrap_or(0), fingerprint, true, seen)
     }
 
     fn id(&self) -> Option<i64> {
         row_or_none(self.row)
+    }
+
+    fn has_fingerprint(&self, fingerprint: i64) -> bool {
+        self.state & Self::FINGERPRINT == fingerprint as u64 & Self::FINGERPRINT
+    }
+
+    fn set_fingerprint(&mut self, fingerprint: i64) {
+        self.state = (self.state & !Self::FINGERPRINT) | (fingerprint as u64 & Self::FINGERPRINT);
+    }
+
+    fn active(&self) -> bool {
+        self.state & Self::ACTIVE != 0
+    }
+
+    fn set_active(&mut self, active: bool) {
+        self.state = (self.state & !Self::ACTIVE) | if active { Self::ACTIVE } else { 0 };
+    }
+
+    fn seen(&self) -> Seen {
+        match (self.state >> Self::SEEN_SHIFT) & 3 {
+            0 => Seen::No,
+            1 => Seen::Written,
+            _ => Seen::Skipped,
+        }
+    }
+
+    fn set_seen(&mut self, seen: Seen) {
+        let bits = match seen {
+            Seen::No => 0,
+            Seen::Written => 1,
+            Seen::Skipped => 2,
+        };
+        self.state = (self.state & !(3 << Self::SEEN_SHIFT)) | bits << Self::SEEN_SHIFT;
+    }
+
+    fn role(&self) -> Option<Role> {
+        match self.state >> Self::ROLE_SHIFT {
+            0 => None,
+            n => Role::try_from(n as i32 - 1).ok(),
+        }
+    }
+
+    fn set_role(&mut self, role: Role) {
+        // Roles are 0..=4: 1 + role fits in the four bits.
+        let bits = (role as u64 + 1) & 15;
+        self.state = (self.state & !(15 << Self::ROLE_SHIFT)) | bits << Self::ROLE_SHIFT;
     }
 }
 
 /// Source ids to entries, keyed by the id's digest: a `Box<str>` key costs the same 16
 /// bytes plus an allocation per entry, for ids only ever looked up, never listed.
 #[derive(Default)]
-struct Ids(FastMap<Digest, Entry>);
+struct Ids(DigestMap<Entry>);
 
 impl Ids {
     fn with_capacity(capacity: usize) -> Ids {
-        Ids(FastMap::with_capacity_and_hasher(
-            capacity,
-            Default::default(),
-        ))
+        Ids(DigestMap::with_capacity(capacity))
     }
 
     fn get(&self, id: &str) -> Option<&Entry> {
@@ -113,7 +157,7 @@ impl Ids {
     }
 
     fn get_or_insert_with(&mut self, id: &str, new: impl FnOnce() -> Entry) -> &mut Entry {
-        self.0.entry(digest(id)).or_insert_with(new)
+        self.0.get_or_insert_with(digest(id), new)
     }
 
     fn values(&self) -> impl Iterator<Item = &Entry> {
@@ -128,8 +172,8 @@ impl Ids {
 impl RunPeople for Ids {
     fn role_in_run(&self, source_id: &str) -> Option<Role> {
         self.get(source_id)
-            .filter(|entry| entry.seen == Seen::Written)
-            .and_then(|entry| entry.role)
+            .filter(|entry| entry.seen() == Seen::Written)
+            .and_then(|entry| entry.role())
     }
 }
 
@@ -595,7 +639,7 @@ impl<'t> Apply<'t> {
             let mut rows = statement.query([source])?;
             while let Some(row) = rows.next()? {
                 let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
-                entry.role = Some(role_from_db(row.get_ref(4)?.as_str()?));
+                entry.set_role(role_from_db(row.get_ref(4)?.as_str()?));
                 people.insert(row.get_ref(0)?.as_str()?, entry);
             }
         }
@@ -627,7 +671,7 @@ impl<'t> Apply<'t> {
         let source_links = self.links.get()?;
         let count = |map: &Ids| {
             map.values()
-                .filter(|e| e.active && e.id().is_some())
+                .filter(|e| e.active() && e.id().is_some())
                 .count() as u64
         };
         // Every link inserted in this run is active.
@@ -656,7 +700,7 @@ impl<'t> Apply<'t> {
             let n = self
                 .people
                 .values()
-                .filter(|e| e.active && e.id().is_some() && e.role == Some(role))
+                .filter(|e| e.active() && e.id().is_some() && e.role() == Some(role))
                 .count() as u64;
             counts.push((entity_of(role), n));
         }
@@ -678,8 +722,8 @@ impl<'t> Apply<'t> {
         referrer: &dyn Fn() -> String,
     ) -> Result<Option<i64>> {
         match map.get(id) {
-            Some(entry) if entry.seen == Seen::Written => Ok(entry.id()),
-            Some(entry) if entry.seen == Seen::Skipped => Ok(None),
+            Some(entry) if entry.seen() == Seen::Written => Ok(entry.id()),
+            Some(entry) if entry.seen() == Seen::Skipped => Ok(None),
             _ => Err(self.invalid(format!(
                 "{} refers to {what} `{id}`, which the source has not sent (a plugin must send a record before the records that refer to it)",
                 referrer()
@@ -691,20 +735,20 @@ impl<'t> Apply<'t> {
     /// changed, or new. Returns the existing id when a write is needed for it.
     fn upsert_decision(map: &mut Ids, key: &str, fp: i64) -> std::result::Result<Decision, ()> {
         match map.get_mut(key) {
-            Some(entry) if entry.seen != Seen::No => {
-                if entry.fingerprint == fp {
+            Some(entry) if entry.seen() != Seen::No => {
+                if entry.has_fingerprint(fp) {
                     Ok(Decision::Repeat)
                 } else {
                     Err(())
                 }
             }
             Some(entry) => {
-                entry.seen = Seen::Written;
-                if entry.fingerprint == fp && entry.active {
+                entry.set_seen(Seen::Written);
+                if entry.has_fingerprint(fp) && entry.active() {
                     Ok(Decision::Unchanged)
                 } else {
-                    entry.fingerprint = fp;
-                    entry.active = true;
+                    entry.set_fingerprint(fp);
+                    entry.set_active(true);
                     Ok(Decision::Update(
                         entry.id().expect("loaded from the database"),
                     ))
@@ -929,18 +973,18 @@ impl<'t> Apply<'t> {
         }
         let fp = fingerprint(&person.encode_to_vec());
         let existing = match self.people.get_mut(person.source_id.as_str()) {
-            Some(entry) if entry.seen != Seen::No => {
-                if entry.fingerprint != fp {
-                    dedupe.repeated(&self.source, &person, entry.role);
+            Some(entry) if entry.seen() != Seen::No => {
+                if !entry.has_fingerprint(fp) {
+                    dedupe.repeated(&self.source, &person, entry.role());
                 }
                 return Ok(());
             }
             Some(entry) => {
-                entry.seen = Seen::Written;
-                let unchanged = entry.fingerprint == fp && entry.active;
-                entry.fingerprint = fp;
-                entry.active = true;
-                entry.role = Some(role);
+                entry.set_seen(Seen::Written);
+                let unchanged = entry.has_fingerprint(fp) && entry.active();
+                entry.set_fingerprint(fp);
+                entry.set_active(true);
+                entry.set_role(role);
                 Some(Known {
                     contact_id: entry.id().expect("loaded"),
                     changed: !unchanged,
@@ -984,7 +1028,7 @@ impl<'t> Apply<'t> {
                 ])?;
                 self.replace_source_data(contact_id, &person, &school_ids, fresh)?;
                 let mut entry = Entry::new_in_run(Some(contact_id), fp, Seen::Written);
-                entry.role = Some(role);
+                entry.set_role(role);
                 self.people.insert(&person.source_id, entry);
             }
         }
@@ -1015,9 +1059,9 @@ impl<'t> Apply<'t> {
         let entry = self
             .people
             .get_or_insert_with(source_id, || Entry::new_in_run(None, 0, Seen::Skipped));
-        entry.seen = Seen::Skipped;
-        if let (Some(contact_id), true) = (entry.id(), entry.active) {
-            entry.active = false;
+        entry.set_seen(Seen::Skipped);
+        if let (Some(contact_id), true) = (entry.id(), entry.active()) {
+            entry.set_active(false);
             self.summary.counts(entity).deactivated += 1;
             self.deactivate_contact(contact_id)?;
         }
@@ -1269,7 +1313,7 @@ impl<'t> Apply<'t> {
             MapName::People => &mut self.people,
         };
         map.get_or_insert_with(key, || Entry::new_in_run(None, 0, Seen::Skipped))
-            .seen = Seen::Skipped;
+            .set_seen(Seen::Skipped);
     }
 
     fn person_ref(
@@ -1281,7 +1325,7 @@ impl<'t> Apply<'t> {
         let what = expected.as_db_str();
         let resolved = self.resolve(&self.people, what, id, referrer)?;
         if resolved.is_some() {
-            let role = self.people.get(id).and_then(|e| e.role);
+            let role = self.people.get(id).and_then(|e| e.role());
             if role != Some(expected) && !(expected == Role::Teacher && role == Some(Role::Staff)) {
                 return Err(self.invalid(format!(
                     "{} refers to `{id}` as a {what}, but the source sent `{id}` as a {}",
@@ -1440,8 +1484,8 @@ impl<'t> Apply<'t> {
          -> rusqlite::Result<()> {
             let sql = format!("UPDATE {table} SET active = 0 WHERE id = ?1");
             for entry in map.values_mut() {
-                if entry.seen == Seen::No && entry.active && in_scope(entry) {
-                    entry.active = false;
+                if entry.seen() == Seen::No && entry.active() && in_scope(entry) {
+                    entry.set_active(false);
                     summary.counts(entity).deactivated += 1;
                     tx.prepare_cached(&sql)?
                         .execute([entry.id().expect("loaded")])?;
@@ -1472,13 +1516,13 @@ impl<'t> Apply<'t> {
         let term_ids: HashSet<i64> = self
             .terms
             .values()
-            .filter(|e| e.seen == Seen::Written)
+            .filter(|e| e.seen() == Seen::Written)
             .filter_map(|e| e.id())
             .collect();
         let school_ids: HashSet<i64> = self
             .schools
             .values()
-            .filter(|e| e.seen == Seen::Written)
+            .filter(|e| e.seen() == Seen::Written)
             .filter_map(|e| e.id())
             .collect();
         let (filters_terms, filters_schools) =
@@ -1507,7 +1551,7 @@ impl<'t> Apply<'t> {
         let scoped_classes: HashSet<i64> = self
             .classes
             .values()
-            .filter(|e| e.seen == Seen::Written || (e.seen == Seen::No && class_in_scope(e)))
+            .filter(|e| e.seen() == Seen::Written || (e.seen() == Seen::No && class_in_scope(e)))
             .filter_map(|e| e.id())
             .collect();
 
@@ -1522,8 +1566,8 @@ impl<'t> Apply<'t> {
             }
             let mut gone = Vec::new();
             for entry in self.people.values_mut() {
-                if entry.seen == Seen::No && entry.active && entry.role == Some(role) {
-                    entry.active = false;
+                if entry.seen() == Seen::No && entry.active() && entry.role() == Some(role) {
+                    entry.set_active(false);
                     gone.push(entry.id().expect("loaded"));
                 }
             }
@@ -1576,7 +1620,7 @@ impl<'t> Apply<'t> {
             "INSERT OR IGNORE INTO event_classes (event_id, class_id) VALUES (?1, ?2)",
         )?;
         for entry in self.classes.values() {
-            if let (Seen::Written, Some(id)) = (entry.seen, entry.id()) {
+            if let (Seen::Written, Some(id)) = (entry.seen(), entry.id()) {
                 statement.execute(params![event_id, id])?;
             }
         }
@@ -1626,6 +1670,40 @@ fn relationship_fingerprint(relationship: Option<&str>, kind: Option<&str>) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_keeps_its_fields_apart_in_one_word() {
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+        let mut entry = Entry::unseen(7, -1, true);
+        assert_eq!(
+            (entry.id(), entry.active(), entry.role()),
+            (Some(7), true, None)
+        );
+        assert!(entry.seen() == Seen::No);
+        assert!(entry.has_fingerprint(-1) && !entry.has_fingerprint(1 << 20));
+        for role in [
+            Role::Unspecified,
+            Role::Student,
+            Role::Teacher,
+            Role::Parent,
+            Role::Staff,
+        ] {
+            entry.set_role(role);
+            assert_eq!(entry.role(), Some(role));
+        }
+        for seen in [Seen::Written, Seen::Skipped, Seen::No] {
+            entry.set_seen(seen);
+            assert!(entry.seen() == seen);
+        }
+        entry.set_active(false);
+        entry.set_fingerprint(i64::MIN + 5);
+        assert!(!entry.active() && entry.has_fingerprint(i64::MIN + 5));
+        assert!(!entry.has_fingerprint(5 + (1 << 40)));
+        assert_eq!((entry.role(), entry.id()), (Some(Role::Staff), Some(7)));
+        assert!(entry.seen() == Seen::No);
+        let fresh = Entry::new_in_run(None, 3, Seen::Written);
+        assert!(fresh.id().is_none() && fresh.active() && fresh.seen() == Seen::Written);
+    }
 
     #[test]
     fn a_relationship_fingerprint_is_its_fields_hashed_with_a_separator() {

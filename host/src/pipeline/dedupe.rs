@@ -15,7 +15,7 @@ use roster_core::record::{Person, Role};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use super::digest::{digest, Digest};
+use super::digest::{digest, Digest, DigestMap};
 use crate::config::DedupePolicy;
 
 /// What to do with an incoming person.
@@ -156,12 +156,12 @@ pub struct Dedupe {
     /// This run's contact-id namespace: value -> the role holding it, for the values
     /// that are not their holder's own source id. The others (in pickAtime files, every
     /// person's own id: millions at district scale) are found through [`RunPeople`].
-    namespace: foldhash::HashMap<Digest, Role>,
+    namespace: DigestMap<Role>,
     /// The holders in `namespace` whose source id is not the value itself (in pickAtime
     /// files it always is).
-    holders: foldhash::HashMap<Digest, Box<str>>,
+    holders: Holders,
     /// This run's teacher and parent emails: email -> source id.
-    emails: foldhash::HashMap<Digest, Box<str>>,
+    emails: Holders,
     findings: Vec<Conflict>,
     /// (rule, source, source id) of every finding, so each is recorded once.
     recorded: std::collections::HashSet<(Rule, String, String)>,
@@ -202,6 +202,32 @@ impl Prior {
             other_sources,
             this_source,
         })
+    }
+}
+
+/// Values of this run and the source id holding each. The ids are written one after
+/// another into one buffer, and an entry says where its id is: 24 bytes with nothing
+/// behind it, where a boxed id was 16 bytes and an allocation, for each of a district's
+/// ~2M emails.
+#[derive(Default)]
+struct Holders {
+    /// value -> (start, length) of its holder's id in `ids`
+    by_value: DigestMap<(u32, u32)>,
+    ids: String,
+}
+
+impl Holders {
+    fn get(&self, value: &Digest) -> Option<&str> {
+        let &(start, len) = self.by_value.get(value)?;
+        Some(&self.ids[start as usize..][..len as usize])
+    }
+
+    fn insert(&mut self, value: Digest, holder: &str) {
+        // 4 GiB of source ids is over 100 million people in one run.
+        let start = u32::try_from(self.ids.len()).expect("a run's ids fit in 4 GiB");
+        let len = u32::try_from(holder.len()).expect("a source id under 4 GiB");
+        self.ids.push_str(holder);
+        self.by_value.insert(value, (start, len));
     }
 }
 
@@ -345,7 +371,7 @@ impl Dedupe {
             };
             match holder {
                 Some(other_role) if other_role != role => {
-                    let other_id = self.holders.get(&key).map_or(value, |id| &**id);
+                    let other_id = self.holders.get(&key).unwrap_or(value);
                     let reason = format!(
                         "{} `{value}` is also {} {other_id}'s id: one contact id for two roles",
                         id.kind,
@@ -366,7 +392,7 @@ impl Dedupe {
                 None => {
                     if !own {
                         self.namespace.insert(key, role);
-                        self.holders.insert(key, person.source_id.as_str().into());
+                        self.holders.insert(key, &person.source_id);
                     }
                     if !in_db {
                         continue;
@@ -403,7 +429,7 @@ impl Dedupe {
             if let Some(email) = person.email.as_deref().map(lower).filter(|e| !e.is_empty()) {
                 let key = digest(&email);
                 match self.emails.get(&key) {
-                    Some(other) if **other != *person.source_id => {
+                    Some(other) if other != person.source_id => {
                         let reason = format!("email `{email}` is also {other}'s: teacher and parent emails are unique");
                         self.record(
                             tx,
@@ -418,7 +444,7 @@ impl Dedupe {
                     }
                     Some(_) => {}
                     None => {
-                        self.emails.insert(key, person.source_id.as_str().into());
+                        self.emails.insert(key, &person.source_id);
                     }
                 }
             }
@@ -833,5 +859,22 @@ impl DedupeStage for Dedupe {
 
     fn policy(&self) -> DedupePolicy {
         self.policy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_give_back_each_values_holder() {
+        let mut holders = Holders::default();
+        holders.insert(digest("a@school.org"), "T-1");
+        holders.insert(digest("b@school.org"), "");
+        holders.insert(digest("c@school.org"), "P-17");
+        assert_eq!(holders.get(&digest("a@school.org")), Some("T-1"));
+        assert_eq!(holders.get(&digest("b@school.org")), Some(""));
+        assert_eq!(holders.get(&digest("c@school.org")), Some("P-17"));
+        assert_eq!(holders.get(&digest("d@school.org")), None);
     }
 }
