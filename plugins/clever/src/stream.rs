@@ -370,14 +370,20 @@ impl Links {
         out: &mut Vec<(u32, u32, u32, u32)>,
     ) -> usize {
         out.clear();
+        // A contact's links are a handful, where a scan beats a set; past that, a set, so
+        // a contact with thousands of links costs no more than thousands of contacts.
+        let mut many = (contact.len() > 32).then(foldhash::HashSet::default);
         let mut unresolved = 0;
         for position in contact {
             let (parent, relationship, contact_type) = self.parents[position];
             let student = self.students.get(position as u32);
             match people.resolve(&student, Role::Student) {
-                // A contact's links are a handful: a scan beats a set.
                 Some(student) => {
-                    if !out.iter().any(|r| r.1 == student) {
+                    let new = match &mut many {
+                        Some(seen) => seen.insert(student),
+                        None => !out.iter().any(|r| r.1 == student),
+                    };
+                    if new {
                         out.push((parent, student, relationship, contact_type));
                     }
                 }
