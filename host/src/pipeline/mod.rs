@@ -95,7 +95,7 @@ const READ_AHEAD: usize = 2;
 
 /// The page cache (KiB) a run that writes much gets at least: the indexes it writes into
 /// stay in memory instead of being re-read for every row (SQLite's default is 2 MiB).
-/// 128 MiB, not 256: at nyc the larger cache made the file import 3-4% faster, and cost
+/// 128 MiB, not 256: at nyc the larger cache made the file import 3-5% faster, and cost
 /// 160 MiB of a Clever import's peak (the plugin's maps are in memory at the same time).
 const IMPORT_CACHE_KIB: i64 = 128 * 1024;
 

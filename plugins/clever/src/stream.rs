@@ -180,10 +180,6 @@ impl KeyList {
     fn text(&self, index: u32) -> String {
         self.get(index).text()
     }
-
-    fn len(&self) -> usize {
-        self.hex.len()
-    }
 }
 
 /// Where an id points in [`PersonTable`], in one word: the person's index, its role,
@@ -271,9 +267,8 @@ impl PersonTable {
             self.skipped += 1;
             return None;
         }
-        let index = u32::try_from(self.source_ids.len()).expect("fewer than 2^32 people");
+        let index = self.source_ids.push(key.clone());
         let slot = Slot::new(index, person.role, true);
-        self.source_ids.push(key.clone());
         self.by_id.insert(key, slot);
         for alias in aliases {
             self.by_id.insert_if_absent(Key::new(alias), slot.alias());
@@ -942,7 +937,6 @@ mod tests {
         assert_eq!(keys.push(Key::new("not-hex")), 1);
         // All zeros is a hex key like any other, not the text slot's filler.
         assert_eq!(keys.push(Key::new("000000000000000000000000")), 2);
-        assert_eq!(keys.len(), 3);
         assert_eq!(keys.text(0), hex);
         assert_eq!(keys.text(1), "not-hex");
         assert_eq!(keys.text(2), "000000000000000000000000");
