@@ -107,6 +107,19 @@ impl<D: DedupeStage> DedupeStage for Timed<D> {
         self.inner.repeated(source, person, first_role)
     }
 
+    fn continuing(&mut self) {
+        self.inner.continuing()
+    }
+
+    fn check_unsent(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        source: &str,
+        run: &dyn roster_host::pipeline::dedupe::RunPeople,
+    ) -> rusqlite::Result<()> {
+        self.inner.check_unsent(tx, source, run)
+    }
+
     fn people_done(&mut self) {
         self.inner.people_done()
     }
@@ -205,6 +218,8 @@ pub fn run(args: &ChildArgs) -> Result<()> {
             access: &config.access,
             dry_run: false,
             guard: None,
+            checkpoint_context: None,
+            gave_checkpoint: false,
         },
         &mut dedupe,
         context.as_ref(),

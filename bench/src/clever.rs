@@ -13,8 +13,12 @@
 //!   small server in the bench process answers each request with its stored page.
 //!
 //! `--check` imports `tiny` both ways and compares the two databases.
+//!
+//! For the re-sync, [`capture_events`] renders, the same way, the Events API pages a sync
+//! reads: the feed a complete import finds (one event, its checkpoint) and the events of
+//! the objects revision 1 changes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -378,6 +382,147 @@ pub fn capture(district: &District, dir: &Path) -> Result<usize> {
     Ok(index.len())
 }
 
+/// One request to the mock's router over `state`.
+fn render(
+    runtime: &tokio::runtime::Runtime,
+    state: Arc<mock::ServerState>,
+    uri: &str,
+) -> Result<Vec<u8>> {
+    let request = Request::builder()
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())?;
+    runtime.block_on(async {
+        let response = mock::router(state).oneshot(request).await?;
+        if response.status() != StatusCode::OK {
+            bail!("the mock answered {uri} with {}", response.status());
+        }
+        Ok(axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await?
+            .to_vec())
+    })
+}
+
+/// The objects of `after` that differ from `before` (same ids, revision 1 changes no
+/// ids): a district of the old ones and one of the new ones, with the teachers their
+/// sections name (the mock renders v3 teacher ids from them).
+fn changed_objects(before: &District, after: &District) -> (mock::District, mock::District) {
+    fn differs<T: serde::Serialize>(a: &T, b: &T) -> bool {
+        serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
+    }
+    let (mut old, mut new) = (empty_district(before), empty_district(after));
+    let mut teachers: BTreeMap<String, (mock::Teacher, mock::Teacher)> = BTreeMap::new();
+    for resource in ["users", "sections"] {
+        let total = resource_len(before, resource);
+        for start in (0..total).step_by(PAGE_SIZE as usize) {
+            let end = (start + PAGE_SIZE).min(total);
+            let (a, b) = (
+                slice(before, resource, start, end),
+                slice(after, resource, start, end),
+            );
+            for (x, y) in a.students.iter().zip(&b.students) {
+                if differs(x, y) {
+                    old.students.push(x.clone());
+                    new.students.push(y.clone());
+                }
+            }
+            for (x, y) in a.contacts.iter().zip(&b.contacts) {
+                if differs(x, y) {
+                    old.contacts.push(x.clone());
+                    new.contacts.push(y.clone());
+                }
+            }
+            let named: BTreeMap<&str, (&mock::Teacher, &mock::Teacher)> = a
+                .teachers
+                .iter()
+                .zip(&b.teachers)
+                .map(|(x, y)| (x.id.as_str(), (x, y)))
+                .collect();
+            for (x, y) in named.values() {
+                if resource == "users" && differs(x, y) {
+                    teachers.insert(x.id.clone(), ((*x).clone(), (*y).clone()));
+                }
+            }
+            for (x, y) in a.sections.iter().zip(&b.sections) {
+                if differs(x, y) {
+                    old.sections.push(x.clone());
+                    new.sections.push(y.clone());
+                    for id in x.teachers.iter().chain(&y.teachers) {
+                        if let Some((x, y)) = named.get(id.as_str()) {
+                            teachers
+                                .entry(id.clone())
+                                .or_insert_with(|| ((*x).clone(), (*y).clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (x, y) in teachers.into_values() {
+        old.teachers.push(x);
+        new.teachers.push(y);
+    }
+    (old, new)
+}
+
+/// Renders the Events API pages of a sync from `before` to `after` into `dir` (with
+/// `index.json`, as [`capture`]). A complete import asks for the newest event and keeps
+/// its id; the sync after it asks for the events after that id. Returns the number of
+/// events.
+pub fn capture_events(before: &District, after: &District, dir: &Path) -> Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut index: HashMap<String, String> = HashMap::new();
+    let mut store = |uri: &str, bytes: &[u8]| -> Result<()> {
+        let file = format!("events-{:05}.json", index.len());
+        std::fs::write(dir.join(&file), bytes)?;
+        index.insert(uri.to_string(), file);
+        Ok(())
+    };
+
+    // The feed a complete import finds: one event, from the district's last sync.
+    let baseline = mock::ServerState::new(empty_district(before), TOKEN);
+    let mut touched = empty_district(before);
+    touched
+        .district
+        .insert("last_sync".into(), json!("2026-01-06T06:00:00.000Z"));
+    baseline.change_district(touched);
+    let newest_uri = format!("/{VERSION}/events?ending_before=last&limit=1");
+    let newest = render(&runtime, baseline, &newest_uri)?;
+    let page: serde_json::Value = serde_json::from_slice(&newest)?;
+    let Some(checkpoint) = page["data"][0]["data"]["id"].as_str() else {
+        bail!("the mock's newest event has no id: {page}");
+    };
+    store(&newest_uri, &newest)?;
+
+    // The events after it: every object revision 1 changes.
+    let (old, new) = changed_objects(before, after);
+    let state = mock::ServerState::new(old, TOKEN);
+    state.change_district(new);
+    // The mock's feed starts at these events; the sync asks for them after the checkpoint.
+    let mut uri = format!("/{VERSION}/events?limit={PAGE_SIZE}");
+    let mut key = format!("/{VERSION}/events?starting_after={checkpoint}&limit={PAGE_SIZE}");
+    let mut events = 0;
+    loop {
+        let bytes = render(&runtime, state.clone(), &uri)?;
+        let page: Page = serde_json::from_slice(&bytes)
+            .with_context(|| format!("the mock's page {uri} is not an envelope"))?;
+        store(&key, &bytes)?;
+        events += page.data.len();
+        match page.links.into_iter().find(|l| l.rel == "next") {
+            Some(next) if !page.data.is_empty() => {
+                uri = next.uri.clone();
+                key = next.uri;
+            }
+            _ => break,
+        }
+    }
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
+    Ok(events)
+}
+
 /// Serves captured pages on 127.0.0.1 until dropped.
 pub struct Replay {
     addr: SocketAddr,
@@ -386,8 +531,8 @@ pub struct Replay {
 }
 
 struct Pages {
-    dir: PathBuf,
-    index: HashMap<String, String>,
+    /// URI -> the page's file.
+    index: HashMap<String, PathBuf>,
 }
 
 async fn serve_page(State(pages): State<Arc<Pages>>, request: Request) -> Response {
@@ -411,7 +556,7 @@ async fn serve_page(State(pages): State<Arc<Pages>>, request: Request) -> Respon
         return (StatusCode::NOT_FOUND, "{\"message\":\"not captured\"}").into_response();
     };
     // Blocking read: pages come from the page cache, and this runtime serves nothing else.
-    match std::fs::read(pages.dir.join(file)) {
+    match std::fs::read(file) {
         Ok(bytes) => (
             [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
             bytes,
@@ -422,13 +567,15 @@ async fn serve_page(State(pages): State<Arc<Pages>>, request: Request) -> Respon
 }
 
 impl Replay {
-    pub fn start(dir: &Path) -> Result<Replay> {
-        let index: HashMap<String, String> =
-            serde_json::from_slice(&std::fs::read(dir.join("index.json"))?)?;
-        let pages = Arc::new(Pages {
-            dir: dir.to_path_buf(),
-            index,
-        });
+    /// Serve the pages captured into each of `dirs`.
+    pub fn start(dirs: &[&Path]) -> Result<Replay> {
+        let mut index = HashMap::new();
+        for dir in dirs {
+            let files: HashMap<String, String> =
+                serde_json::from_slice(&std::fs::read(dir.join("index.json"))?)?;
+            index.extend(files.into_iter().map(|(uri, file)| (uri, dir.join(file))));
+        }
+        let pages = Arc::new(Pages { index });
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

@@ -51,7 +51,8 @@ struct Cli {
     /// Where inputs (cached between runs) and databases go; default `target/bench`.
     #[arg(long)]
     work: Option<PathBuf>,
-    /// Scenarios to run (default all): floor, files, resync, clever, linked, dedupe.
+    /// Scenarios to run (default all): floor, files, resync, clever, clever-resync, linked,
+    /// dedupe.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Contacts in the database for the dedupe benchmark (default by size).
@@ -185,6 +186,31 @@ fn table_counts(db: &Path) -> Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
     for table in TABLES {
         let n: u64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        counts.insert(table.to_string(), n);
+    }
+    Ok(counts)
+}
+
+/// Active rows of each table that has them: what a roster holds, without what earlier
+/// runs deactivated.
+fn active_counts(db: &Path) -> Result<BTreeMap<String, u64>> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut counts = BTreeMap::new();
+    for table in [
+        "schools",
+        "terms",
+        "classes",
+        "contacts",
+        "contact_sources",
+        "enrollments",
+        "class_teachers",
+        "relationships",
+    ] {
+        let n: u64 = conn.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE active = 1"),
+            [],
+            |r| r.get(0),
+        )?;
         counts.insert(table.to_string(), n);
     }
     Ok(counts)
@@ -346,13 +372,21 @@ impl Bench {
         if !self.keep {
             remove_db(&self.runs.join("files.db"));
         }
-        if wants("clever") {
+        if wants("clever") || wants("clever-resync") {
             let mode = cli.clever.unwrap_or(if self.check {
                 CleverMode::Both
             } else {
                 CleverMode::Replay
             });
-            self.clever(&district, &key, &stamp, mode, file_import.map(|f| f.0))?;
+            let resync = wants("clever-resync");
+            self.clever(
+                &district,
+                &key,
+                &stamp,
+                mode,
+                file_import.map(|f| f.0),
+                resync,
+            )?;
         }
         if wants("linked") {
             self.linked(&files, cli.repeat, floor.as_ref().map(|f| f.0))?;
@@ -651,6 +685,11 @@ token_env = "{TOKEN_ENV}"
 include_contacts = true
 page_size = {page}
 
+# The re-sync changes all classes of 1% of the students: more enrollments than the
+# default guard lets go.
+[safety]
+max_deactivate_count = 1000000000
+
 [[event]]
 name = "{EVENT}"
 source = "{CLEVER_SOURCE}"
@@ -665,7 +704,8 @@ sync = false
         Ok(path)
     }
 
-    /// (2) `roster import` from the Clever plugin, the district on loopback.
+    /// (2) `roster import` from the Clever plugin, the district on loopback; with
+    /// `resync`, then (3) the sync after it, from the Events API, with about 1% changed.
     fn clever(
         &mut self,
         district: &District,
@@ -673,6 +713,7 @@ sync = false
         stamp: &str,
         mode: CleverMode,
         files: Option<Measured>,
+        resync: bool,
     ) -> Result<()> {
         let mut found = Vec::new();
         if matches!(mode, CleverMode::Replay | CleverMode::Both) {
@@ -686,13 +727,30 @@ sync = false
                     Ok(())
                 },
             )?;
-            let server = clever::Replay::start(&pages)?;
+            let changed = District::new(district.spec, 1);
+            let events = self.inputs.join(format!("clever-{key}-events"));
+            if resync {
+                cached(
+                    &events,
+                    &format!("{stamp} rev1 clever events {}", clever::PAGE_SIZE),
+                    |dir| {
+                        let n = clever::capture_events(district, &changed, dir)?;
+                        say(format!("clever: captured {n} events"));
+                        Ok(())
+                    },
+                )?;
+            }
+            let dirs: Vec<&Path> = if resync {
+                vec![&pages, &events]
+            } else {
+                vec![&pages]
+            };
+            let server = clever::Replay::start(&dirs)?;
             let db = self.runs.join("clever.db");
             remove_db(&db);
             let config = self.clever_config("clever", &db, &server.base_url())?;
             say("clever: roster import from the replayed mock ...");
             let measured = self.roster(&config, "clever", &[])?;
-            drop(server);
             found.push((
                 "replay",
                 self.clever_row(
@@ -700,8 +758,16 @@ sync = false
                     measured,
                     "roster import, Clever v3.0 (replayed mock, CLI)",
                     files,
+                    resync,
                 )?,
             ));
+            if resync {
+                self.clever_resync(&db, &config, measured, &changed, key, stamp)?;
+            }
+            drop(server);
+            if !self.keep {
+                remove_db(&db);
+            }
         }
         if matches!(mode, CleverMode::Direct | CleverMode::Both) {
             let server =
@@ -719,6 +785,7 @@ sync = false
                     measured,
                     "roster import, Clever v3.0 (MockServer, CLI)",
                     files,
+                    false,
                 )?,
             ));
         }
@@ -729,12 +796,14 @@ sync = false
         Ok(())
     }
 
+    /// `keep_db`: the database stays for a sync after the import.
     fn clever_row(
         &mut self,
         db: &Path,
         measured: Measured,
         scenario: &str,
         files: Option<Measured>,
+        keep_db: bool,
     ) -> Result<BTreeMap<String, u64>> {
         let found = table_counts(db)?;
         let rows = total_rows(&found);
@@ -773,10 +842,80 @@ sync = false
             max_rss_mib: measured.max_rss_mib,
             ratios,
         });
-        if !self.keep {
+        if !self.keep && !keep_db {
             remove_db(db);
         }
         Ok(found)
+    }
+
+    /// (3) for Clever: the sync after the import, which continues from the import's
+    /// checkpoint and reads the events of revision 1's changes. With `--check`, the
+    /// roster it leaves is compared with a complete import of revision 1.
+    fn clever_resync(
+        &mut self,
+        db: &Path,
+        config: &Path,
+        full: Measured,
+        changed: &District,
+        key: &str,
+        stamp: &str,
+    ) -> Result<()> {
+        say("clever-resync: roster import from the events (1% changed) ...");
+        let measured = self.roster(config, "clever-resync", &[])?;
+        say(format!("clever-resync: {:.2} s", measured.seconds));
+        let summary: String = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?
+            .query_row(
+                "SELECT summary FROM sync_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )?;
+        let summary: serde_json::Value = serde_json::from_str(&summary)?;
+        if summary["continued"] != serde_json::Value::Bool(true) {
+            self.fail("the Clever re-sync read the whole district instead of the events".into());
+        }
+        let rows = total_rows(&table_counts(db)?);
+        let changed_records = changed_total(&summary);
+        self.notes.push(format!(
+            "Clever re-sync: {changed_records} records inserted, updated or deactivated ({:.2}% of {rows} rows)",
+            100.0 * changed_records as f64 / rows as f64
+        ));
+        if self.check {
+            if changed_records == 0 {
+                self.fail("the Clever re-sync changed nothing".into());
+            }
+            // The roster a complete read of revision 1 leaves, active rows compared.
+            let pages1 = self.inputs.join(format!("clever-{key}-rev1"));
+            cached(
+                &pages1,
+                &format!(
+                    "{stamp} rev1 clever {} {}",
+                    clever::VERSION,
+                    clever::PAGE_SIZE
+                ),
+                |dir| clever::capture(changed, dir).map(|_| ()),
+            )?;
+            let server = clever::Replay::start(&[&pages1])?;
+            let db1 = self.runs.join("clever-rev1.db");
+            remove_db(&db1);
+            let config1 = self.clever_config("clever-rev1", &db1, &server.base_url())?;
+            self.roster(&config1, "clever-rev1", &[])?;
+            drop(server);
+            let (a, b) = (active_counts(db)?, active_counts(&db1)?);
+            let tables: Vec<&str> = a.keys().map(String::as_str).collect();
+            self.expect_equal("Clever re-sync vs complete import", &a, &b, &tables);
+            if !self.keep {
+                remove_db(&db1);
+            }
+        }
+        self.rows.push(Row {
+            scenario: "re-sync, Clever events, 1% changed (CLI)".into(),
+            rows,
+            seconds: measured.seconds,
+            cpu_seconds: measured.cpu_seconds,
+            max_rss_mib: measured.max_rss_mib,
+            ratios: vec![("full Clever import".into(), measured.seconds / full.seconds)],
+        });
+        Ok(())
     }
 
     fn child_import(

@@ -12,7 +12,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RBox, ROption, RResult, RStr, RString, RVec},
+    std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -92,6 +92,16 @@ pub struct PluginModule {
     pub open: extern "C" fn(
         config: RStr<'_>,
         base_dir: RStr<'_>,
+        host: HostBox,
+    ) -> RResult<SourceBox, PluginErrorAbi>,
+    /// `open`, with the checkpoint the source's last applied run sent (`RNone`: none).
+    /// Appended later: a plugin built before has no such field, and is opened with
+    /// `open` (it never sends a checkpoint either).
+    #[sabi(missing_field(option))]
+    pub open_from: extern "C" fn(
+        config: RStr<'_>,
+        base_dir: RStr<'_>,
+        checkpoint: ROption<RSlice<'_, u8>>,
         host: HostBox,
     ) -> RResult<SourceBox, PluginErrorAbi>,
 }

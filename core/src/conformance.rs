@@ -138,6 +138,7 @@ pub struct Counts {
     pub class_teachers: u64,
     pub relationships: u64,
     pub snapshots: u64,
+    pub checkpoints: u64,
 }
 
 /// The outcome of [`check`]: every check in the order it ran.
@@ -785,6 +786,7 @@ impl RecordChecker {
                 let referrer =
                     format!("enrollment of `{}` in `{}`", link.student_id, link.class_id);
                 self.class_ref(&referrer, &link.class_id);
+                self.by_other_id(&referrer, &link.student_id_kind);
                 self.person_ref(&referrer, &link.student_id, &[Role::Student]);
             }
             Kind::ClassTeacher(link) => {
@@ -792,6 +794,7 @@ impl RecordChecker {
                 let referrer =
                     format!("teacher `{}` of class `{}`", link.teacher_id, link.class_id);
                 self.class_ref(&referrer, &link.class_id);
+                self.by_other_id(&referrer, &link.teacher_id_kind);
                 self.person_ref(&referrer, &link.teacher_id, &[Role::Teacher, Role::Staff]);
             }
             Kind::Relationship(link) => {
@@ -800,6 +803,7 @@ impl RecordChecker {
                     "relationship of `{}` to `{}`",
                     link.parent_id, link.student_id
                 );
+                self.by_other_id(&referrer, &link.student_id_kind);
                 self.person_ref(&referrer, &link.parent_id, &[Role::Parent]);
                 self.person_ref(&referrer, &link.student_id, &[Role::Student]);
             }
@@ -807,6 +811,11 @@ impl RecordChecker {
                 self.counts.snapshots += 1;
                 if self.counts.snapshots == 2 {
                     self.snapshot.add(|| "more than one Snapshot record".into());
+                }
+                if snapshot.continues {
+                    self.snapshot.add(|| {
+                        "the Snapshot says the run continues from a checkpoint, but none was given".into()
+                    });
                 }
                 for &value in &snapshot.complete {
                     match Entity::try_from(value) {
@@ -817,6 +826,30 @@ impl RecordChecker {
                     }
                 }
             }
+            // The kit opens sources without a checkpoint: a run that sends these anyway
+            // would have the host deactivate what it never looked at.
+            Kind::Removal(removal) => self.snapshot.add(|| {
+                format!(
+                    "a Removal of `{}` in a run that does not continue from a checkpoint",
+                    removal.source_id
+                )
+            }),
+            Kind::LinksReplaced(replaced) => self.snapshot.add(|| {
+                format!(
+                    "a LinksReplaced for `{}` in a run that does not continue from a checkpoint",
+                    replaced.owner_id
+                )
+            }),
+            Kind::Checkpoint(_) => self.counts.checkpoints += 1,
+        }
+    }
+
+    /// A reference by another identifier than the source id is for continuing runs only.
+    fn by_other_id(&mut self, referrer: &str, kind: &Option<String>) {
+        if let Some(kind) = kind {
+            self.references.add(|| {
+                format!("{referrer} names a person by `{kind}` in a run that does not continue from a checkpoint")
+            });
         }
     }
 
@@ -1084,11 +1117,13 @@ mod tests {
             person("p", Role::Parent),
             class.into(),
             Enrollment {
+                student_id_kind: None,
                 class_id: "c".into(),
                 student_id: "st".into(),
             }
             .into(),
             ClassTeacher {
+                teacher_id_kind: None,
                 class_id: "c".into(),
                 teacher_id: "t".into(),
                 primary: true,
@@ -1150,6 +1185,7 @@ mod tests {
             changed.into(),
             person("", Role::Teacher),
             Enrollment {
+                student_id_kind: None,
                 class_id: "nope".into(),
                 student_id: "a".into(),
             }
@@ -1162,7 +1198,11 @@ mod tests {
             .into(),
             Record { kind: None },
             Snapshot::of(&[]).into(),
-            Snapshot { complete: vec![99] }.into(),
+            Snapshot {
+                complete: vec![99],
+                continues: false,
+            }
+            .into(),
         ];
         let found = problems(records);
         let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::std_types::RSlice;
 
 use crate::abi::PluginModuleRef;
 use crate::error::{LoadError, PluginError};
@@ -20,6 +21,16 @@ pub trait PluginHandle: Send + Sync {
         &self,
         config: &str,
         base_dir: &Path,
+        hooks: Arc<dyn HostHooks>,
+    ) -> Result<Box<dyn RecordSource>, PluginError> {
+        self.open_from(config, base_dir, None, hooks)
+    }
+    /// `open`, handing the source the checkpoint its last applied run sent.
+    fn open_from(
+        &self,
+        config: &str,
+        base_dir: &Path,
+        checkpoint: Option<&[u8]>,
         hooks: Arc<dyn HostHooks>,
     ) -> Result<Box<dyn RecordSource>, PluginError>;
 }
@@ -125,15 +136,27 @@ impl PluginHandle for PluginFile {
         self.path.display().to_string()
     }
 
-    fn open(
+    fn open_from(
         &self,
         config: &str,
         base_dir: &Path,
+        checkpoint: Option<&[u8]>,
         hooks: Arc<dyn HostHooks>,
     ) -> Result<Box<dyn RecordSource>, PluginError> {
         let base_dir = base_dir.to_string_lossy();
         let host = sdk::host_box(hooks);
-        match self.module.open()(config.into(), base_dir.as_ref().into(), host) {
+        // A plugin built before checkpoints has no `open_from`; it never sends one, so
+        // the host never has one to give it either.
+        let opened = match self.module.open_from() {
+            Some(open_from) => open_from(
+                config.into(),
+                base_dir.as_ref().into(),
+                checkpoint.map(RSlice::from).into(),
+                host,
+            ),
+            None => self.module.open()(config.into(), base_dir.as_ref().into(), host),
+        };
+        match opened {
             abi_stable::std_types::RResult::ROk(source) => Ok(Box::new(sdk::SourceFromAbi(source))),
             abi_stable::std_types::RResult::RErr(error) => Err(error.into()),
         }
@@ -170,13 +193,14 @@ impl<P: Plugin> PluginHandle for LinkedPlugin<P> {
         "(linked in)".to_string()
     }
 
-    fn open(
+    fn open_from(
         &self,
         config: &str,
         base_dir: &Path,
+        checkpoint: Option<&[u8]>,
         hooks: Arc<dyn HostHooks>,
     ) -> Result<Box<dyn RecordSource>, PluginError> {
-        sdk::open_in_process::<P>(config, base_dir, hooks)
+        sdk::open_in_process::<P>(config, base_dir, checkpoint, hooks)
     }
 }
 

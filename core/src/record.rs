@@ -24,7 +24,7 @@ pub struct Batch {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Record {
-    #[prost(oneof = "Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub kind: Option<Kind>,
 }
 
@@ -46,6 +46,12 @@ pub enum Kind {
     Relationship(Relationship),
     #[prost(message, tag = "8")]
     Snapshot(Snapshot),
+    #[prost(message, tag = "9")]
+    Removal(Removal),
+    #[prost(message, tag = "10")]
+    LinksReplaced(LinksReplaced),
+    #[prost(message, tag = "11")]
+    Checkpoint(Checkpoint),
 }
 
 /// Which entities this source delivers *completely* in this run.
@@ -57,6 +63,53 @@ pub enum Kind {
 pub struct Snapshot {
     #[prost(enumeration = "Entity", repeated, tag = "1")]
     pub complete: Vec<i32>,
+    /// This run continues from the checkpoint the host handed to `open`: it sends only
+    /// what changed since, removals included ([`Removal`], [`LinksReplaced`]), and nothing
+    /// is inferred from absence (`complete` is ignored). A continuing run sends its
+    /// snapshot first, so the host knows before the first record.
+    #[prost(bool, tag = "2")]
+    pub continues: bool,
+}
+
+/// In a continuing run: a record the source no longer has. The host deactivates it, as a
+/// complete run would for a missing record.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Removal {
+    #[prost(enumeration = "Entity", tag = "1")]
+    pub entity: i32,
+    /// The school, term, class or person; for a link, its class (its parent for a
+    /// relationship).
+    #[prost(string, tag = "2")]
+    pub source_id: String,
+    /// For a link only: its student or teacher.
+    #[prost(string, tag = "3")]
+    pub other_id: String,
+    /// As [`Enrollment::student_id_kind`], for `other_id`.
+    #[prost(string, optional, tag = "4")]
+    pub other_id_kind: Option<String>,
+}
+
+/// In a continuing run: the links of `entity` that `owner_id` has are exactly those the
+/// run sends; the host deactivates the others. The owner is the class for enrollments
+/// and class teachers, the parent for relationships. A source's data that lists the
+/// students of a class (Clever's sections) replaces them this way, with no removal of
+/// its own.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LinksReplaced {
+    #[prost(enumeration = "Entity", tag = "1")]
+    pub entity: i32,
+    #[prost(string, tag = "2")]
+    pub owner_id: String,
+}
+
+/// Where this source's next run can continue from (e.g. Clever's newest event id). The
+/// host keeps the last checkpoint of a run it applied, in that run's transaction, and
+/// hands it to the next run's `open`; a run that sends none leaves nothing to continue
+/// from. Opaque to the host.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Checkpoint {
+    #[prost(bytes = "vec", tag = "1")]
+    pub state: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -214,6 +267,12 @@ pub struct Enrollment {
     pub class_id: String,
     #[prost(string, tag = "2")]
     pub student_id: String,
+    /// Set when `student_id` is not the student's source id but an identifier of this
+    /// kind that the same source gave the student (see [`Person::identifiers`]). Only in
+    /// a continuing run, whose source may know a student by another id than the one it
+    /// keys the student by (Clever's sections name students by Clever id).
+    #[prost(string, optional, tag = "3")]
+    pub student_id_kind: Option<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -224,6 +283,9 @@ pub struct ClassTeacher {
     pub teacher_id: String,
     #[prost(bool, tag = "3")]
     pub primary: bool,
+    /// As [`Enrollment::student_id_kind`], for `teacher_id`.
+    #[prost(string, optional, tag = "4")]
+    pub teacher_id_kind: Option<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -238,6 +300,9 @@ pub struct Relationship {
     /// The contact type: "parent", "guardian", "emergency", … as the source gives it.
     #[prost(string, optional, tag = "4")]
     pub contact_type: Option<String>,
+    /// As [`Enrollment::student_id_kind`], for `student_id`.
+    #[prost(string, optional, tag = "5")]
+    pub student_id_kind: Option<String>,
 }
 
 macro_rules! into_record {
@@ -257,13 +322,25 @@ into_record!(
     Enrollment,
     ClassTeacher,
     Relationship,
-    Snapshot
+    Snapshot,
+    Removal,
+    LinksReplaced,
+    Checkpoint
 );
 
 impl Snapshot {
     pub fn of(entities: &[Entity]) -> Self {
         Snapshot {
             complete: entities.iter().map(|e| *e as i32).collect(),
+            continues: false,
+        }
+    }
+
+    /// The snapshot a continuing run starts with.
+    pub fn continuing() -> Self {
+        Snapshot {
+            complete: Vec::new(),
+            continues: true,
         }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Once};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{ROption, RResult, RStr, RVec};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RVec};
 use prost::Message;
 
 use crate::abi::{
@@ -108,6 +108,12 @@ pub struct OpenContext {
     /// The folder that relative paths in the config are relative to (the config file's).
     pub base_dir: PathBuf,
     pub host: Host,
+    /// The [`Checkpoint`](crate::record::Checkpoint) this source sent in its last run
+    /// that the host applied, when there is one the host trusts: the same plugin and
+    /// config, and nothing else has written the source's records since. A source that
+    /// can continue from it starts its stream with [`Snapshot::continuing`](crate::record::Snapshot::continuing);
+    /// one that cannot (the checkpoint is too old for its API) runs in full.
+    pub checkpoint: Option<Vec<u8>>,
 }
 
 /// A stream of records, pulled by the host one batch at a time.
@@ -408,10 +414,20 @@ extern "C" fn open_fn<P: Plugin>(
     base_dir: RStr<'_>,
     host: HostBox,
 ) -> RResult<SourceBox, PluginErrorAbi> {
+    open_from_fn::<P>(config, base_dir, ROption::RNone, host)
+}
+
+extern "C" fn open_from_fn<P: Plugin>(
+    config: RStr<'_>,
+    base_dir: RStr<'_>,
+    checkpoint: ROption<RSlice<'_, u8>>,
+    host: HostBox,
+) -> RResult<SourceBox, PluginErrorAbi> {
     install_panic_hook();
     let ctx = OpenContext {
         base_dir: PathBuf::from(base_dir.as_str()),
         host: Host::new(Arc::new(HostFromAbi(host))),
+        checkpoint: checkpoint.into_option().map(|bytes| bytes.to_vec()),
     };
     let config = config.as_str();
     match guarded(|| P::open(config, ctx)) {
@@ -433,6 +449,7 @@ pub fn __module<P: Plugin>(abi_version: u32) -> PluginModuleRef {
         abi_version,
         info: info_fn::<P>,
         open: open_fn::<P>,
+        open_from: open_from_fn::<P>,
     }
     .leak_into_prefix()
 }
@@ -571,12 +588,14 @@ fn next_record_span(mut bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 pub(crate) fn open_in_process<P: Plugin>(
     config: &str,
     base_dir: &Path,
+    checkpoint: Option<&[u8]>,
     hooks: Arc<dyn HostHooks>,
 ) -> Result<Box<dyn RecordSource>, PluginError> {
     install_panic_hook();
     let ctx = OpenContext {
         base_dir: base_dir.to_path_buf(),
         host: Host::new(hooks),
+        checkpoint: checkpoint.map(<[u8]>::to_vec),
     };
     match guarded(|| P::open(config, ctx)) {
         Ok(Ok(inner)) => Ok(Box::new(GuardedSource::new(P::NAME, inner))),
@@ -599,6 +618,7 @@ mod tests {
             }
             .into(),
             Enrollment {
+                student_id_kind: None,
                 class_id: "C1".into(),
                 student_id: "S1".into(),
             }
@@ -629,6 +649,7 @@ mod tests {
                 let mut expected = Vec::new();
                 let mut found = Vec::new();
                 let enrollment = Enrollment {
+                    student_id_kind: None,
                     class_id: a.into(),
                     student_id: b.into(),
                 };
@@ -640,6 +661,7 @@ mod tests {
                         let mut expected = Vec::new();
                         let mut found = Vec::new();
                         let relationship = Relationship {
+                            student_id_kind: None,
                             parent_id: a.into(),
                             student_id: b.into(),
                             relationship: c.map(Into::into),

@@ -293,6 +293,9 @@ pub struct SyncRunArgs {
     /// Allow deactivating more than [safety] permits (a new school year)
     #[arg(long)]
     pub allow_mass_deactivation: bool,
+    /// Read the whole source, even where it could continue from its last run
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -335,4 +338,8 @@ pub struct ImportArgs {
     /// Allow deactivating more than [safety] permits (a new school year)
     #[arg(long)]
     pub allow_mass_deactivation: bool,
+
+    /// Read the whole source, even where it could continue from its last run
+    #[arg(long)]
+    pub full: bool,
 }

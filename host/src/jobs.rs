@@ -88,6 +88,8 @@ pub struct Runner<'a> {
     pub dedupe: Option<DedupePolicy>,
     /// `--allow-mass-deactivation`: the override for a real rollover.
     pub allow_mass_deactivation: bool,
+    /// `--full`: read whole sources, never continuing from a checkpoint.
+    pub full: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -97,6 +99,7 @@ impl<'a> Runner<'a> {
             plugins: HashMap::new(),
             dedupe: None,
             allow_mass_deactivation: false,
+            full: false,
         }
     }
 
@@ -147,9 +150,33 @@ impl<'a> Runner<'a> {
         // the import until someone chooses link or looks at the report.
         let policy = self.dedupe.or(source.dedupe).unwrap_or(DedupePolicy::Fail);
         let mut dedupe = Dedupe::new(policy);
+        let info = plugin.info();
+        let scope = format!("{:?} {:?}", event.school, event.terms);
+        let access = format!("{:?}", config.access);
+        let checkpoint_context = pipeline::checkpoint::context(&[
+            &info.name,
+            &info.version,
+            &source.plugin_config,
+            &scope,
+            &access,
+            &format!("{policy:?}"),
+        ]);
         let result = (|| {
+            let checkpoint = if self.full {
+                None
+            } else {
+                pipeline::checkpoint::load(&store.conn, &source.name, &checkpoint_context)?
+            };
+            if checkpoint.is_some() {
+                tracing::debug!("source `{}`: continuing from its last run", source.name);
+            }
             let mut records = plugin
-                .open(&source.plugin_config, &config.base_dir, context.clone())
+                .open_from(
+                    &source.plugin_config,
+                    &config.base_dir,
+                    checkpoint.as_deref(),
+                    context.clone(),
+                )
                 .map_err(|error| pipeline::ImportError::Plugin {
                     source_name: source.name.clone(),
                     error,
@@ -164,6 +191,8 @@ impl<'a> Runner<'a> {
                     access: &config.access,
                     dry_run,
                     guard: (!self.allow_mass_deactivation).then_some(&config.safety),
+                    checkpoint_context: Some(&checkpoint_context),
+                    gave_checkpoint: checkpoint.is_some(),
                 },
                 &mut dedupe,
                 context.as_ref(),

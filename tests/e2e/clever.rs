@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use roster_clever_mock::{District, Fault, FaultRule, MockServer};
 
-use crate::harness::{count, roster_state, Sandbox};
+use crate::harness::{assert_same_rows, count, roster_state, Sandbox};
 
 pub const TOKEN: &str = "tok-e2e-SECRET-9f3b2a71";
 
@@ -175,7 +175,8 @@ fn a_permanent_failure_mid_pagination_writes_nothing_and_never_shows_the_token()
                 .mid_pagination()
                 .times(100),
         );
-        let out = run_with_token(&sandbox, &["import"]).failed();
+        // `--full`: the failure is in reading the whole district.
+        let out = run_with_token(&sandbox, &["import", "--full"]).failed();
         assert!(
             out.stderr.contains("/v3.0/users"),
             "{fault:?}: {}",
@@ -244,4 +245,125 @@ fn a_429_storm_and_transient_errors_are_survived() {
     ));
     run_with_token(&stormy, &["import"]).ok();
     assert_eq!(roster(&clean), roster(&stormy));
+}
+
+/// A day's changes to the demo district: people renamed, added and removed, a section's
+/// students changed and a section removed, a contact's links changed and a contact gone.
+fn a_days_changes() -> District {
+    let mut district = District::demo();
+    district.schools[0].insert("name".into(), "Renamed Elementary".into());
+    district.students[0].name.first = "Renamed".into();
+    let gone = district.students.remove(1).id;
+    let mut new = district.students[2].clone();
+    new.id = "5a0000000000000000009999".into();
+    new.sis_id = "new-sis-9999".into();
+    new.student_number = "9999".into();
+    new.state_id = "ST9999".into();
+    new.username = "new.student".into();
+    new.email = "new.student@example.org".into();
+    new.name.first = "Newly".into();
+    district.students.push(new.clone());
+    district.sections[0].students.push(new.id.clone());
+    district.sections[1].students.pop();
+    district.sections.remove(2);
+    district.teachers[0].email = "changed.teacher@example.org".into();
+    district.contacts[0].students.truncate(1);
+    district.contacts[0].students[0].relationship = "Aunt".into();
+    district.contacts.remove(1);
+    // Clever updates the sections of a student it deletes.
+    for section in &mut district.sections {
+        section.students.retain(|s| *s != gone);
+    }
+    district
+}
+
+/// A sync of a v3 district continues from its last run's checkpoint: it reads only the
+/// events since (no user or section lists), and the roster ends as a complete read of the
+/// changed district leaves it, row for row.
+#[test]
+fn a_sync_from_events_leaves_the_roster_a_complete_read_would() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let config = clever_config(server.base_url(), "v3.0", "", "");
+    let continued = Sandbox::new(&config);
+    let complete = Sandbox::new(&config);
+    for sandbox in [&continued, &complete] {
+        run_with_token(sandbox, &["import"]).ok();
+    }
+    server.change_district(a_days_changes());
+    let before = server.requests().len();
+
+    let out = run_with_token(&continued, &["-v", "import"]).ok();
+    assert!(
+        out.stderr.contains("continued after event"),
+        "{}",
+        out.stderr
+    );
+    let lists: Vec<String> = server.requests()[before..]
+        .iter()
+        .map(|r| r.uri.clone())
+        .filter(|uri| uri.contains("/users") || uri.contains("/sections"))
+        .collect();
+    assert!(lists.is_empty(), "a continuing run read {lists:?}");
+    run_with_token(&complete, &["import", "--full"]).ok();
+
+    let (continued_db, complete_db) = (continued.db(), complete.db());
+    assert_same_rows(&roster_state(&continued_db), &roster_state(&complete_db));
+    // The changes are there (not two unchanged rosters).
+    assert_eq!(
+        count(
+            &continued_db,
+            "SELECT count(*) FROM contacts WHERE first_name = 'Newly' AND active = 1"
+        ),
+        1
+    );
+    assert!(
+        count(
+            &continued_db,
+            "SELECT count(*) FROM enrollments WHERE active = 0"
+        ) > 0
+    );
+    assert!(
+        count(
+            &continued_db,
+            "SELECT count(*) FROM relationships WHERE active = 0"
+        ) > 0
+    );
+    assert_eq!(
+        count(
+            &continued_db,
+            "SELECT count(*) FROM classes WHERE active = 0"
+        ),
+        1
+    );
+
+    // Nothing new: the next sync reads one empty page of events and changes nothing.
+    let before = server.requests().len();
+    run_with_token(&continued, &["import"]).ok();
+    assert_same_rows(&roster_state(&continued.db()), &roster_state(&complete_db));
+    assert!(server.requests()[before..]
+        .iter()
+        .all(|r| !r.uri.contains("/users")));
+}
+
+/// A checkpoint older than the feed (Clever keeps 30 days) reads the whole district.
+#[test]
+fn a_checkpoint_the_feed_no_longer_has_reads_the_whole_district() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let sandbox = Sandbox::new(&clever_config(server.base_url(), "v3.0", "", ""));
+    // The first import's checkpoint is the newest event then: make one, then lose it.
+    server.change_district(a_days_changes());
+    run_with_token(&sandbox, &["import"]).ok();
+    let mut district = a_days_changes();
+    district.students[0].name.first = "Again".into();
+    server.change_district(district);
+    server.expire_events(usize::MAX);
+    let out = run_with_token(&sandbox, &["-v", "import"]).ok();
+    assert!(out.stderr.contains("no longer has event"), "{}", out.stderr);
+    assert_eq!(
+        count(
+            &sandbox.db(),
+            "SELECT count(*) FROM contacts WHERE first_name = 'Again'"
+        ),
+        1
+    );
 }

@@ -204,6 +204,21 @@ pub fn snapshot(conn: &rusqlite::Connection) -> Vec<String> {
     rows
 }
 
+/// Two [`snapshot`]s hold the same rows; the rows only one has are shown if not.
+#[track_caller]
+pub fn assert_same_rows(left: &[String], right: &[String]) {
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|row| !b.contains(row)).cloned().collect()
+    };
+    let (left_only, right_only) = (only(left, right), only(right, left));
+    assert!(
+        left_only.is_empty() && right_only.is_empty(),
+        "only in the first:\n{}\nonly in the second:\n{}",
+        left_only.join("\n"),
+        right_only.join("\n")
+    );
+}
+
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }

@@ -96,8 +96,15 @@ fn nightly(env: &Env, store: &mut Store) -> Result<(), NightlyError> {
             .map_err(|e| NightlyError::Other(e.into()))?;
         return Ok(());
     }
-    let failures =
-        crate::commands::sync::sync_events(env, store, &events, RunKind::Nightly, false, false);
+    let failures = crate::commands::sync::sync_events(
+        env,
+        store,
+        &events,
+        RunKind::Nightly,
+        false,
+        false,
+        false,
+    );
     if !failures.is_empty() {
         tracing::error!(
             "nightly sync: {} of {} event(s) failed",

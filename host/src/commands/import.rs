@@ -50,6 +50,7 @@ pub fn run(env: &Env, args: &ImportArgs) -> Result<(), CliError> {
     let mut runner = Runner::new(env);
     runner.dedupe = args.dedupe;
     runner.allow_mass_deactivation = args.allow_mass_deactivation;
+    runner.full = args.full;
     let mut failures = Vec::new();
     let several = jobs.len() > 1;
     for job in jobs {

@@ -53,6 +53,7 @@ fn run_now(env: &Env, store: &mut Store, args: &SyncRunArgs) -> Result<(), CliEr
         RunKind::Sync,
         args.dry_run,
         args.allow_mass_deactivation,
+        args.full,
     );
     CliError::from_failures(failures, "sync")
 }
@@ -65,9 +66,11 @@ pub fn sync_events(
     kind: RunKind,
     dry_run: bool,
     allow_mass_deactivation: bool,
+    full: bool,
 ) -> Vec<(String, CliError)> {
     let mut runner = Runner::new(env);
     runner.allow_mass_deactivation = allow_mass_deactivation;
+    runner.full = full;
     let mut failures = Vec::new();
     for event in events {
         let started = crate::events::now();

@@ -4,18 +4,23 @@
 //! Everything the source supplied before is loaded into id maps up front, so each record
 //! costs one hash lookup and, only if it changed, one write. A record is "unchanged" when
 //! the fingerprint of what the source sent equals the one stored with it.
+//!
+//! A run that continues from a checkpoint (`Snapshot::continues`) sends only what changed:
+//! what it refers to may be as before, nothing is deactivated for being absent, and the
+//! links of an owner are loaded only when the run replaces them (`LinksReplaced`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 
 use prost::Message;
 use roster_core::record::{
-    Class, ClassTeacher, Enrollment, Entity, Person, Relationship, Role, School, Term,
+    Class, ClassTeacher, Enrollment, Entity, LinksReplaced, Person, Relationship, Removal, Role,
+    School, Term,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement, Transaction};
 
 use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
-use super::digest::{digest, DigestMap};
+use super::digest::{digest, Digest, DigestMap};
 use super::pending_ids::PendingIds;
 use super::scope::Scope;
 use super::summary::{EntityName, Summary};
@@ -551,6 +556,24 @@ pub struct Apply<'t> {
     /// A first import's identifiers, written in sorted chunks (see `pending_ids.rs`);
     /// `None` when the roster had contacts, whose identifiers others may look up.
     pending_ids: Option<RefCell<PendingIds>>,
+    /// `Some` in a run that continues from a checkpoint.
+    continuing: Option<Continuing>,
+}
+
+/// What a continuing run keeps besides the maps.
+#[derive(Default)]
+struct Continuing {
+    /// The link owners (class or parent row id) whose links the run replaces: their
+    /// links are in `links`, loaded when the owner was named.
+    replaced: HashSet<(LinkKind, i64)>,
+    /// Contacts and classes the run removed: their links from this source go too, at the
+    /// end, as a complete run's would for links it no longer sends.
+    removed_contacts: Vec<i64>,
+    removed_classes: Vec<i64>,
+    /// Source ids found by another identifier of theirs (`*_id_kind`), by kind and value.
+    by_identifier: FastMap<(String, String), Option<String>>,
+    /// Class and person ids already looked up in the roster (found or not).
+    looked_up: HashSet<(MapName, Digest)>,
 }
 
 fn fingerprint(bytes: &[u8]) -> i64 {
@@ -590,15 +613,29 @@ impl<'t> Apply<'t> {
         tx: &'t Transaction<'t>,
         source: &str,
         access: &AccessDefaults,
-        scope: Scope,
+        mut scope: Scope,
         bulk: bool,
+        continuing: bool,
     ) -> rusqlite::Result<Self> {
-        // An empty roster has no links to load (they refer to contacts).
-        let links = if bulk {
+        // An empty roster has no links to load (they refer to contacts); a continuing run
+        // loads those of the owners it replaces, when it names them.
+        let links = if bulk || continuing {
             SourceLinksLoading::Loaded(Box::default())
         } else {
             SourceLinksLoading::start(tx, source)?
         };
+        if continuing {
+            // What a complete run established about the event's scope is in the roster:
+            // the schools and terms it took are the source's there, and no others.
+            let active = |table: &str| -> rusqlite::Result<Vec<String>> {
+                let mut statement = tx.prepare(&format!(
+                    "SELECT source_id FROM {table} WHERE source = ?1 AND active = 1"
+                ))?;
+                let ids = statement.query_map([source], |r| r.get(0))?;
+                ids.collect()
+            };
+            scope.resume(active("schools")?, active("terms")?);
+        }
         let mut class_scope = FastMap::default();
         let mut load = |sql: &str| -> rusqlite::Result<Ids> {
             let mut statement = tx.prepare(sql)?;
@@ -623,6 +660,26 @@ impl<'t> Apply<'t> {
         let schools =
             load("SELECT source_id, id, fingerprint, active FROM schools WHERE source = ?1")?;
         let terms = load("SELECT source_id, id, fingerprint, active FROM terms WHERE source = ?1")?;
+        // A continuing run looks its classes and people up as it names them (`ensure`):
+        // loading a district's millions was half of a night's sync.
+        if continuing {
+            return Ok(Apply {
+                tx,
+                hot: Hot::prepare(tx)?,
+                source: source.to_string(),
+                access: access.clone(),
+                scope,
+                summary: Summary::default(),
+                schools,
+                terms,
+                classes: Ids::default(),
+                class_scope,
+                people: Ids::default(),
+                links,
+                pending_ids: None,
+                continuing: Some(Continuing::default()),
+            });
+        }
         let classes = load(
             "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes WHERE source = ?1",
         )?;
@@ -657,7 +714,71 @@ impl<'t> Apply<'t> {
             people,
             links,
             pending_ids: bulk.then(RefCell::default),
+            continuing: None,
         })
+    }
+
+    /// In a continuing run, what the roster has for class or person `id`, into its map
+    /// (once per id: a point query).
+    fn ensure(&mut self, map: MapName, id: &str) -> rusqlite::Result<()> {
+        let Some(continuing) = &mut self.continuing else {
+            return Ok(());
+        };
+        if !continuing.looked_up.insert((map, digest(id))) {
+            return Ok(());
+        }
+        match map {
+            MapName::Classes if self.classes.get(id).is_none() => {
+                let found = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT id, fingerprint, active, term_id, school_id FROM classes
+                         WHERE source = ?1 AND source_id = ?2",
+                    )?
+                    .query_row(params![self.source, id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            ClassScope {
+                                term_id: r.get(3)?,
+                                school_id: r.get(4)?,
+                            },
+                        ))
+                    })
+                    .optional()?;
+                if let Some((row, fingerprint, active, scope)) = found {
+                    self.classes
+                        .insert(id, Entry::unseen(row, fingerprint, active));
+                    self.class_scope.insert(row, scope);
+                }
+            }
+            MapName::People if self.people.get(id).is_none() => {
+                let found = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT cs.contact_id, cs.fingerprint, cs.active, c.role
+                         FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
+                         WHERE cs.source = ?1 AND cs.source_id = ?2",
+                    )?
+                    .query_row(params![self.source, id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
+                    })
+                    .optional()?;
+                if let Some((row, fingerprint, active, role)) = found {
+                    let mut entry = Entry::unseen(row, fingerprint, active);
+                    entry.set_role(role_from_db(&role));
+                    self.people.insert(id, entry);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The people of the run, as the dedupe stage asks about them.
+    pub fn run_people(&self) -> &dyn RunPeople {
+        &self.people
     }
 
     pub fn finish(self) -> Summary {
@@ -724,6 +845,18 @@ impl<'t> Apply<'t> {
         match map.get(id) {
             Some(entry) if entry.seen() == Seen::Written => Ok(entry.id()),
             Some(entry) if entry.seen() == Seen::Skipped => Ok(None),
+            // A continuing run refers to what it did not change: as the roster has it.
+            Some(entry) if self.continuing.is_some() && entry.active() => Ok(entry.id()),
+            Some(_) if self.continuing.is_some() => Err(self.invalid(format!(
+                "{} refers to {what} `{id}`, which the source removed in an earlier run",
+                referrer()
+            ))),
+            // Never written: outside the event's school or terms when a complete run read it.
+            None if self.continuing.is_some()
+                && (self.scope.filters_schools() || self.scope.filters_terms()) =>
+            {
+                Ok(None)
+            }
             _ => Err(self.invalid(format!(
                 "{} refers to {what} `{id}`, which the source has not sent (a plugin must send a record before the records that refer to it)",
                 referrer()
@@ -885,6 +1018,7 @@ impl<'t> Apply<'t> {
         } else {
             class.name.clone()
         };
+        self.ensure(MapName::Classes, &class.source_id)?;
         let fp = fingerprint(&class.encode_to_vec());
         let decision =
             Self::upsert_decision(&mut self.classes, &class.source_id, fp).map_err(|_| {
@@ -956,6 +1090,7 @@ impl<'t> Apply<'t> {
             )));
         }
         let entity = entity_of(role);
+        self.ensure(MapName::People, &person.source_id)?;
         if person.removed {
             return self.remove_person(&person.source_id, entity);
         }
@@ -1056,6 +1191,7 @@ impl<'t> Apply<'t> {
     }
 
     fn remove_person(&mut self, source_id: &str, entity: EntityName) -> Result<()> {
+        self.ensure(MapName::People, source_id)?;
         let entry = self
             .people
             .get_or_insert_with(source_id, || Entry::new_in_run(None, 0, Seen::Skipped));
@@ -1064,6 +1200,9 @@ impl<'t> Apply<'t> {
             entry.set_active(false);
             self.summary.counts(entity).deactivated += 1;
             self.deactivate_contact(contact_id)?;
+            if let Some(continuing) = &mut self.continuing {
+                continuing.removed_contacts.push(contact_id);
+            }
         }
         Ok(())
     }
@@ -1231,11 +1370,6 @@ impl<'t> Apply<'t> {
         school_ids: &[i64],
         fresh: bool,
     ) -> Result<()> {
-        if !fresh {
-            self.tx
-                .prepare_cached("DELETE FROM contact_ids WHERE contact_id = ?1 AND source = ?2")?
-                .execute(params![contact_id, self.source])?;
-        }
         let mut identifiers: Vec<_> = person
             .identifiers
             .iter()
@@ -1243,6 +1377,33 @@ impl<'t> Apply<'t> {
             .collect();
         identifiers.sort();
         identifiers.dedup();
+        if !fresh {
+            // Only what changed is written: a person's identifiers sit on as many pages of
+            // `contact_ids` as they have kinds, and a changed name leaves them all as they
+            // were (rewriting them was most of a re-sync's writes).
+            let had: Vec<(String, String)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2",
+                )?
+                .query_map(params![contact_id, self.source], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (kind, value) in &had {
+                if !identifiers
+                    .iter()
+                    .any(|i| i.kind == *kind && i.value == *value)
+                {
+                    self.tx
+                        .prepare_cached(
+                            "DELETE FROM contact_ids WHERE kind = ?1 AND value = ?2 AND source = ?3",
+                        )?
+                        .execute(params![kind, value, self.source])?;
+                }
+            }
+            identifiers.retain(|i| !had.iter().any(|(k, v)| *k == i.kind && *v == i.value));
+        }
         if let (true, Some(pending)) = (fresh, &self.pending_ids) {
             let full = {
                 let mut pending = pending.borrow_mut();
@@ -1270,8 +1431,8 @@ impl<'t> Apply<'t> {
             }
             for identifier in chunk {
                 let holder = self.holder_of(&identifier.kind, &identifier.value)?;
-                // This source's identifiers of the contact were deleted above (or it has
-                // none yet): a row of its own went in just now.
+                // Only identifiers the contact did not have from this source are left
+                // (or it has none yet): a row of its own went in just now.
                 if let Some((holder, holder_role)) =
                     holder.filter(|(holder, _)| *holder != contact_id)
                 {
@@ -1288,13 +1449,26 @@ impl<'t> Apply<'t> {
                 }
             }
         }
+        let mut school_ids = school_ids.to_vec();
         if !fresh {
-            self.tx
+            let had: Vec<i64> = self
+                .tx
+                // A join, not `IN (SELECT id FROM schools …)`: SQLite builds that list
+                // into a temporary index on every call (90% of a Clever sync's time).
                 .prepare_cached(
-                    "DELETE FROM contact_schools WHERE contact_id = ?1
-                     AND school_id IN (SELECT id FROM schools WHERE source = ?2)",
+                    "SELECT cs.school_id FROM contact_schools cs JOIN schools s ON s.id = cs.school_id
+                     WHERE cs.contact_id = ?1 AND s.source = ?2",
                 )?
-                .execute(params![contact_id, self.source])?;
+                .query_map(params![contact_id, self.source], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for school_id in had.iter().filter(|s| !school_ids.contains(s)) {
+                self.tx
+                    .prepare_cached(
+                        "DELETE FROM contact_schools WHERE contact_id = ?1 AND school_id = ?2",
+                    )?
+                    .execute(params![contact_id, school_id])?;
+            }
+            school_ids.retain(|s| !had.contains(s));
         }
         for school_id in school_ids {
             self.hot
@@ -1339,8 +1513,16 @@ impl<'t> Apply<'t> {
 
     pub fn enrollment(&mut self, link: Enrollment) -> Result<()> {
         let referrer = || format!("enrollment of `{}` in `{}`", link.student_id, link.class_id);
+        self.ensure(MapName::Classes, &link.class_id)?;
         let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
-        let student = self.person_ref(&link.student_id, Role::Student, &referrer)?;
+        let Some(student_id) =
+            self.source_id_of(&link.student_id, &link.student_id_kind, &referrer)?
+        else {
+            self.summary.out_of_scope += 1;
+            return Ok(());
+        };
+        self.ensure(MapName::People, &student_id)?;
+        let student = self.person_ref(&student_id, Role::Student, &referrer)?;
         let (Some(class_id), Some(student_id)) = (class, student) else {
             self.summary.out_of_scope += 1;
             return Ok(());
@@ -1350,8 +1532,16 @@ impl<'t> Apply<'t> {
 
     pub fn class_teacher(&mut self, link: ClassTeacher) -> Result<()> {
         let referrer = || format!("teacher `{}` of class `{}`", link.teacher_id, link.class_id);
+        self.ensure(MapName::Classes, &link.class_id)?;
         let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
-        let teacher = self.person_ref(&link.teacher_id, Role::Teacher, &referrer)?;
+        let Some(teacher_id) =
+            self.source_id_of(&link.teacher_id, &link.teacher_id_kind, &referrer)?
+        else {
+            self.summary.out_of_scope += 1;
+            return Ok(());
+        };
+        self.ensure(MapName::People, &teacher_id)?;
+        let teacher = self.person_ref(&teacher_id, Role::Teacher, &referrer)?;
         let (Some(class_id), Some(teacher_id)) = (class, teacher) else {
             self.summary.out_of_scope += 1;
             return Ok(());
@@ -1372,8 +1562,16 @@ impl<'t> Apply<'t> {
                 link.parent_id, link.student_id
             )
         };
+        self.ensure(MapName::People, &link.parent_id)?;
         let parent = self.person_ref(&link.parent_id, Role::Parent, &referrer)?;
-        let student = self.person_ref(&link.student_id, Role::Student, &referrer)?;
+        let Some(student_id) =
+            self.source_id_of(&link.student_id, &link.student_id_kind, &referrer)?
+        else {
+            self.summary.out_of_scope += 1;
+            return Ok(());
+        };
+        self.ensure(MapName::People, &student_id)?;
+        let student = self.person_ref(&student_id, Role::Student, &referrer)?;
         let (Some(parent_id), Some(student_id)) = (parent, student) else {
             self.summary.out_of_scope += 1;
             return Ok(());
@@ -1404,6 +1602,19 @@ impl<'t> Apply<'t> {
             LinkKind::Relationship => EntityName::Relationships,
         };
         let source = &self.source;
+        if let Some(continuing) = &self.continuing {
+            // A link of an owner whose links the run does not replace: as the roster has
+            // it, if it has it.
+            if !continuing.replaced.contains(&(kind, key.0)) && links.loaded.get_mut(&key).is_none()
+            {
+                let mut statement = self.tx.prepare_cached(kind.select_sql(true))?;
+                let mut rows = statement.query(params![key.0, source, key.1])?;
+                if let Some(row) = rows.next()? {
+                    let (pair, entry) = loaded_link(kind, row)?;
+                    links.loaded.insert_new(pair, entry);
+                }
+            }
+        }
         match links.loaded.get_mut(&key) {
             // Sent twice in this run: the first one counted.
             Some(entry) if entry.seen() => {}
@@ -1469,6 +1680,303 @@ impl<'t> Apply<'t> {
             }
         }
         Ok(())
+    }
+
+    /// The source id of a person a link names: `id` itself, or, when the link names them
+    /// by another identifier (`kind`), the source id of the person this source gave it.
+    /// `None`: no person of this source has it (outside the event's scope, or never
+    /// returned by the source), and the link is skipped.
+    fn source_id_of(
+        &mut self,
+        id: &str,
+        kind: &Option<String>,
+        referrer: &dyn Fn() -> String,
+    ) -> Result<Option<String>> {
+        let Some(kind) = kind else {
+            return Ok(Some(id.to_string()));
+        };
+        let Some(continuing) = &mut self.continuing else {
+            return Err(ApplyError::Invalid(format!(
+                "{} names a person by `{kind}`, which only a run that continues from a checkpoint may do",
+                referrer()
+            )));
+        };
+        let key = (kind.clone(), id.to_string());
+        let found = match continuing.by_identifier.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                // The source's own identifiers: written with each person, including
+                // those sent earlier in this run.
+                let found: Option<String> = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT s.source_id FROM contact_ids i
+                         JOIN contact_sources s ON s.contact_id = i.contact_id AND s.source = i.source
+                         WHERE i.kind = ?1 AND i.value = ?2 AND i.source = ?3",
+                    )?
+                    .query_row(params![kind, id, self.source], |r| r.get(0))
+                    .optional()?;
+                continuing.by_identifier.insert(key, found.clone());
+                found
+            }
+        };
+        if found.is_none() && !self.scope.filters_schools() && !self.scope.filters_terms() {
+            // As a complete run's source skips a link to a person it did not return.
+            tracing::warn!(
+                "source `{}`: {} names a person by {kind} `{id}`, which no person of this source has; skipped",
+                self.source,
+                referrer()
+            );
+        }
+        Ok(found)
+    }
+
+    fn require_continuing(&self, what: &str) -> Result<()> {
+        if self.continuing.is_none() {
+            return Err(self.invalid(format!(
+                "the source sent {what} in a run that does not continue from a checkpoint"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A continuing run's removal of a school, term, class or person.
+    pub fn removal(&mut self, removal: Removal) -> Result<()> {
+        self.require_continuing(&format!("a removal of `{}`", removal.source_id))?;
+        let entity = Entity::try_from(removal.entity).unwrap_or(Entity::Unspecified);
+        let id = removal.source_id.as_str();
+        let (table, name) = match entity {
+            Entity::Schools => ("schools", EntityName::Schools),
+            Entity::Terms => ("terms", EntityName::Terms),
+            Entity::Classes => ("classes", EntityName::Classes),
+            Entity::Students => return self.remove_person(id, EntityName::Students),
+            Entity::Teachers => return self.remove_person(id, EntityName::Teachers),
+            Entity::Parents => return self.remove_person(id, EntityName::Parents),
+            Entity::Staff => return self.remove_person(id, EntityName::Staff),
+            Entity::Enrollments => return self.remove_link(LinkKind::Enrollment, &removal),
+            Entity::ClassTeachers => return self.remove_link(LinkKind::ClassTeacher, &removal),
+            Entity::Relationships => return self.remove_link(LinkKind::Relationship, &removal),
+            _ => {
+                return Err(self.invalid(format!(
+                    "a removal of `{id}` names entity {}, which this roster does not know",
+                    removal.entity
+                )))
+            }
+        };
+        if entity == Entity::Classes {
+            self.ensure(MapName::Classes, id)?;
+        }
+        let map = match entity {
+            Entity::Schools => &mut self.schools,
+            Entity::Terms => &mut self.terms,
+            _ => &mut self.classes,
+        };
+        // What the roster never had (outside the event's scope) has nothing to remove.
+        let entry = map.get_or_insert_with(id, || Entry::new_in_run(None, 0, Seen::Skipped));
+        entry.set_seen(Seen::Skipped);
+        if let (Some(row), true) = (entry.id(), entry.active()) {
+            entry.set_active(false);
+            self.summary.counts(name).deactivated += 1;
+            self.tx
+                .prepare_cached(&format!("UPDATE {table} SET active = 0 WHERE id = ?1"))?
+                .execute([row])?;
+            if entity == Entity::Classes {
+                if let Some(continuing) = &mut self.continuing {
+                    continuing.removed_classes.push(row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A continuing run replaces the links of one class or parent: those it had from
+    /// this source are loaded, so that the run's links are diffed against them and the
+    /// ones it does not send are deactivated at the end.
+    pub fn links_replaced(&mut self, replaced: LinksReplaced) -> Result<()> {
+        let owner_id = replaced.owner_id.as_str();
+        self.require_continuing(&format!("a LinksReplaced for `{owner_id}`"))?;
+        let entity = Entity::try_from(replaced.entity).unwrap_or(Entity::Unspecified);
+        let Some(kind) = LinkKind::of(entity) else {
+            return Err(self.invalid(format!(
+                "a LinksReplaced for `{owner_id}` names entity {}, not a kind of link",
+                replaced.entity
+            )));
+        };
+        let referrer = || format!("the {} links of `{owner_id}`", kind.entity().label());
+        match kind {
+            LinkKind::Enrollment | LinkKind::ClassTeacher => {
+                self.ensure(MapName::Classes, owner_id)?
+            }
+            LinkKind::Relationship => self.ensure(MapName::People, owner_id)?,
+        }
+        let owner = match kind {
+            LinkKind::Enrollment | LinkKind::ClassTeacher => {
+                self.resolve(&self.classes, "class", owner_id, &referrer)?
+            }
+            LinkKind::Relationship => self.person_ref(owner_id, Role::Parent, &referrer)?,
+        };
+        let Some(owner) = owner else {
+            // Outside the event's scope: its links will be too.
+            return Ok(());
+        };
+        let continuing = self.continuing.as_mut().expect("checked above");
+        if !continuing.replaced.insert((kind, owner)) {
+            return Ok(());
+        }
+        let links = self.links.get()?.of(kind);
+        let mut statement = self.tx.prepare_cached(kind.select_sql(false))?;
+        let mut rows = statement.query(params![owner, self.source])?;
+        while let Some(row) = rows.next()? {
+            let (pair, entry) = loaded_link(kind, row)?;
+            links.loaded.insert_new(pair, entry);
+        }
+        Ok(())
+    }
+
+    /// A continuing run's removal of one link: deactivated if the roster has it active.
+    fn remove_link(&mut self, kind: LinkKind, removal: &Removal) -> Result<()> {
+        let referrer = || {
+            format!(
+                "the removal of {} `{}`–`{}`",
+                kind.entity().label(),
+                removal.source_id,
+                removal.other_id
+            )
+        };
+        let owner_map = match kind {
+            LinkKind::Enrollment | LinkKind::ClassTeacher => MapName::Classes,
+            LinkKind::Relationship => MapName::People,
+        };
+        self.ensure(owner_map, &removal.source_id)?;
+        let Some(other) =
+            self.source_id_of(&removal.other_id, &removal.other_id_kind, &referrer)?
+        else {
+            return Ok(());
+        };
+        self.ensure(MapName::People, &other)?;
+        // Whatever the two are now (removed too, in this run or before): the link goes.
+        let row = |map: &Ids, id: &str| map.get(id).and_then(Entry::id);
+        let owner_map = match owner_map {
+            MapName::Classes => &self.classes,
+            _ => &self.people,
+        };
+        let (Some(owner), Some(other)) = (
+            row(owner_map, &removal.source_id),
+            row(&self.people, &other),
+        ) else {
+            return Ok(());
+        };
+        if let Some(entry) = self.links.get()?.of(kind).loaded.get_mut(&(owner, other)) {
+            if entry.seen() {
+                return Err(
+                    self.invalid(format!("{} comes after the run sent that link", referrer()))
+                );
+            }
+            entry.deactivate();
+        }
+        let changed = self.tx.prepare_cached(kind.remove_sql())?.execute(params![
+            owner,
+            other,
+            self.source
+        ])?;
+        self.summary.counts(kind.entity()).deactivated += changed as u64;
+        Ok(())
+    }
+
+    /// The end of a continuing run: the replaced links it did not send, and the links
+    /// of what it removed, are deactivated.
+    pub fn finish_continuing(&mut self) -> rusqlite::Result<()> {
+        let Some(continuing) = self.continuing.take() else {
+            return Ok(());
+        };
+        let tx = self.tx;
+        for kind in [
+            LinkKind::Enrollment,
+            LinkKind::ClassTeacher,
+            LinkKind::Relationship,
+        ] {
+            let links = self.links.get()?.of(kind);
+            for (key, entry) in links.loaded.iter_mut() {
+                if !entry.seen() && entry.active() {
+                    entry.deactivate();
+                    self.summary.counts(kind.entity()).deactivated += 1;
+                    tx.prepare_cached(kind.deactivate_sql())?
+                        .execute(params![key.0, key.1])?;
+                }
+            }
+        }
+        let mut gone = |sql: &str, row: i64, entity: EntityName| -> rusqlite::Result<()> {
+            let changed = tx.prepare_cached(sql)?.execute(params![row, self.source])?;
+            self.summary.counts(entity).deactivated += changed as u64;
+            Ok(())
+        };
+        for contact in continuing.removed_contacts {
+            gone(
+                "UPDATE enrollments SET active = 0 WHERE contact_id = ?1 AND source = ?2 AND active = 1",
+                contact,
+                EntityName::Enrollments,
+            )?;
+            gone(
+                "UPDATE class_teachers SET active = 0 WHERE contact_id = ?1 AND source = ?2 AND active = 1",
+                contact,
+                EntityName::ClassTeachers,
+            )?;
+            gone(
+                "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND source = ?2 AND active = 1",
+                contact,
+                EntityName::Relationships,
+            )?;
+            gone(
+                "UPDATE relationships SET active = 0 WHERE student_id = ?1 AND source = ?2 AND active = 1",
+                contact,
+                EntityName::Relationships,
+            )?;
+        }
+        for class in continuing.removed_classes {
+            gone(
+                "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND source = ?2 AND active = 1",
+                class,
+                EntityName::Enrollments,
+            )?;
+            gone(
+                "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND source = ?2 AND active = 1",
+                class,
+                EntityName::ClassTeachers,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// How many `entity` records the source had active before the run, as the roster
+    /// counts them: the guard's base for a continuing run, whose maps hold only what it
+    /// named. Counted only for what the run deactivated, and only when that smaller base
+    /// would refuse it (a count reads every row of the source's table). The run's own
+    /// writes are in the count: its deactivations are added back, its inserts taken out.
+    pub fn active_in_db(&self, entity: EntityName) -> rusqlite::Result<u64> {
+        let table =
+            |name: &str| format!("SELECT count(*) FROM {name} WHERE source = ?1 AND active = 1");
+        let people = |role: Role| {
+            format!(
+                "SELECT count(*) FROM contact_sources s JOIN contacts c ON c.id = s.contact_id
+                 WHERE s.source = ?1 AND s.active = 1 AND c.role = '{}'",
+                role.as_db_str()
+            )
+        };
+        let sql = match entity {
+            EntityName::Schools => table("schools"),
+            EntityName::Terms => table("terms"),
+            EntityName::Classes => table("classes"),
+            EntityName::Students => people(Role::Student),
+            EntityName::Teachers => people(Role::Teacher),
+            EntityName::Parents => people(Role::Parent),
+            EntityName::Staff => people(Role::Staff),
+            EntityName::Enrollments => table("enrollments"),
+            EntityName::ClassTeachers => table("class_teachers"),
+            EntityName::Relationships => table("relationships"),
+        };
+        let now: u64 = self.tx.query_row(&sql, [&self.source], |r| r.get(0))?;
+        let counts = self.summary.get(entity);
+        Ok((now + counts.deactivated).saturating_sub(counts.inserted))
     }
 
     /// Deactivate what the source supplied before but not in this run, for the entities
@@ -1635,7 +2143,7 @@ enum Decision {
     Insert,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum MapName {
     Schools,
     Terms,
@@ -1643,11 +2151,102 @@ enum MapName {
     People,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum LinkKind {
     Enrollment,
     ClassTeacher,
     Relationship,
+}
+
+impl LinkKind {
+    fn of(entity: Entity) -> Option<LinkKind> {
+        match entity {
+            Entity::Enrollments => Some(LinkKind::Enrollment),
+            Entity::ClassTeachers => Some(LinkKind::ClassTeacher),
+            Entity::Relationships => Some(LinkKind::Relationship),
+            _ => None,
+        }
+    }
+
+    fn entity(self) -> EntityName {
+        match self {
+            LinkKind::Enrollment => EntityName::Enrollments,
+            LinkKind::ClassTeacher => EntityName::ClassTeachers,
+            LinkKind::Relationship => EntityName::Relationships,
+        }
+    }
+
+    /// The source's links of this kind of one owner (`?1`, source `?2`), or with `one`
+    /// only the one with person `?3`.
+    fn select_sql(self, one: bool) -> &'static str {
+        match (self, one) {
+            (LinkKind::Enrollment, false) => {
+                "SELECT class_id, contact_id, active, 0, NULL FROM enrollments WHERE class_id = ?1 AND source = ?2"
+            }
+            (LinkKind::Enrollment, true) => {
+                "SELECT class_id, contact_id, active, 0, NULL FROM enrollments WHERE class_id = ?1 AND source = ?2 AND contact_id = ?3"
+            }
+            (LinkKind::ClassTeacher, false) => {
+                "SELECT class_id, contact_id, active, is_primary, NULL FROM class_teachers WHERE class_id = ?1 AND source = ?2"
+            }
+            (LinkKind::ClassTeacher, true) => {
+                "SELECT class_id, contact_id, active, is_primary, NULL FROM class_teachers WHERE class_id = ?1 AND source = ?2 AND contact_id = ?3"
+            }
+            (LinkKind::Relationship, false) => {
+                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE parent_id = ?1 AND source = ?2"
+            }
+            (LinkKind::Relationship, true) => {
+                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE parent_id = ?1 AND source = ?2 AND student_id = ?3"
+            }
+        }
+    }
+
+    /// Deactivate the source's active link between `?1` and `?2` (source `?3`).
+    fn remove_sql(self) -> &'static str {
+        match self {
+            LinkKind::Enrollment => {
+                "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND contact_id = ?2 AND source = ?3 AND active = 1"
+            }
+            LinkKind::ClassTeacher => {
+                "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND contact_id = ?2 AND source = ?3 AND active = 1"
+            }
+            LinkKind::Relationship => {
+                "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2 AND source = ?3 AND active = 1"
+            }
+        }
+    }
+
+    fn deactivate_sql(self) -> &'static str {
+        match self {
+            LinkKind::Enrollment => {
+                "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND contact_id = ?2"
+            }
+            LinkKind::ClassTeacher => {
+                "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND contact_id = ?2"
+            }
+            LinkKind::Relationship => {
+                "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2"
+            }
+        }
+    }
+}
+
+/// A link row of [`LinkKind::select_sql`]: its key and what the run compares it with.
+fn loaded_link(
+    kind: LinkKind,
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<((i64, i64), LinkEntry)> {
+    let fingerprint = match kind {
+        LinkKind::Relationship => relationship_fingerprint(
+            row.get_ref(3)?.as_str_or_null()?,
+            row.get_ref(4)?.as_str_or_null()?,
+        ),
+        _ => row.get(3)?,
+    };
+    Ok((
+        (row.get(0)?, row.get(1)?),
+        LinkEntry::loaded(fingerprint, row.get(2)?),
+    ))
 }
 
 fn relationship_fingerprint(relationship: Option<&str>, kind: Option<&str>) -> i64 {

@@ -117,6 +117,20 @@ pub trait DedupeStage {
     /// (`first_role`: the role it had the first time).
     fn repeated(&mut self, source: &str, person: &Person, first_role: Option<Role>);
 
+    /// The run continues from a checkpoint: it sends only the people who changed.
+    fn continuing(&mut self) {}
+
+    /// A continuing run has sent its last person: check what the run's own maps could not
+    /// see, the people it did not send (as the roster has them).
+    fn check_unsent(
+        &mut self,
+        _tx: &Transaction<'_>,
+        _source: &str,
+        _run: &dyn RunPeople,
+    ) -> rusqlite::Result<()> {
+        Ok(())
+    }
+
     /// The run has sent its last person: what was kept to compare them with each other
     /// can go while the job finishes (for a district, hundreds of MiB).
     fn people_done(&mut self) {}
@@ -170,6 +184,9 @@ pub struct Dedupe {
     /// What the database held for the run's source before it started (one `Dedupe`
     /// serves one job).
     prior: Option<(String, Prior)>,
+    /// In a continuing run, the teachers and parents with an email, to check against the
+    /// people the run did not send once it has sent them all.
+    sent_emails: Option<Vec<(String, Person)>>,
 }
 
 /// Which of the database lookups can find anything this run. Contacts are only ever
@@ -248,6 +265,7 @@ impl Dedupe {
             recorded: std::collections::HashSet::new(),
             linked: HashMap::new(),
             prior: None,
+            sent_emails: None,
         }
     }
 
@@ -446,6 +464,9 @@ impl Dedupe {
                     None => {
                         self.emails.insert(key, &person.source_id);
                     }
+                }
+                if let Some(sent) = &mut self.sent_emails {
+                    sent.push((email, person.clone()));
                 }
             }
         }
@@ -845,6 +866,50 @@ impl DedupeStage for Dedupe {
             existing: None,
             action: action.into(),
         });
+    }
+
+    fn continuing(&mut self) {
+        self.sent_emails = Some(Vec::new());
+    }
+
+    /// Rule 5 against the people a continuing run did not send: their emails are the
+    /// roster's. (Rule 2's database lookup already sees them: it asks the roster for
+    /// every changed person.)
+    fn check_unsent(
+        &mut self,
+        tx: &Transaction<'_>,
+        source: &str,
+        run: &dyn RunPeople,
+    ) -> rusqlite::Result<()> {
+        for (email, person) in self.sent_emails.take().unwrap_or_default() {
+            // CROSS JOIN keeps the email index outermost: joined the other way, SQLite
+            // reads every one of the source's people for each email (minutes at nyc).
+            let holders: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT s.source_id FROM contacts c CROSS JOIN contact_sources s
+                     WHERE lower(c.email) = ?1 AND c.email IS NOT NULL AND c.role IN ('teacher', 'parent')
+                       AND s.contact_id = c.id AND s.source = ?2 AND s.active = 1 AND s.source_id != ?3",
+                )?
+                .query_map(params![email, source, person.source_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            // One the run sent has its new email, checked within the run already.
+            if let Some(other) = holders.iter().find(|h| run.role_in_run(h).is_none()) {
+                let reason = format!(
+                    "email `{email}` is also {other}'s: teacher and parent emails are unique"
+                );
+                self.record(
+                    tx,
+                    Rule::EmailCollision,
+                    100,
+                    reason,
+                    source,
+                    &person,
+                    None,
+                    "correct one of the emails, or merge the two records in the source",
+                )?;
+            }
+        }
+        Ok(())
     }
 
     fn people_done(&mut self) {

@@ -44,15 +44,16 @@ impl Default for DeactivationGuard {
 
 impl DeactivationGuard {
     /// `Some(description)` when the run must be refused. `records` is how many records
-    /// the source sent in this run.
+    /// the source sent in this run; `None` for a run that continues from a checkpoint,
+    /// which sends nothing on a day when nothing changed.
     pub fn check(
         &self,
         before: &[(EntityName, u64)],
         summary: &Summary,
-        records: u64,
+        records: Option<u64>,
     ) -> Option<String> {
         let total_before: u64 = before.iter().map(|(_, n)| n).sum();
-        if records == 0 && total_before > 0 {
+        if records == Some(0) && total_before > 0 {
             return Some(format!(
                 "everything ({total_before} records): the source returned nothing at all"
             ));
@@ -101,10 +102,10 @@ mod tests {
         let guard = DeactivationGuard::default();
         let before = [(EntityName::Students, 300)];
         assert!(guard
-            .check(&before, &summary(EntityName::Students, 30), 1000)
+            .check(&before, &summary(EntityName::Students, 30), Some(1000))
             .is_none());
         let refused = guard
-            .check(&before, &summary(EntityName::Students, 120), 1000)
+            .check(&before, &summary(EntityName::Students, 120), Some(1000))
             .unwrap();
         assert!(refused.contains("120 of 300 students (40%)"), "{refused}");
     }
@@ -117,7 +118,7 @@ mod tests {
             .check(
                 &[(EntityName::Teachers, 2)],
                 &summary(EntityName::Teachers, 1),
-                10
+                Some(10)
             )
             .is_none());
     }
@@ -127,7 +128,7 @@ mod tests {
         let guard = DeactivationGuard::default();
         let before = [(EntityName::Enrollments, 1_000_000)];
         assert!(guard
-            .check(&before, &summary(EntityName::Enrollments, 1001), 10)
+            .check(&before, &summary(EntityName::Enrollments, 1001), Some(10))
             .is_some());
     }
 
@@ -135,7 +136,7 @@ mod tests {
     fn an_empty_feed_never_deletes() {
         let guard = DeactivationGuard::default();
         let refused = guard
-            .check(&[(EntityName::Classes, 3)], &Summary::default(), 0)
+            .check(&[(EntityName::Classes, 3)], &Summary::default(), Some(0))
             .unwrap();
         assert!(refused.contains("returned nothing"), "{refused}");
     }

@@ -7,6 +7,7 @@
 
 mod apply;
 mod bulk;
+pub mod checkpoint;
 pub mod dedupe;
 mod digest;
 mod guard;
@@ -40,6 +41,11 @@ pub struct Job<'a> {
     pub dry_run: bool,
     /// Refuse mass deactivations; `None` is the explicit override for a real rollover.
     pub guard: Option<&'a DeactivationGuard>,
+    /// Keep the run's checkpoint under this context (see `checkpoint.rs`); `None`: the
+    /// job keeps none, and leaves any kept one as it is.
+    pub checkpoint_context: Option<&'a str>,
+    /// The plugin was opened with a checkpoint, so its run may continue from it.
+    pub gave_checkpoint: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,13 +212,50 @@ fn run_job(
         cache.raise_to(&tx, SYNC_CACHE_KIB)?;
     }
     let started = std::time::Instant::now();
-    let mut apply = Apply::new(&tx, job.source, job.access, job.scope, deferred.is_active())?;
-    tracing::debug!(
-        "source `{}`: what it supplied before loaded in {:.2} s",
-        job.source,
-        started.elapsed().as_secs_f64()
+    let read = |next_batch: &mut dyn FnMut() -> NextBatch| match next_batch() {
+        Ok(batch) => Ok(batch),
+        Err(error) if error.kind == roster_core::ErrorKind::Cancelled => {
+            Err(ImportError::Cancelled)
+        }
+        Err(error) => Err(ImportError::Plugin {
+            source_name: source_name.clone(),
+            error,
+        }),
+    };
+    // A continuing run says so in its first record, before anything is loaded for it.
+    let mut first = Some(read(next_batch)?);
+    let continuing = matches!(
+        first.as_ref().and_then(|batch| batch.as_ref()?.first()),
+        Some(roster_core::record::Record { kind: Some(Kind::Snapshot(s)) }) if s.continues
     );
+    if continuing && !job.gave_checkpoint {
+        return Err(invalid(
+            "the source says its run continues from a checkpoint, but it was given none".into(),
+        ));
+    }
+    let mut apply = Apply::new(
+        &tx,
+        job.source,
+        job.access,
+        job.scope,
+        deferred.is_active(),
+        continuing,
+    )?;
+    tracing::debug!(
+        "source `{}`: what it supplied before loaded in {:.2} s{}",
+        job.source,
+        started.elapsed().as_secs_f64(),
+        if continuing {
+            " (continuing from the last run)"
+        } else {
+            ""
+        }
+    );
+    if continuing {
+        dedupe.continuing();
+    }
     let mut complete: HashSet<Entity> = HashSet::new();
+    let mut checkpoint: Option<Vec<u8>> = None;
     let mut done = 0u64;
     // Records with roster data in them (a bare Snapshot is an empty feed).
     let mut payload = 0u64;
@@ -221,16 +264,13 @@ fn run_job(
         if progress.is_cancelled() {
             return Err(ImportError::Cancelled);
         }
-        let batch = match next_batch() {
-            Ok(Some(batch)) => batch,
-            Ok(None) => break,
-            Err(error) if error.kind == roster_core::ErrorKind::Cancelled => {
-                return Err(ImportError::Cancelled)
-            }
-            Err(error) => return Err(ImportError::Plugin { source_name, error }),
+        let next = match first.take() {
+            Some(batch) => batch,
+            None => read(next_batch)?,
         };
+        let Some(batch) = next else { break };
         for record in batch {
-            let is_snapshot = matches!(record.kind, Some(Kind::Snapshot(_)));
+            let is_snapshot = matches!(record.kind, Some(Kind::Snapshot(_) | Kind::Checkpoint(_)));
             let result = match record.kind {
                 None => {
                     apply.summary.unknown_records += 1;
@@ -243,6 +283,21 @@ fn run_job(
                 Some(Kind::Enrollment(link)) => apply.enrollment(link),
                 Some(Kind::ClassTeacher(link)) => apply.class_teacher(link),
                 Some(Kind::Relationship(link)) => apply.relationship(link),
+                Some(Kind::Removal(removal)) => apply.removal(removal),
+                Some(Kind::LinksReplaced(replaced)) => apply.links_replaced(replaced),
+                Some(Kind::Checkpoint(kept)) => {
+                    checkpoint = Some(kept.state);
+                    Ok(())
+                }
+                Some(Kind::Snapshot(snapshot)) if continuing => {
+                    if done > 0 || !snapshot.continues {
+                        Err(apply::ApplyError::Invalid(
+                            "a continuing run sent a second Snapshot".into(),
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
                 Some(Kind::Snapshot(snapshot)) => {
                     complete.extend(
                         snapshot
@@ -269,6 +324,9 @@ fn run_job(
         }
     }
 
+    if continuing {
+        dedupe.check_unsent(&tx, job.source, apply.run_people())?;
+    }
     dedupe.people_done();
     apply.write_pending_ids().map_err(apply_error)?;
     let unmatched = apply.scope.unmatched();
@@ -284,10 +342,11 @@ fn run_job(
             list_or_none(&apply.scope.seen_terms),
         )));
     }
-    let before = apply.active_before()?;
+    let mut before = apply.active_before()?;
     // An empty feed is an outage, not a school where everyone left: no override for it.
+    // A continuing run with nothing in it is a day when nothing changed.
     let had: u64 = before.iter().map(|(_, n)| n).sum();
-    if payload == 0 && had > 0 {
+    if payload == 0 && had > 0 && !continuing {
         return Err(ImportError::MassDeactivation {
             source_name,
             what: format!("everything ({had} records): the source returned nothing at all"),
@@ -298,17 +357,36 @@ fn run_job(
         job.source,
         started.elapsed().as_secs_f64()
     );
-    apply.deactivate_missing(&complete)?;
+    if continuing {
+        apply.finish_continuing()?;
+    } else {
+        apply.deactivate_missing(&complete)?;
+    }
     if let Some(guard) = job.guard {
-        if let Some(what) = guard.check(&before, &apply.summary, payload) {
+        let records = (!continuing).then_some(payload);
+        let mut refused = guard.check(&before, &apply.summary, records);
+        if refused.is_some() && continuing {
+            // Measured against what it named, a continuing run's base was too small.
+            for (entity, base) in &mut before {
+                if apply.summary.get(*entity).deactivated > 0 {
+                    *base = apply.active_in_db(*entity)?;
+                }
+            }
+            refused = guard.check(&before, &apply.summary, records);
+        }
+        if let Some(what) = refused {
             return Err(ImportError::MassDeactivation { source_name, what });
         }
+    }
+    if let Some(context) = job.checkpoint_context {
+        checkpoint::keep(&tx, job.source, context, checkpoint.as_deref())?;
     }
     if let Some(event) = job.event {
         let (event_id, _) = crate::events::ensure(&tx, event)?;
         apply.attach_classes(event_id)?;
     }
     let mut summary = apply.finish();
+    summary.continued = continuing;
     summary.findings = dedupe.findings().to_vec();
     let policy = dedupe.policy();
     let blocking = match policy {
@@ -395,6 +473,8 @@ mod tests {
             access: &access,
             dry_run: false,
             guard: None,
+            checkpoint_context: None,
+            gave_checkpoint: false,
         };
         let mut dedupe = Dedupe::new(DedupePolicy::Fail);
         run(conn, &mut Feed(Some(records)), job, &mut dedupe, &Quiet)
@@ -402,6 +482,319 @@ mod tests {
 
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A job as `roster import` runs one: keeping checkpoints under one context.
+    fn sync(
+        conn: &mut Connection,
+        records: Vec<Record>,
+        gave_checkpoint: bool,
+    ) -> Result<Summary, ImportError> {
+        let access = AccessDefaults::default();
+        let guard = DeactivationGuard::default();
+        let job = Job {
+            source: "sis",
+            event: None,
+            scope: Scope::new(None, None),
+            access: &access,
+            dry_run: false,
+            guard: Some(&guard),
+            checkpoint_context: Some("context"),
+            gave_checkpoint,
+        };
+        let mut dedupe = Dedupe::new(DedupePolicy::Fail);
+        run(conn, &mut Feed(Some(records)), job, &mut dedupe, &Quiet)
+    }
+
+    /// Every row of the roster's tables, for "nothing changed".
+    fn state(conn: &Connection) -> Vec<String> {
+        let mut rows = Vec::new();
+        for table in [
+            "contacts",
+            "contact_sources",
+            "contact_ids",
+            "classes",
+            "enrollments",
+            "class_teachers",
+            "source_checkpoints",
+        ] {
+            let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+            let columns = statement.column_count();
+            let mut query = statement.query([]).unwrap();
+            while let Some(row) = query.next().unwrap() {
+                let values: Vec<String> = (0..columns)
+                    .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                    .collect();
+                rows.push(format!("{table}|{}", values.join("|")));
+            }
+        }
+        rows.sort();
+        rows
+    }
+
+    fn kept(conn: &Connection) -> Option<Vec<u8>> {
+        checkpoint::load(conn, "sis", "context").unwrap()
+    }
+
+    fn class(id: &str) -> Record {
+        roster_core::record::Class {
+            source_id: id.into(),
+            name: id.into(),
+            ..Default::default()
+        }
+        .into()
+    }
+
+    fn enrollment(class_id: &str, student_id: &str) -> Record {
+        roster_core::record::Enrollment {
+            class_id: class_id.into(),
+            student_id: student_id.into(),
+            student_id_kind: None,
+        }
+        .into()
+    }
+
+    fn checkpoint_record(state: &[u8]) -> Record {
+        roster_core::record::Checkpoint {
+            state: state.to_vec(),
+        }
+        .into()
+    }
+
+    fn replaced(entity: Entity, owner: &str) -> Record {
+        roster_core::record::LinksReplaced {
+            entity: entity as i32,
+            owner_id: owner.into(),
+        }
+        .into()
+    }
+
+    fn complete_run() -> Vec<Record> {
+        vec![
+            person("S1", Role::Student, "1"),
+            person("S2", Role::Student, "2"),
+            person("S3", Role::Student, "3"),
+            class("C1"),
+            class("C2"),
+            enrollment("C1", "S1"),
+            enrollment("C1", "S2"),
+            enrollment("C2", "S3"),
+            checkpoint_record(b"after the first run"),
+            roster_core::record::Snapshot::of(&[
+                Entity::Students,
+                Entity::Classes,
+                Entity::Enrollments,
+            ])
+            .into(),
+        ]
+    }
+
+    fn store() -> (tempfile::TempDir, crate::store::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
+        (dir, store)
+    }
+
+    fn enrolled(conn: &Connection, class: &str) -> Vec<String> {
+        let mut statement = conn
+            .prepare(
+                "SELECT s.source_id FROM enrollments e JOIN classes c ON c.id = e.class_id
+                 JOIN contact_sources s ON s.contact_id = e.contact_id
+                 WHERE c.source_id = ?1 AND e.active = 1 ORDER BY 1",
+            )
+            .unwrap();
+        let ids = statement.query_map([class], |r| r.get(0)).unwrap();
+        ids.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn a_continuing_run_applies_only_what_it_sends_and_keeps_its_checkpoint() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        sync(conn, complete_run(), false).unwrap();
+        assert_eq!(kept(conn).as_deref(), Some(&b"after the first run"[..]));
+
+        let summary = sync(
+            conn,
+            vec![
+                roster_core::record::Snapshot::continuing().into(),
+                person("S4", Role::Student, "4"),
+                roster_core::record::Removal {
+                    entity: Entity::Students as i32,
+                    source_id: "S3".into(),
+                    ..Default::default()
+                }
+                .into(),
+                // C1's students are now S2 and S4; C2 is not named, and keeps S3's link
+                // only until S3's removal takes it.
+                replaced(Entity::Enrollments, "C1"),
+                enrollment("C1", "S2"),
+                enrollment("C1", "S4"),
+                checkpoint_record(b"after the second run"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert!(summary.continued);
+        assert_eq!(kept(conn).as_deref(), Some(&b"after the second run"[..]));
+        let active = |sql: &str| count(conn, sql);
+        assert_eq!(active("SELECT count(*) FROM contacts WHERE active = 1"), 3);
+        assert_eq!(active("SELECT count(*) FROM classes WHERE active = 1"), 2);
+
+        assert_eq!(enrolled(conn, "C1"), ["S2", "S4"]);
+        assert!(enrolled(conn, "C2").is_empty(), "S3's link went with S3");
+        assert_eq!(summary.get(summary::EntityName::Enrollments).deactivated, 2);
+
+        // Single links, without replacing an owner's: one removed, one new, one as before.
+        let summary = sync(
+            conn,
+            vec![
+                roster_core::record::Snapshot::continuing().into(),
+                roster_core::record::Removal {
+                    entity: Entity::Enrollments as i32,
+                    source_id: "C1".into(),
+                    other_id: "S2".into(),
+                    other_id_kind: None,
+                }
+                .into(),
+                enrollment("C2", "S2"),
+                enrollment("C1", "S4"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(enrolled(conn, "C1"), ["S4"]);
+        assert_eq!(enrolled(conn, "C2"), ["S2"]);
+        let counts = summary.get(summary::EntityName::Enrollments);
+        assert_eq!(
+            (counts.inserted, counts.unchanged, counts.deactivated),
+            (1, 1, 1)
+        );
+
+        // A day with no changes: an empty continuing run is not an empty feed.
+        let summary = sync(
+            conn,
+            vec![
+                roster_core::record::Snapshot::continuing().into(),
+                checkpoint_record(b"after the third run"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(summary.total().deactivated, 0);
+        assert_eq!(kept(conn).as_deref(), Some(&b"after the third run"[..]));
+    }
+
+    #[test]
+    fn a_run_that_continues_must_have_been_given_a_checkpoint_and_say_so() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        sync(conn, complete_run(), false).unwrap();
+        let before = state(conn);
+
+        let failures = [
+            (
+                vec![roster_core::record::Snapshot::continuing().into()],
+                false,
+                "it was given none",
+            ),
+            (
+                vec![replaced(Entity::Enrollments, "C1")],
+                true,
+                "does not continue from a checkpoint",
+            ),
+            (
+                vec![
+                    class("C1"),
+                    roster_core::record::Enrollment {
+                        class_id: "C1".into(),
+                        student_id: "1".into(),
+                        student_id_kind: Some("sis_id".into()),
+                    }
+                    .into(),
+                ],
+                true,
+                "only a run that continues from a checkpoint may do",
+            ),
+        ];
+        for (records, given, expected) in failures {
+            let error = sync(conn, records, given).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+            assert_eq!(state(conn), before, "{expected}");
+        }
+        // A failed run leaves the last good checkpoint.
+        assert_eq!(kept(conn).as_deref(), Some(&b"after the first run"[..]));
+        // A complete run that sends none leaves nothing to continue from.
+        let mut records = complete_run();
+        records.retain(|r| !matches!(r.kind, Some(Kind::Checkpoint(_))));
+        sync(conn, records, false).unwrap();
+        assert_eq!(kept(conn), None);
+    }
+
+    #[test]
+    fn a_continuing_run_finds_people_by_another_id_and_checks_emails_against_the_unsent() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let teacher = |id: &str, email: &str| -> Record {
+            Person {
+                source_id: id.into(),
+                role: Role::Teacher as i32,
+                first_name: id.into(),
+                last_name: "Teacher".into(),
+                email: Some(email.into()),
+                identifiers: vec![Identifier {
+                    kind: "clever_id".into(),
+                    value: format!("clever-{id}"),
+                }],
+                ..Default::default()
+            }
+            .into()
+        };
+        let mut first = complete_run();
+        first.insert(0, teacher("T1", "one@example.org"));
+        first.insert(0, teacher("T2", "two@example.org"));
+        sync(conn, first, false).unwrap();
+
+        sync(
+            conn,
+            vec![
+                roster_core::record::Snapshot::continuing().into(),
+                replaced(Entity::ClassTeachers, "C1"),
+                roster_core::record::ClassTeacher {
+                    class_id: "C1".into(),
+                    teacher_id: "clever-T1".into(),
+                    primary: true,
+                    teacher_id_kind: Some("clever_id".into()),
+                }
+                .into(),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM class_teachers t JOIN contact_sources s ON s.contact_id = t.contact_id
+                 WHERE s.source_id = 'T1' AND t.active = 1"
+            ),
+            1
+        );
+
+        // T2 takes T1's email; T1 is not in the run, so only the roster knows it has it.
+        let error = sync(
+            conn,
+            vec![
+                roster_core::record::Snapshot::continuing().into(),
+                teacher("T2", "ONE@example.org"),
+            ],
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, ImportError::Conflicts { findings, .. }
+                if findings.iter().any(|f| f.rule == dedupe::Rule::EmailCollision)),
+            "{error}"
+        );
     }
 
     /// The first import writes identifiers in sorted chunks at its end, later ones with
@@ -453,6 +846,87 @@ mod tests {
                 .unwrap();
             assert_eq!(holder, "S1", "first import: {first_import}");
         }
+    }
+
+    /// A changed person keeps the identifiers and schools it still has, loses the ones it
+    /// no longer has (an identifier is then free for someone else in the same run), and
+    /// gets the new ones.
+    #[test]
+    fn a_changed_persons_identifiers_and_schools_follow_the_source() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let school = |id: &str| -> Record {
+            roster_core::record::School {
+                source_id: id.into(),
+                name: id.into(),
+                ..Default::default()
+            }
+            .into()
+        };
+        let with_ids = |id: &str, ids: &[(&str, &str)]| -> Record {
+            Person {
+                source_id: id.into(),
+                role: Role::Student as i32,
+                first_name: id.into(),
+                last_name: "Test".into(),
+                school_ids: vec![if ids.len() > 1 { "A" } else { "B" }.into()],
+                identifiers: ids
+                    .iter()
+                    .map(|(kind, value)| Identifier {
+                        kind: kind.to_string(),
+                        value: value.to_string(),
+                    })
+                    .collect(),
+                ..Default::default()
+            }
+            .into()
+        };
+        import(
+            conn,
+            vec![
+                school("A"),
+                school("B"),
+                with_ids("S1", &[("sis_id", "1"), ("state_id", "NY1")]),
+                with_ids("S2", &[("sis_id", "2")]),
+            ],
+        )
+        .unwrap();
+        import(
+            conn,
+            vec![
+                school("A"),
+                school("B"),
+                with_ids("S1", &[("sis_id", "9")]),
+                with_ids("S2", &[("sis_id", "1"), ("state_id", "NY2")]),
+            ],
+        )
+        .unwrap();
+        let schools = |source_id: &str| -> Vec<String> {
+            let mut statement = conn
+                .prepare(
+                    "SELECT sc.source_id FROM contact_schools cs JOIN schools sc ON sc.id = cs.school_id
+                     JOIN contact_sources s ON s.contact_id = cs.contact_id
+                     WHERE s.source_id = ?1 ORDER BY 1",
+                )
+                .unwrap();
+            let ids = statement.query_map([source_id], |r| r.get(0)).unwrap();
+            ids.collect::<rusqlite::Result<_>>().unwrap()
+        };
+        assert_eq!(schools("S1"), ["B"]);
+        assert_eq!(schools("S2"), ["A"]);
+        let ids = |source_id: &str| -> Vec<String> {
+            let mut statement = conn
+                .prepare(
+                    "SELECT i.kind || '=' || i.value FROM contact_ids i
+                     JOIN contact_sources s ON s.contact_id = i.contact_id
+                     WHERE s.source_id = ?1 ORDER BY 1",
+                )
+                .unwrap();
+            let ids = statement.query_map([source_id], |r| r.get(0)).unwrap();
+            ids.collect::<rusqlite::Result<_>>().unwrap()
+        };
+        assert_eq!(ids("S1"), ["sis_id=9"]);
+        assert_eq!(ids("S2"), ["sis_id=1", "state_id=NY2"]);
     }
 
     fn cache_size(conn: &Connection) -> i64 {

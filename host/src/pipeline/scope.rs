@@ -92,6 +92,16 @@ impl Scope {
             || school_ids.iter().any(|id| self.schools_in.contains(id))
     }
 
+    /// A run that continues from a checkpoint sends only changed schools and terms: the
+    /// ones a complete run took (`schools` and `terms`, the source's in the roster) are
+    /// in scope, and every selector matched then.
+    pub fn resume(&mut self, schools: Vec<String>, terms: Vec<String>) {
+        self.schools_in.extend(schools);
+        self.terms_in.extend(terms);
+        let selectors = self.school.iter().chain(self.terms.iter().flatten());
+        self.matched_selectors.extend(selectors.cloned());
+    }
+
     /// Selectors from the event that matched nothing: almost always a typo.
     pub fn unmatched(&self) -> Vec<String> {
         self.school

@@ -66,6 +66,9 @@ pub struct Summary {
     pub out_of_scope: u64,
     /// Incoming people attached to a contact from another source instead of duplicated.
     pub linked: u64,
+    /// The run continued from the source's last checkpoint: it read only what changed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
     /// What the dedupe stage found (kept out of `sync_runs`: the report files hold it).
     #[serde(skip)]
     pub findings: Vec<super::dedupe::Conflict>,
@@ -119,6 +122,14 @@ impl fmt::Display for Summary {
             f,
             "{:<16}{:>10}{:>10}{:>11}{:>13}",
             "total", t.inserted, t.updated, t.unchanged, t.deactivated
-        )
+        )?;
+        if self.continued {
+            // Its "unchanged" are what it sent again, not what the roster has.
+            write!(
+                f,
+                "\n(continued from the last run: only what changed was read)"
+            )?;
+        }
+        Ok(())
     }
 }

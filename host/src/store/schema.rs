@@ -181,4 +181,12 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE contact_ids_keyed RENAME TO contact_ids;
     CREATE INDEX contact_ids_contact ON contact_ids (contact_id);
     "#,
+    // 5: where each source's next run can continue from (pipeline/checkpoint.rs).
+    r#"
+    CREATE TABLE source_checkpoints (
+        source     TEXT PRIMARY KEY,
+        context    TEXT NOT NULL,
+        checkpoint BLOB NOT NULL
+    );
+    "#,
 ];

@@ -83,6 +83,11 @@ impl Client {
         })
     }
 
+    /// The API version requests go to, e.g. `v3.0`.
+    pub fn version(&self) -> &'static str {
+        self.version
+    }
+
     /// How many HTTP requests were sent, retries included.
     pub fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
@@ -94,6 +99,17 @@ impl Client {
             "{}/{}/{resource}?limit={}",
             self.base_url, self.version, self.page_size
         )
+    }
+
+    /// The Events API's list with `query` (e.g. `starting_after=…`), pages of the
+    /// configured size unless `query` sets `limit`.
+    pub fn events_url(&self, query: &str) -> String {
+        let limit = if query.contains("limit=") {
+            String::new()
+        } else {
+            format!("&limit={}", self.page_size)
+        };
+        format!("{}/{}/events?{query}{limit}", self.base_url, self.version)
     }
 
     /// Every object of a list resource, following `next` links until a page has none or
@@ -269,7 +285,11 @@ pub struct Pager<'a> {
 
 impl<'a> Pager<'a> {
     pub fn new(client: &'a Client, resource: &'a str) -> Self {
-        let url = client.list_url(resource);
+        Self::at(client, resource, client.list_url(resource))
+    }
+
+    /// From another first page than the resource's own (the Events API's, with a query).
+    pub fn at(client: &'a Client, resource: &'a str, url: String) -> Self {
         Pager {
             client,
             resource,

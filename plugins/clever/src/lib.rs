@@ -5,7 +5,8 @@
 //! fetches schools, terms, courses, sections and people concurrently, maps both data models
 //! onto the one roster (see [`mapping`] for which id keys whom), and hands the host records
 //! in dependency order ending with a snapshot — streaming, while later pages are still
-//! being fetched (`stream.rs`), except under a `schools` filter.
+//! being fetched (`stream.rs`), except under a `schools` filter. A v3 source whose last run
+//! left a checkpoint reads only the Events API's changes since (`events.rs`).
 
 // The plugin file's own allocator (a cdylib does not share the host's): parsing a
 // district's JSON pages makes and drops millions of short strings.
@@ -15,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod client;
 pub mod config;
 mod error;
+mod events;
 mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -53,7 +55,11 @@ impl Plugin for Clever {
                 config.base_url
             ));
         }
-        Ok(Box::new(source::CleverSource::new(config, report)))
+        Ok(Box::new(source::CleverSource::new(
+            config,
+            report,
+            ctx.checkpoint,
+        )))
     }
 }
 

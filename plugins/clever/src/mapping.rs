@@ -134,6 +134,7 @@ pub fn map(fetched: Fetched) -> Roster {
                 let class_id = &mapped.class.source_id;
                 for (teacher_id, primary) in mapped.teachers {
                     roster.class_teachers.push(ClassTeacher {
+                        teacher_id_kind: None,
                         class_id: class_id.clone(),
                         teacher_id,
                         primary,
@@ -141,6 +142,7 @@ pub fn map(fetched: Fetched) -> Roster {
                 }
                 for student_id in mapped.students {
                     roster.enrollments.push(Enrollment {
+                        student_id_kind: None,
                         class_id: class_id.clone(),
                         student_id,
                     });
@@ -155,6 +157,7 @@ pub fn map(fetched: Fetched) -> Roster {
         let (students, note) = map_relationships(links, &ids);
         for (student_id, relationship, contact_type) in students {
             roster.relationships.push(Relationship {
+                student_id_kind: None,
                 parent_id: links.parent_id.clone(),
                 student_id,
                 relationship: relationship.clone(),

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::client::Client;
 use crate::config::Config;
+use crate::events;
 use crate::fetch::fetch;
 use crate::mapping;
 use crate::report::Reporter;
@@ -36,6 +37,8 @@ type Queue = mpsc::Receiver<Result<Vec<Record>, PluginError>>;
 pub struct CleverSource {
     config: Config,
     report: Reporter,
+    /// The checkpoint the host handed in, taken by the import thread.
+    checkpoint: Option<Vec<u8>>,
     state: State,
 }
 
@@ -49,21 +52,23 @@ enum State {
 }
 
 impl CleverSource {
-    pub fn new(config: Config, report: Reporter) -> Self {
+    pub fn new(config: Config, report: Reporter, checkpoint: Option<Vec<u8>>) -> Self {
         CleverSource {
             config,
             report,
+            checkpoint,
             state: State::NotStarted,
         }
     }
 
-    fn start(&self) -> Result<State, PluginError> {
+    fn start(&mut self) -> Result<State, PluginError> {
         let (tx, queue) = mpsc::channel(BATCHES_AHEAD);
         let config = self.config.clone();
         let report = self.report.clone();
+        let checkpoint = self.checkpoint.take();
         let thread = std::thread::Builder::new()
             .name("clever-fetch".into())
-            .spawn(move || import_thread(config, report, tx))
+            .spawn(move || import_thread(config, report, checkpoint, tx))
             .map_err(|error| {
                 PluginError::new(
                     ErrorKind::Other,
@@ -142,6 +147,7 @@ fn receive(queue: &mut Queue) -> Option<Result<Vec<Record>, PluginError>> {
 fn import_thread(
     config: Config,
     report: Reporter,
+    checkpoint: Option<Vec<u8>>,
     tx: mpsc::Sender<Result<Vec<Record>, PluginError>>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -160,7 +166,7 @@ fn import_thread(
     let closed = tx.clone();
     let result = runtime.block_on(async {
         tokio::select! {
-            result = import(&config, &report, tx.clone()) => result,
+            result = import(&config, &report, checkpoint, tx.clone()) => result,
             // The host dropped the source: stop fetching now, not at the next send.
             () = closed.closed() => Err(Stop::Closed),
         }
@@ -178,13 +184,32 @@ fn import_thread(
     runtime.shutdown_background();
 }
 
-async fn import(config: &Config, report: &Reporter, tx: stream::Batches) -> Result<(), Stop> {
+async fn import(
+    config: &Config,
+    report: &Reporter,
+    checkpoint: Option<Vec<u8>>,
+    tx: stream::Batches,
+) -> Result<(), Stop> {
     let client = Client::new(config, report.clone())?;
     let mut sink = Sink::new(tx);
-    if config.schools.is_empty() {
-        return stream::run(&client, config, report, &mut sink).await;
+    if !events::usable(config) {
+        if config.schools.is_empty() {
+            return stream::run(&client, config, report, &mut sink, None).await;
+        }
+        return whole_district(&client, config, report, &mut sink).await;
     }
-    whole_district(&client, config, report, &mut sink).await
+    let version = config.api_version.as_str();
+    if let Some(after) = checkpoint.and_then(|state| events::continues_after(&state, version)) {
+        match events::continue_from(&client, config, report, &mut sink, after).await? {
+            events::Continued::Done => return Ok(()),
+            events::Continued::Full(why) => {
+                report.info(&format!("clever: {why}; reading the whole district"))
+            }
+        }
+    }
+    // Before the district is read, so that what changes while it is read comes again.
+    let newest = events::newest(&client, report).await;
+    stream::run(&client, config, report, &mut sink, newest).await
 }
 
 /// The import with a `schools` filter: it needs the whole district before it knows which

@@ -21,7 +21,8 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use roster_core::record::{
-    ClassTeacher, Enrollment, Person, Record, Relationship, Role, School, Term,
+    Checkpoint, ClassTeacher, Enrollment, Person, Record, Relationship, Role, School, Snapshot,
+    Term,
 };
 use roster_core::PluginError;
 use serde::de::DeserializeOwned;
@@ -489,11 +490,13 @@ enum PeopleQueues {
 }
 
 /// The whole streaming import: fetches, maps and sends until the snapshot is out.
+/// `checkpoint`: where the next run can continue from, sent before the snapshot.
 pub async fn run(
     client: &Client,
     config: &Config,
     report: &Reporter,
     sink: &mut Sink,
+    checkpoint: Option<Checkpoint>,
 ) -> Result<(), Stop> {
     let started = Instant::now();
     let (districts_tx, districts) = queue();
@@ -518,11 +521,11 @@ pub async fn run(
         )
         .map(|_| ())
     };
-    if config.api_version.is_v3() {
+    let snapshot = if config.api_version.is_v3() {
         let (users_tx, users) = queue();
         let queues = PeopleQueues::V3 { users };
         let map = map(common, queues, config, report, sink, started, client);
-        tokio::try_join!(fetch_common, pages(client, "users", users_tx), map)?;
+        tokio::try_join!(fetch_common, pages(client, "users", users_tx), map)?.2
     } else {
         let (students_tx, students) = queue();
         let (teachers_tx, teachers) = queue();
@@ -558,12 +561,18 @@ pub async fn run(
             .map(|_| ())
         };
         let map = map(common, queues, config, report, sink, started, client);
-        tokio::try_join!(fetch_common, fetch_people, map)?;
+        tokio::try_join!(fetch_common, fetch_people, map)?.2
+    };
+    // Every fetch ended cleanly.
+    if let Some(checkpoint) = checkpoint {
+        sink.push(checkpoint).await?;
     }
-    Ok(())
+    sink.push(snapshot).await?;
+    sink.flush().await
 }
 
-/// The mapping side of [`run`]: takes pages in dependency order and sends records.
+/// The mapping side of [`run`]: takes pages in dependency order and sends records; the
+/// snapshot is [`run`]'s to send, after every fetch has ended.
 async fn map(
     mut common: Common,
     people: PeopleQueues,
@@ -572,7 +581,7 @@ async fn map(
     sink: &mut Sink,
     started: Instant,
     client: &Client,
-) -> Result<(), Stop> {
+) -> Result<Snapshot, Stop> {
     let mut state = State::default();
     let district = all(&mut common.districts).await.into_iter().next();
     let schools = all(&mut common.schools).await;
@@ -777,6 +786,7 @@ async fn map(
     let class_id = |index: u32| state.class_ids.text(index);
     for &(class, teacher, primary) in &state.class_teachers {
         sink.push(ClassTeacher {
+            teacher_id_kind: None,
             class_id: class_id(class),
             teacher_id: state.people.source_id(teacher),
             primary,
@@ -785,6 +795,7 @@ async fn map(
     }
     for &(class, student) in &state.enrollments {
         sink.push(Enrollment {
+            student_id_kind: None,
             class_id: class_id(class),
             student_id: state.people.source_id(student),
         })
@@ -794,6 +805,7 @@ async fn map(
         state.links.resolve(contact, &state.people, &mut resolved);
         for &(parent, student, relationship, contact_type) in &resolved {
             sink.push(Relationship {
+                student_id_kind: None,
                 parent_id: state.people.source_id(parent),
                 student_id: state.people.source_id(student),
                 relationship: state.texts.all[relationship as usize].clone(),
@@ -802,13 +814,11 @@ async fn map(
             .await?;
         }
     }
-    let snapshot = Roster {
+    Ok(Roster {
         contacts_complete,
         ..Roster::default()
     }
-    .snapshot();
-    sink.push(snapshot).await?;
-    sink.flush().await
+    .snapshot())
 }
 
 /// People as their pages come: mapped, checked against the ids taken, sent.

@@ -366,6 +366,7 @@ fn through_the_plugin_entry_point() {
     let mut source = CsvPlugin::open(
         &config,
         OpenContext {
+            checkpoint: None,
             base_dir: dir.path().to_path_buf(),
             host,
         },
@@ -378,6 +379,7 @@ fn through_the_plugin_entry_point() {
     let mut source = CsvPlugin::open(
         &config,
         OpenContext {
+            checkpoint: None,
             base_dir: dir.path().to_path_buf(),
             host: roster_core::sdk::Host::new(recorder.clone()),
         },
@@ -391,6 +393,7 @@ fn through_the_plugin_entry_point() {
     let error = match CsvPlugin::open(
         "format = \"clever-sftp\"\npath = \"x\"\nterm = \"Fall\"\n",
         OpenContext {
+            checkpoint: None,
             base_dir: dir.path().to_path_buf(),
             host: roster_core::sdk::Host::new(recorder.clone()),
         },

@@ -85,6 +85,7 @@ fn maple_grove_records_come_in_dependency_order() {
         Kind::Enrollment(_) => 5,
         Kind::Relationship(_) => 6,
         Kind::Snapshot(_) => 7,
+        other => panic!("the file plugin sent {other:?}"),
     };
     let ranks: Vec<i32> = records.kinds().map(rank).collect();
     assert!(ranks.windows(2).all(|w| w[0] <= w[1]));

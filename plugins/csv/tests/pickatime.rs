@@ -555,6 +555,7 @@ fn plugin_open_checks_the_config() {
     let open = |config: &str| {
         let (_, host) = host();
         let ctx = OpenContext {
+            checkpoint: None,
             base_dir: workspace(),
             host,
         };
@@ -585,6 +586,7 @@ fn plugin_open_checks_the_config() {
 fn plugin_streams_the_fixture() {
     let (_, host) = host();
     let ctx = OpenContext {
+        checkpoint: None,
         base_dir: workspace(),
         host,
     };

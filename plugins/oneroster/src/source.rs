@@ -1030,6 +1030,7 @@ impl OneRosterSource {
                     if students.insert((class_id.clone(), user_id.clone())) {
                         self.pending.push_back(
                             Enrollment {
+                                student_id_kind: None,
                                 class_id,
                                 student_id: user_id,
                             }
@@ -1041,6 +1042,7 @@ impl OneRosterSource {
                     if teachers.insert((class_id.clone(), user_id.clone())) {
                         self.pending.push_back(
                             ClassTeacher {
+                                teacher_id_kind: None,
                                 class_id,
                                 teacher_id: user_id,
                                 primary: row.get(primary).eq_ignore_ascii_case("true"),
@@ -1096,6 +1098,7 @@ impl OneRosterSource {
             if done.insert((parent.clone(), student.clone())) {
                 self.pending.push_back(
                     Relationship {
+                        student_id_kind: None,
                         parent_id: parent,
                         student_id: student,
                         relationship: None,

@@ -7,16 +7,26 @@
 //! (`{"data":[{"data":{…},"uri":…}],"links":[…]}`), `limit` + `starting_after` paging and
 //! a bearer-token check. Faults ([`Fault`]) are injected per request with [`FaultRule`]s.
 //!
+//! The Events API (`/{version}/events`, `/{version}/events/{id}`) reports how the district
+//! changed: [`MockServer::change_district`] serves a new district and adds one
+//! `<type>.created/updated/deleted` event per object that differs (v2 types like
+//! `students.updated`, v3 types like `users.updated`); [`MockServer::expire_events`]
+//! forgets the oldest, as Clever does after 30 days.
+//!
 //! ```no_run
 //! use roster_clever_mock::{District, Fault, FaultRule, MockServer};
 //! let server = MockServer::start(District::demo(), "secret-token").unwrap();
 //! server.inject(FaultRule::new(Fault::Status { status: 503 }).on_path("/users").times(2));
 //! let base_url = server.base_url(); // "http://127.0.0.1:PORT"
 //! # let _ = base_url;
+//! let mut district = District::demo();
+//! district.sections.pop();
+//! server.change_district(district); // `/v3.0/events` now has one `sections.deleted`
 //! ```
 
 mod conn;
 mod district;
+mod events;
 mod faults;
 mod render;
 mod server;
@@ -108,6 +118,17 @@ impl MockServer {
 
     pub fn clear_faults(&self) {
         self.state.faults.clear();
+    }
+
+    /// Serve `district` from now on, with an event in the feed for every object it
+    /// creates, updates or deletes; see [`ServerState::change_district`].
+    pub fn change_district(&self, district: District) {
+        self.state.change_district(district);
+    }
+
+    /// Forget the `count` oldest events of every version's feed.
+    pub fn expire_events(&self, count: usize) {
+        self.state.expire_events(count);
     }
 
     /// Every API request answered so far, in order.

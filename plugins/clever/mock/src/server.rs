@@ -1,7 +1,8 @@
 //! The HTTP side: Clever's list envelopes and `limit`/`starting_after` paging, bearer-token
-//! checks, the fault rules, and the `/__mock/*` control endpoints.
+//! checks, the fault rules, the Events API (`/{version}/events`), and the `/__mock/*`
+//! control endpoints.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
@@ -15,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::conn::Conn;
 use crate::district::District;
+use crate::events::Timeline;
 use crate::faults::{Fault, FaultBook, FaultRule, RateLimitHeader};
 use crate::render::{self, Family};
 
@@ -33,7 +35,8 @@ pub struct RequestRecord {
 
 /// Everything the server shares between requests.
 pub struct ServerState {
-    pub(crate) district: District,
+    /// The district served now and the events feed, changed together.
+    pub(crate) timeline: RwLock<Timeline>,
     pub(crate) token: String,
     pub(crate) faults: FaultBook,
     pub(crate) log: Mutex<Vec<RequestRecord>>,
@@ -42,11 +45,27 @@ pub struct ServerState {
 impl ServerState {
     pub fn new(district: District, token: impl Into<String>) -> Arc<ServerState> {
         Arc::new(ServerState {
-            district,
+            timeline: RwLock::new(Timeline::new(district)),
             token: token.into(),
             faults: FaultBook::default(),
             log: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Serve `new` from now on; the events feed of every version gets one event per object
+    /// created, updated or deleted (compared as that version renders it).
+    pub fn change_district(&self, new: District) {
+        self.timeline.write().unwrap().change(new);
+    }
+
+    /// Forget the `count` oldest events of every version's feed, as Clever forgets events
+    /// after 30 days.
+    pub fn expire_events(&self, count: usize) {
+        self.timeline.write().unwrap().expire(count);
+    }
+
+    fn district(&self) -> Arc<District> {
+        self.timeline.read().unwrap().district().clone()
     }
 }
 
@@ -159,6 +178,8 @@ async fn answer(state: &ServerState, method: &Method, uri: &Uri, headers: &Heade
     }
     let self_uri = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let body = match segments.as_slice() {
+        [version, "events"] => events(state, family, version, &query, self_uri, fault.as_ref()),
+        [version, "events", id] => event(state, family, version, id),
         [version, resource] => list(
             state,
             family,
@@ -196,6 +217,8 @@ struct Query {
     ending_before: Option<String>,
     role: Option<String>,
     count: Option<String>,
+    /// `record_type`, which may repeat (events only).
+    record_types: Vec<String>,
 }
 
 impl Query {
@@ -210,6 +233,7 @@ impl Query {
                 "ending_before" => q.ending_before = value,
                 "role" => q.role = value,
                 "count" => q.count = value,
+                "record_type" => q.record_types.extend(value.filter(|v| !v.is_empty())),
                 _ => {}
             }
         }
@@ -226,7 +250,7 @@ fn list(
     self_uri: &str,
     fault: Option<&Fault>,
 ) -> Result<Value, ApiError> {
-    let Some(mut items) = render::collection(&state.district, family, resource) else {
+    let Some(mut items) = render::collection(&state.district(), family, resource) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "Not Found"));
     };
     if let Some(role) = query.role.as_deref().filter(|r| !r.is_empty()) {
@@ -238,28 +262,11 @@ fn list(
         }
         items.retain(|(_, user)| render::has_role(user, role));
     }
-    let self_link = json!({"rel": "self", "uri": self_uri});
     if query.count.as_deref() == Some("true") {
+        let self_link = json!({"rel": "self", "uri": self_uri});
         return Ok(json!({"count": items.len(), "links": [self_link]}));
     }
-    let limit = match query.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(0) | Err(_) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "limit must be a positive integer",
-                ))
-            }
-            Ok(n) if n > MAX_LIMIT => {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "limit must be at most 10000",
-                ))
-            }
-            Ok(n) => n,
-        },
-    };
+    let limit = limit(query)?;
     let page: Vec<&(String, Value)> = if let Some(before) = &query.ending_before {
         let earlier: Vec<_> = items.iter().filter(|(id, _)| id < before).collect();
         earlier[earlier.len().saturating_sub(limit)..].to_vec()
@@ -278,33 +285,125 @@ fn list(
         .map(|r| format!("&role={r}"))
         .unwrap_or_default();
     let base = format!("/{version}/{resource}?limit={limit}{role_param}");
-    let mut links = vec![self_link];
+    let data: Vec<Value> = page
+        .iter()
+        .map(|(id, obj)| json!({"data": obj, "uri": format!("/{version}/{resource}/{id}")}))
+        .collect();
+    let page = Page {
+        data,
+        first: page.first().map(|(id, _)| id.as_str()),
+        last: page.last().map(|(id, _)| id.as_str()),
+        full: page.len() == limit,
+    };
+    Ok(envelope(page, &base, self_uri, query, fault))
+}
+
+/// `GET /{version}/events`: a page of that version's feed, oldest first, in the lists'
+/// envelope.
+fn events(
+    state: &ServerState,
+    family: Family,
+    version: &str,
+    query: &Query,
+    self_uri: &str,
+    fault: Option<&Fault>,
+) -> Result<Value, ApiError> {
+    let limit = limit(query)?;
+    let timeline = state.timeline.read().unwrap();
+    let page = timeline
+        .page(
+            family,
+            query.starting_after.as_deref(),
+            query.ending_before.as_deref(),
+            limit,
+            &query.record_types,
+        )
+        // Clever does not document what an id that dropped out of its 30-day window gets;
+        // the mock answers as for any unknown object, a 404, which a client must take as
+        // "sync in full again".
+        .map_err(|id| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                &format!("event {id} is not in the feed"),
+            )
+        })?;
+    let filters: String = query
+        .record_types
+        .iter()
+        .map(|t| format!("&record_type={t}"))
+        .collect();
+    let base = format!("/{version}/events?limit={limit}{filters}");
+    let data: Vec<Value> = page
+        .iter()
+        .map(|e| json!({"data": e.body, "uri": format!("/{version}/events/{}", e.id)}))
+        .collect();
+    let page = Page {
+        data,
+        first: page.first().map(|e| e.id.as_str()),
+        last: page.last().map(|e| e.id.as_str()),
+        full: page.len() == limit,
+    };
+    Ok(envelope(page, &base, self_uri, query, fault))
+}
+
+/// `GET /{version}/events/{id}`.
+fn event(state: &ServerState, family: Family, version: &str, id: &str) -> Result<Value, ApiError> {
+    let timeline = state.timeline.read().unwrap();
+    let event = timeline
+        .event(family, id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, &format!("event {id} not found")))?;
+    Ok(json!({"data": event.body, "uri": format!("/{version}/events/{id}")}))
+}
+
+/// The page size a query asks for: Clever's default, its maximum, or a refusal.
+fn limit(query: &Query) -> Result<usize, ApiError> {
+    match query.limit.as_deref() {
+        None | Some("") => Ok(DEFAULT_LIMIT),
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) | Err(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "limit must be a positive integer",
+            )),
+            Ok(n) if n > MAX_LIMIT => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "limit must be at most 10000",
+            )),
+            Ok(n) => Ok(n),
+        },
+    }
+}
+
+/// One page of a list or of the events feed: its entries (`{"data": …, "uri": …}`) and
+/// the ids its links page on from.
+struct Page<'a> {
+    data: Vec<Value>,
+    first: Option<&'a str>,
+    last: Option<&'a str>,
+    /// As many entries as the limit allows.
+    full: bool,
+}
+
+/// Clever's list envelope around `page`, with its `self`, `next` and `prev` links (or the
+/// ones a link fault asks for). `base` is the list's uri with its limit and filters.
+fn envelope(page: Page, base: &str, self_uri: &str, query: &Query, fault: Option<&Fault>) -> Value {
+    let mut links = vec![json!({"rel": "self", "uri": self_uri})];
     if matches!(fault, Some(Fault::EmptyPageWithNext)) {
-        let after = page
-            .last()
-            .map_or("ffffffffffffffffffffffff", |(id, _)| id.as_str());
+        let after = page.last.unwrap_or("ffffffffffffffffffffffff");
         links.push(json!({"rel": "next", "uri": format!("{base}&starting_after={after}")}));
-        return Ok(json!({"data": [], "links": links}));
+        return json!({"data": [], "links": links});
     }
     if matches!(fault, Some(Fault::LoopingNext)) {
         links.push(json!({"rel": "next", "uri": self_uri}));
     } else if let Some(Fault::NextLink { uri }) = fault {
         links.push(json!({"rel": "next", "uri": uri}));
-    } else if page.len() == limit {
+    } else if let (true, Some(last)) = (page.full, page.last) {
         // Like Clever, a full page always offers `next`; past the end it returns `data: []`.
-        let last = &page[page.len() - 1].0;
         links.push(json!({"rel": "next", "uri": format!("{base}&starting_after={last}")}));
     }
-    if let Some((first, _)) = page.first() {
-        if query.starting_after.is_some() {
-            links.push(json!({"rel": "prev", "uri": format!("{base}&ending_before={first}")}));
-        }
+    if let (Some(first), Some(_)) = (page.first, &query.starting_after) {
+        links.push(json!({"rel": "prev", "uri": format!("{base}&ending_before={first}")}));
     }
-    let data: Vec<Value> = page
-        .iter()
-        .map(|(id, obj)| json!({"data": obj, "uri": format!("/{version}/{resource}/{id}")}))
-        .collect();
-    Ok(json!({"data": data, "links": links}))
+    json!({"data": page.data, "links": links})
 }
 
 fn one(
@@ -314,7 +413,7 @@ fn one(
     id: &str,
     self_uri: &str,
 ) -> Result<Value, ApiError> {
-    let items = render::collection(&state.district, family, resource)
+    let items = render::collection(&state.district(), family, resource)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Not Found"))?;
     let (_, obj) = items
         .into_iter()

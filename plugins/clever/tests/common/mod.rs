@@ -231,6 +231,10 @@ pub fn normalise(records: &[Record]) -> Normal {
                 complete.sort();
                 n.snapshot = complete;
             }
+            Kind::Checkpoint(_) => {}
+            other @ (Kind::Removal(_) | Kind::LinksReplaced(_)) => {
+                panic!("a complete run sent {other:?}")
+            }
         }
     }
     n

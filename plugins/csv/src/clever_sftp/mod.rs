@@ -344,6 +344,7 @@ impl CleverSftpSource {
                 {
                     self.pending.push_back(
                         Relationship {
+                            student_id_kind: None,
                             parent_id,
                             student_id,
                             relationship,
@@ -954,6 +955,7 @@ impl CleverSftpSource {
                 };
                 teachers.push(teacher_id);
                 links.push(ClassTeacher {
+                    teacher_id_kind: None,
                     class_id: section.to_string(),
                     teacher_id: person_id(kind, teacher_id),
                     primary: teachers.len() == 1,
@@ -1024,6 +1026,7 @@ impl CleverSftpSource {
             if seen.insert((class_id.to_string(), student_id.to_string())) {
                 self.pending.push_back(
                     Enrollment {
+                        student_id_kind: None,
                         class_id: class_id.to_string(),
                         student_id: person_id("student", student_id),
                     }

@@ -118,6 +118,7 @@ impl Classes {
 
 fn link(class_id: &str, teacher_id: &str, primary: bool) -> ClassTeacher {
     ClassTeacher {
+        teacher_id_kind: None,
         class_id: class_id.to_string(),
         teacher_id: teacher_id.to_string(),
         primary,

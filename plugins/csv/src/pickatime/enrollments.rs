@@ -87,6 +87,7 @@ impl Reader for Enrollments {
         let column = self.ready.pop_front().expect("filled");
         Ok(Some(
             Enrollment {
+                student_id_kind: None,
                 class_id: self.row.get(column).to_string(),
                 student_id: self.row.get(self.student).to_string(),
             }

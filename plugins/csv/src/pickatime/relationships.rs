@@ -72,6 +72,7 @@ impl Reader for Relationships {
         }
         let row = std::mem::take(&mut self.row);
         let read = self.read(&row, roster, |parent, student, relationship| Relationship {
+            student_id_kind: None,
             parent_id: parent.to_string(),
             student_id: student.to_string(),
             relationship: relationship.map(str::to_string),

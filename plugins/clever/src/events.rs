@@ -1,0 +1,554 @@
+//! Continuing from the last run through Clever's Events API (v3.x), as Clever recommends
+//! for a nightly sync: a complete run records the newest event's id before it starts
+//! (changes made while it reads are replayed next time), and the next run reads only the
+//! events after it.
+//!
+//! Each object's last event decides (the feed carries whole objects), and what changed
+//! goes to the host as a continuing run: schools, terms, people and classes as records,
+//! deletions as `Removal`s. A section's students are diffed against what they were before
+//! the run (its first event's `previous_attributes.students`, which Clever fills with the
+//! whole old list): one student moving class is two links, not the class's thirty. A
+//! section's teachers and a contact's students, when they changed, are replaced
+//! (`LinksReplaced`, then the links). Links name people by Clever id
+//! (`*_id_kind = "clever_id"`): an unchanged person's source id (its legacy id, when it
+//! has one) is only in the roster, and the host finds it there.
+//!
+//! A run reads the whole district instead when the feed no longer has the checkpoint's
+//! event (Clever keeps 30 days), or when a course changed (every section of the course
+//! would change with it, and the feed does not say so).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use roster_core::record::{
+    Checkpoint, ClassTeacher, Enrollment, Entity, LinksReplaced, Relationship, Removal, Role,
+    Snapshot,
+};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use crate::client::{Client, Pager};
+use crate::config::Config;
+use crate::error::FetchError;
+use crate::mapping::{self, Courses, Refs, Resolve, V3Person};
+use crate::model::{self, get, Field};
+use crate::model_v3 as v3;
+use crate::report::Reporter;
+use crate::stream::{Sink, Stop};
+
+/// How a checkpoint starts, so that one of another format is never misread.
+const TAG: &str = "clever-events/1";
+
+/// The identifier kind links name people by (every person carries it).
+const BY: &str = "clever_id";
+
+/// Whether `config` can continue from events: the v3 feed, and no `schools` filter
+/// (which people belong to the kept schools is known only from the whole district).
+pub fn usable(config: &Config) -> bool {
+    config.api_version.is_v3() && config.schools.is_empty()
+}
+
+/// A checkpoint: the API version and the last event applied (`None`: the feed was empty,
+/// so every event in it is newer).
+pub fn checkpoint(version: &str, after: Option<&str>) -> Checkpoint {
+    Checkpoint {
+        state: format!("{TAG} {version} {}", after.unwrap_or("-")).into_bytes(),
+    }
+}
+
+/// The event a checkpoint continues after, if it is one of ours for `version`.
+pub fn continues_after(state: &[u8], version: &str) -> Option<Option<String>> {
+    let text = std::str::from_utf8(state).ok()?;
+    let mut parts = text.split(' ');
+    if parts.next()? != TAG || parts.next()? != version {
+        return None;
+    }
+    let after = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((after != "-").then(|| after.to_string()))
+}
+
+/// An event as it comes: its object is parsed once its type is known.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Event {
+    id: Field,
+    #[serde(rename = "type")]
+    kind: Field,
+    data: Option<EventData>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventData {
+    object: Box<RawValue>,
+    #[serde(default)]
+    previous_attributes: Option<Box<RawValue>>,
+}
+
+/// What a section's update changed, of what the links need.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SectionBefore {
+    #[serde(deserialize_with = "some_ids")]
+    students: Option<Vec<String>>,
+    teachers: Option<serde::de::IgnoredAny>,
+    teacher: Option<serde::de::IgnoredAny>,
+}
+
+fn some_ids<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    model::ids(deserializer).map(Some)
+}
+
+/// The newest event's id, for a complete run to start its checkpoint from: `Ok(None)`
+/// when there is no feed to continue from (events are opt-in per district app), with
+/// the reason logged.
+pub async fn newest(client: &Client, report: &Reporter) -> Option<Checkpoint> {
+    let version = client.version();
+    let url = client.events_url("ending_before=last&limit=1");
+    let mut pager = Pager::at(client, "events", url);
+    match pager.next_page::<Event>().await {
+        Ok(page) => {
+            let newest = page.unwrap_or_default().pop().and_then(|e| get(&e.id));
+            Some(checkpoint(version, newest.as_deref()))
+        }
+        Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => {
+            report.info(&format!(
+                "clever: the events API answered HTTP {status}; every sync reads the whole district"
+            ));
+            None
+        }
+        Err(error) => {
+            report.warn(&format!(
+                "clever: could not read the newest event ({error}); the next sync reads the whole district"
+            ));
+            None
+        }
+    }
+}
+
+/// How a continuing run ended.
+pub enum Continued {
+    Done,
+    /// The feed cannot bring the roster up to date: read the whole district (why).
+    Full(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// Each object's last event, in the order the objects first appeared.
+struct Latest<T> {
+    order: Vec<String>,
+    last: HashMap<String, T>,
+}
+
+impl<T> Default for Latest<T> {
+    fn default() -> Self {
+        Latest {
+            order: Vec::new(),
+            last: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Latest<T> {
+    /// The entry for object `id`, made by `first` at its first event.
+    fn entry(&mut self, id: &str, first: impl FnOnce() -> T) -> &mut T {
+        if !self.last.contains_key(id) {
+            self.order.push(id.to_string());
+        }
+        self.last.entry(id.to_string()).or_insert_with(first)
+    }
+
+    fn in_order(&self) -> impl Iterator<Item = &T> {
+        self.order.iter().map(|id| &self.last[id])
+    }
+}
+
+/// A section over the run's events.
+struct SectionChange {
+    action: Action,
+    section: model::Section,
+    /// Its students before the run; `None` when the run created it.
+    students_before: Option<Vec<String>>,
+    teachers_changed: bool,
+}
+
+#[derive(Default)]
+struct Changes {
+    schools: Latest<(Action, model::School)>,
+    terms: Latest<(Action, model::Term)>,
+    users: Latest<(Action, v3::User)>,
+    sections: Latest<SectionChange>,
+}
+
+impl Changes {
+    /// Fold one event in; `Err` names what makes the feed unusable.
+    fn add(&mut self, resource: &str, action: Action, data: EventData) -> Result<(), String> {
+        fn parse<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Option<T> {
+            serde_json::from_str(raw.get()).ok()
+        }
+        fn id(raw: &RawValue) -> Option<String> {
+            #[derive(Deserialize)]
+            struct Id {
+                id: Field,
+            }
+            parse::<Id>(raw).and_then(|i| get(&i.id))
+        }
+        // An object without an id is skipped, as a list's object without one is.
+        let Some(id) = id(&data.object) else {
+            return Ok(());
+        };
+        let object = &data.object;
+        match resource {
+            "schools" => {
+                if let Some(school) = parse(object) {
+                    *self
+                        .schools
+                        .entry(&id, || (action, model::School::default())) = (action, school);
+                }
+            }
+            "terms" => {
+                if let Some(term) = parse(object) {
+                    *self.terms.entry(&id, || (action, model::Term::default())) = (action, term);
+                }
+            }
+            "users" => {
+                if let Some(user) = parse(object) {
+                    *self.users.entry(&id, || (action, v3::User::default())) = (action, user);
+                }
+            }
+            "sections" => {
+                let Some(section) = parse::<model::Section>(object) else {
+                    return Ok(());
+                };
+                let before: SectionBefore = data
+                    .previous_attributes
+                    .as_deref()
+                    .and_then(parse)
+                    .unwrap_or_default();
+                let teachers_changed = before.teachers.is_some() || before.teacher.is_some();
+                let change = self.sections.entry(&id, || SectionChange {
+                    action,
+                    // Before an update, its students were the old list when it changed
+                    // them, else the ones it still has; a section created in the run had
+                    // none.
+                    students_before: match action {
+                        Action::Created => None,
+                        _ => Some(
+                            before
+                                .students
+                                .clone()
+                                .unwrap_or_else(|| section.students.clone()),
+                        ),
+                    },
+                    teachers_changed: false,
+                    section: model::Section::default(),
+                });
+                change.action = action;
+                change.teachers_changed |= teachers_changed || action == Action::Created;
+                change.section = section;
+            }
+            "courses" => {
+                return Err("a course changed, and with it every section of the course".into())
+            }
+            // Districts and resources map to nothing in the roster.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// People named by their Clever id, for the host to find: a continuing run does not
+/// know the source ids of the people it did not read.
+struct ByCleverId;
+
+impl Resolve for ByCleverId {
+    type Id = String;
+    fn person(&self, clever_id: &str, _role: Role) -> Option<String> {
+        Some(clever_id.to_string())
+    }
+}
+
+fn removal(entity: Entity, source_id: String) -> Removal {
+    Removal {
+        entity: entity as i32,
+        source_id,
+        ..Removal::default()
+    }
+}
+
+fn links_replaced(entity: Entity, owner_id: &str) -> LinksReplaced {
+    LinksReplaced {
+        entity: entity as i32,
+        owner_id: owner_id.to_string(),
+    }
+}
+
+fn entity_of(role: i32) -> Entity {
+    match Role::try_from(role) {
+        Ok(Role::Student) => Entity::Students,
+        Ok(Role::Teacher) => Entity::Teachers,
+        Ok(Role::Parent) => Entity::Parents,
+        _ => Entity::Staff,
+    }
+}
+
+/// Read the events after `after` and send what changed, or say why the whole district
+/// must be read instead (before anything was sent).
+pub async fn continue_from(
+    client: &Client,
+    config: &Config,
+    report: &Reporter,
+    sink: &mut Sink,
+    after: Option<String>,
+) -> Result<Continued, Stop> {
+    let started = Instant::now();
+    let query = match &after {
+        Some(id) => format!("starting_after={id}"),
+        None => String::new(),
+    };
+    let mut pager = Pager::at(client, "events", client.events_url(&query));
+    let mut changes = Changes::default();
+    let mut last_event = after.clone();
+    let mut events = 0usize;
+    loop {
+        let page = match pager.next_page::<Event>().await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
+            // The mock's answer for an event the feed no longer has; Clever does not
+            // document its own, so any 404 on the first page is read that way.
+            Err(FetchError::Status { status: 404, .. }) if events == 0 => {
+                return Ok(Continued::Full(format!(
+                    "the events feed no longer has event {}",
+                    after.as_deref().unwrap_or("(start)")
+                )));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        for event in page {
+            events += 1;
+            let (Some(id), Some(kind), Some(data)) = (get(&event.id), get(&event.kind), event.data)
+            else {
+                continue;
+            };
+            last_event = Some(id);
+            let Some((resource, action)) = kind.rsplit_once('.') else {
+                continue;
+            };
+            let action = match action {
+                "created" => Action::Created,
+                "updated" => Action::Updated,
+                "deleted" => Action::Deleted,
+                _ => continue,
+            };
+            if let Err(why) = changes.add(resource, action, data) {
+                return Ok(Continued::Full(why));
+            }
+        }
+    }
+
+    // What sections and people refer to, in full: a few thousand objects.
+    let (schools, terms, courses) = tokio::try_join!(
+        client.fetch_all::<model::School>("schools"),
+        client.fetch_all::<model::Term>("terms"),
+        client.fetch_all::<model::Course>("courses"),
+    )?;
+    let school_ids: HashSet<String> = schools.iter().filter_map(|s| get(&s.id)).collect();
+    let term_ids: HashSet<String> = terms.iter().filter_map(|t| get(&t.id)).collect();
+    let courses: Courses = courses.iter().filter_map(mapping::course).collect();
+
+    sink.push(Snapshot::continuing()).await?;
+    let mut sent = Counts::default();
+    for (action, school) in changes.schools.in_order() {
+        let Some(school) = mapping::map_school(school) else {
+            continue;
+        };
+        sent.count(*action);
+        match action {
+            Action::Deleted => {
+                sink.push(removal(Entity::Schools, school.source_id))
+                    .await?
+            }
+            _ => sink.push(school).await?,
+        }
+    }
+    for (action, term) in changes.terms.in_order() {
+        let Some(term) = mapping::map_term(term) else {
+            continue;
+        };
+        sent.count(*action);
+        match action {
+            Action::Deleted => sink.push(removal(Entity::Terms, term.source_id)).await?,
+            _ => sink.push(term).await?,
+        }
+    }
+
+    let mut contacts = Vec::new();
+    for (action, user) in changes.users.in_order() {
+        let (mut person, links) = match mapping::v3_user(user) {
+            V3Person::Person(person, _) => (person, None),
+            V3Person::Contact(person, _, links) if config.include_contacts => (person, Some(links)),
+            V3Person::Contact(..) | V3Person::NoId => continue,
+            V3Person::NoRole(id) => {
+                report.warn(&format!(
+                    "clever: user {id} has no role this importer knows; skipped"
+                ));
+                continue;
+            }
+        };
+        sent.count(*action);
+        if *action == Action::Deleted {
+            let entity = entity_of(person.role);
+            sink.push(removal(entity, person.source_id)).await?;
+            continue;
+        }
+        mapping::keep_known_schools(&mut person, &school_ids);
+        sink.push(person).await?;
+        if let Some(links) = links {
+            contacts.push(links);
+        }
+    }
+
+    let refs = Refs {
+        schools: &school_ids,
+        terms: &term_ids,
+        courses: &courses,
+        people: &ByCleverId,
+    };
+    for change in changes.sections.in_order() {
+        let mapped = match mapping::map_section(&change.section, &refs) {
+            Ok(mapped) => mapped,
+            Err(note) => {
+                report.warn(&format!("clever: {note}"));
+                continue;
+            }
+        };
+        sent.count(change.action);
+        let class_id = mapped.class.source_id.clone();
+        if change.action == Action::Deleted {
+            sink.push(removal(Entity::Classes, class_id)).await?;
+            continue;
+        }
+        if let Some(note) = mapped.note {
+            report.warn(&format!("clever: {note}"));
+        }
+        sink.push(mapped.class).await?;
+        if change.teachers_changed {
+            sink.push(links_replaced(Entity::ClassTeachers, &class_id))
+                .await?;
+            for (teacher, primary) in mapped.teachers {
+                sink.push(ClassTeacher {
+                    class_id: class_id.clone(),
+                    teacher_id: teacher,
+                    primary,
+                    teacher_id_kind: Some(BY.into()),
+                })
+                .await?;
+            }
+        }
+        let enrollment = |student: String| Enrollment {
+            class_id: class_id.clone(),
+            student_id: student,
+            student_id_kind: Some(BY.into()),
+        };
+        match &change.students_before {
+            // Created in this run: whatever the roster had of it goes.
+            None => {
+                sink.push(links_replaced(Entity::Enrollments, &class_id))
+                    .await?;
+                for student in mapped.students {
+                    sink.push(enrollment(student)).await?;
+                }
+            }
+            Some(before) => {
+                let before: HashSet<&String> = before.iter().collect();
+                let now: HashSet<&String> = mapped.students.iter().collect();
+                for student in before.iter().filter(|s| !now.contains(**s)) {
+                    sink.push(Removal {
+                        entity: Entity::Enrollments as i32,
+                        source_id: class_id.clone(),
+                        other_id: (*student).clone(),
+                        other_id_kind: Some(BY.into()),
+                    })
+                    .await?;
+                }
+                for student in mapped.students.iter().filter(|s| !before.contains(s)) {
+                    sink.push(enrollment(student.clone())).await?;
+                }
+            }
+        }
+    }
+    // After every person: a contact's students may be new in this run.
+    for links in contacts {
+        sink.push(links_replaced(Entity::Relationships, &links.parent_id))
+            .await?;
+        let mut seen = HashSet::new();
+        for (student, relationship, contact_type) in links.students {
+            if !seen.insert(student.clone()) {
+                continue;
+            }
+            sink.push(Relationship {
+                parent_id: links.parent_id.clone(),
+                student_id: student,
+                relationship,
+                contact_type,
+                student_id_kind: Some(BY.into()),
+            })
+            .await?;
+        }
+    }
+    report.info(&format!(
+        "clever {}: continued after event {}: {events} events, {} changed and {} deleted objects, in {} requests, {:.1} s",
+        config.api_version.as_str(),
+        after.as_deref().unwrap_or("(start of the feed)"),
+        sent.changed,
+        sent.deleted,
+        client.request_count(),
+        started.elapsed().as_secs_f64()
+    ));
+    sink.push(checkpoint(client.version(), last_event.as_deref()))
+        .await?;
+    sink.flush().await?;
+    Ok(Continued::Done)
+}
+
+#[derive(Default)]
+struct Counts {
+    changed: usize,
+    deleted: usize,
+}
+
+impl Counts {
+    fn count(&mut self, action: Action) {
+        match action {
+            Action::Created | Action::Updated => self.changed += 1,
+            Action::Deleted => self.deleted += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_reads_back_only_for_its_own_version() {
+        let state = checkpoint("v3.0", Some("5f0000000000000000000001")).state;
+        assert_eq!(
+            continues_after(&state, "v3.0"),
+            Some(Some("5f0000000000000000000001".to_string()))
+        );
+        assert_eq!(continues_after(&state, "v3.1"), None);
+        let empty = checkpoint("v3.0", None).state;
+        assert_eq!(continues_after(&empty, "v3.0"), Some(None));
+        assert_eq!(continues_after(b"something else", "v3.0"), None);
+        assert_eq!(continues_after(&[0xff, 0xfe], "v3.0"), None);
+    }
+}
