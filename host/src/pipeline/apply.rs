@@ -662,44 +662,16 @@ impl<'t> Apply<'t> {
         let terms = load("SELECT source_id, id, fingerprint, active FROM terms WHERE source = ?1")?;
         // A continuing run looks its classes and people up as it names them (`ensure`):
         // loading a district's millions was half of a night's sync.
-        if continuing {
-            return Ok(Apply {
-                tx,
-                hot: Hot::prepare(tx)?,
-                source: source.to_string(),
-                access: access.clone(),
-                scope,
-                summary: Summary::default(),
-                schools,
-                terms,
-                classes: Ids::default(),
-                class_scope,
-                people: Ids::default(),
-                links,
-                pending_ids: None,
-                continuing: Some(Continuing::default()),
-            });
-        }
-        let classes = load(
-            "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes WHERE source = ?1",
-        )?;
-        // Sized up front (an upper bound: other sources' contacts count too), so that
-        // a district's millions are not rehashed as the map grows.
-        let contacts: i64 = tx.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
-        let mut people = Ids::with_capacity(usize::try_from(contacts).unwrap_or(0));
-        {
-            let mut statement = tx.prepare(
-                "SELECT cs.source_id, cs.contact_id, cs.fingerprint, cs.active, c.role
-                 FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
-                 WHERE cs.source = ?1",
-            )?;
-            let mut rows = statement.query([source])?;
-            while let Some(row) = rows.next()? {
-                let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
-                entry.set_role(role_from_db(row.get_ref(4)?.as_str()?));
-                people.insert(row.get_ref(0)?.as_str()?, entry);
-            }
-        }
+        let (classes, people) = if continuing {
+            (Ids::default(), Ids::default())
+        } else {
+            (
+                load(
+                    "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes WHERE source = ?1",
+                )?,
+                Self::load_people(tx, source)?,
+            )
+        };
         Ok(Apply {
             tx,
             hot: Hot::prepare(tx)?,
@@ -714,8 +686,28 @@ impl<'t> Apply<'t> {
             people,
             links,
             pending_ids: bulk.then(RefCell::default),
-            continuing: None,
+            continuing: continuing.then(Continuing::default),
         })
+    }
+
+    /// Every person the source supplied before, by source id.
+    fn load_people(tx: &Transaction<'_>, source: &str) -> rusqlite::Result<Ids> {
+        // Sized up front (an upper bound: other sources' contacts count too), so that
+        // a district's millions are not rehashed as the map grows.
+        let contacts: i64 = tx.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
+        let mut people = Ids::with_capacity(usize::try_from(contacts).unwrap_or(0));
+        let mut statement = tx.prepare(
+            "SELECT cs.source_id, cs.contact_id, cs.fingerprint, cs.active, c.role
+             FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
+             WHERE cs.source = ?1",
+        )?;
+        let mut rows = statement.query([source])?;
+        while let Some(row) = rows.next()? {
+            let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
+            entry.set_role(role_from_db(row.get_ref(4)?.as_str()?));
+            people.insert(row.get_ref(0)?.as_str()?, entry);
+        }
+        Ok(people)
     }
 
     /// In a continuing run, what the roster has for class or person `id`, into its map

@@ -166,6 +166,12 @@ impl<T> Latest<T> {
         self.last.entry(id.to_string()).or_insert_with(first)
     }
 
+    fn set(&mut self, id: &str, value: T) {
+        if self.last.insert(id.to_string(), value).is_none() {
+            self.order.push(id.to_string());
+        }
+    }
+
     fn in_order(&self) -> impl Iterator<Item = &T> {
         self.order.iter().map(|id| &self.last[id])
     }
@@ -209,19 +215,17 @@ impl Changes {
         match resource {
             "schools" => {
                 if let Some(school) = parse(object) {
-                    *self
-                        .schools
-                        .entry(&id, || (action, model::School::default())) = (action, school);
+                    self.schools.set(&id, (action, school));
                 }
             }
             "terms" => {
                 if let Some(term) = parse(object) {
-                    *self.terms.entry(&id, || (action, model::Term::default())) = (action, term);
+                    self.terms.set(&id, (action, term));
                 }
             }
             "users" => {
                 if let Some(user) = parse(object) {
-                    *self.users.entry(&id, || (action, v3::User::default())) = (action, user);
+                    self.users.set(&id, (action, user));
                 }
             }
             "sections" => {
