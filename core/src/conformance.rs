@@ -1230,4 +1230,46 @@ mod tests {
         assert!(found[4].1.contains("more than one Snapshot"));
         assert!(found[4].1.contains("unknown entity (99)"));
     }
+
+    /// The kit gives no checkpoint: a run that continues anyway is named, and so is each
+    /// record only a continuing run may send. A checkpoint itself is fine.
+    #[test]
+    fn continuing_without_a_checkpoint_is_named() {
+        use crate::record::{Checkpoint, LinksReplaced, Removal};
+        let found = problems(vec![
+            Snapshot::continuing().into(),
+            person("a", Role::Student),
+            Removal {
+                entity: Entity::Students as i32,
+                source_id: "b".into(),
+                ..Default::default()
+            }
+            .into(),
+            LinksReplaced {
+                entity: Entity::Relationships as i32,
+                owner_id: "p".into(),
+            }
+            .into(),
+            Enrollment {
+                class_id: "c".into(),
+                student_id: "clever-a".into(),
+                student_id_kind: Some("clever_id".into()),
+            }
+            .into(),
+            Checkpoint {
+                state: b"where to go on".to_vec(),
+            }
+            .into(),
+        ]);
+        let text = format!("{found:?}");
+        for expected in [
+            "continues from a checkpoint, but none was given",
+            "a Removal of `b`",
+            "a LinksReplaced for `p`",
+            "names a person by `clever_id`",
+        ] {
+            assert!(text.contains(expected), "{expected}: {found:?}");
+        }
+        assert!(!text.contains("where to go on"), "{found:?}");
+    }
 }

@@ -298,6 +298,11 @@ fn a_sync_from_events_leaves_the_roster_a_complete_read_would() {
         "{}",
         out.stderr
     );
+    assert!(
+        out.stdout.contains("continued from the last run"),
+        "{}",
+        out.stdout
+    );
     let lists: Vec<String> = server.requests()[before..]
         .iter()
         .map(|r| r.uri.clone())
@@ -365,5 +370,37 @@ fn a_checkpoint_the_feed_no_longer_has_reads_the_whole_district() {
             "SELECT count(*) FROM contacts WHERE first_name = 'Again'"
         ),
         1
+    );
+}
+
+/// A changed course changes every section of it, and the feed says so only of the
+/// course: the sync reads the whole district instead.
+#[test]
+fn a_changed_course_makes_the_sync_read_the_whole_district() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let sandbox = Sandbox::new(&clever_config(server.base_url(), "v3.0", "", ""));
+    run_with_token(&sandbox, &["import"]).ok();
+    let mut district = District::demo();
+    let course = district.courses[0]["id"].as_str().unwrap().to_string();
+    district.courses[0].insert("name".into(), "Renamed Course".into());
+    assert!(district.sections.iter().any(|s| s.course == course));
+    server.change_district(district);
+    let out = run_with_token(&sandbox, &["-v", "import"]).ok();
+    assert!(
+        out.stderr.contains("a course changed")
+            && out.stderr.contains("reading the whole district"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("continued from the last run"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        count(
+            &sandbox.db(),
+            "SELECT count(*) FROM classes WHERE course = 'Renamed Course'"
+        ) > 0
     );
 }
