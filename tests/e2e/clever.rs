@@ -404,3 +404,46 @@ fn a_changed_course_makes_the_sync_read_the_whole_district() {
         ) > 0
     );
 }
+
+/// A sync whose events cannot be read fails like any other pull: the URL and status in
+/// the error, nothing written, the checkpoint kept; the next sync picks up from it.
+#[test]
+fn a_failed_events_read_writes_nothing_and_keeps_the_checkpoint() {
+    let server = MockServer::start(District::demo(), TOKEN).unwrap();
+    let sandbox = Sandbox::new(&clever_config(
+        server.base_url(),
+        "v3.0",
+        "max_retries = 1",
+        "",
+    ));
+    run_with_token(&sandbox, &["import"]).ok();
+    server.change_district(a_days_changes());
+    let before = roster_state(&sandbox.db());
+    server.inject(
+        FaultRule::new(Fault::Status { status: 500 })
+            .on_path("/v3.0/events")
+            .times(100),
+    );
+    let out = run_with_token(&sandbox, &["import"]).failed();
+    assert!(
+        out.stderr.contains("/v3.0/events") && out.stderr.contains("500"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(TOKEN));
+    assert_same_rows(&roster_state(&sandbox.db()), &before);
+    server.clear_faults();
+    let out = run_with_token(&sandbox, &["import"]).ok();
+    assert!(
+        out.stdout.contains("continued from the last run"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        count(
+            &sandbox.db(),
+            "SELECT count(*) FROM contacts WHERE first_name = 'Newly' AND active = 1"
+        ),
+        1
+    );
+}
