@@ -1503,18 +1503,37 @@ impl<'t> Apply<'t> {
         Ok(resolved)
     }
 
+    /// The class a link names (looked up first, in a continuing run).
+    fn class_ref(&mut self, id: &str, referrer: &dyn Fn() -> String) -> Result<Option<i64>> {
+        self.ensure(MapName::Classes, id)?;
+        self.resolve(&self.classes, "class", id, referrer)
+    }
+
+    /// The person a link names, by source id or, with `kind`, by another identifier of
+    /// theirs; `None`: the link is skipped.
+    fn linked_person(
+        &mut self,
+        id: &str,
+        kind: &Option<String>,
+        expected: Role,
+        referrer: &dyn Fn() -> String,
+    ) -> Result<Option<i64>> {
+        let Some(source_id) = self.source_id_of(id, kind, referrer)? else {
+            return Ok(None);
+        };
+        self.ensure(MapName::People, &source_id)?;
+        self.person_ref(&source_id, expected, referrer)
+    }
+
     pub fn enrollment(&mut self, link: Enrollment) -> Result<()> {
         let referrer = || format!("enrollment of `{}` in `{}`", link.student_id, link.class_id);
-        self.ensure(MapName::Classes, &link.class_id)?;
-        let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
-        let Some(student_id) =
-            self.source_id_of(&link.student_id, &link.student_id_kind, &referrer)?
-        else {
-            self.summary.out_of_scope += 1;
-            return Ok(());
-        };
-        self.ensure(MapName::People, &student_id)?;
-        let student = self.person_ref(&student_id, Role::Student, &referrer)?;
+        let class = self.class_ref(&link.class_id, &referrer)?;
+        let student = self.linked_person(
+            &link.student_id,
+            &link.student_id_kind,
+            Role::Student,
+            &referrer,
+        )?;
         let (Some(class_id), Some(student_id)) = (class, student) else {
             self.summary.out_of_scope += 1;
             return Ok(());
@@ -1524,16 +1543,13 @@ impl<'t> Apply<'t> {
 
     pub fn class_teacher(&mut self, link: ClassTeacher) -> Result<()> {
         let referrer = || format!("teacher `{}` of class `{}`", link.teacher_id, link.class_id);
-        self.ensure(MapName::Classes, &link.class_id)?;
-        let class = self.resolve(&self.classes, "class", &link.class_id, &referrer)?;
-        let Some(teacher_id) =
-            self.source_id_of(&link.teacher_id, &link.teacher_id_kind, &referrer)?
-        else {
-            self.summary.out_of_scope += 1;
-            return Ok(());
-        };
-        self.ensure(MapName::People, &teacher_id)?;
-        let teacher = self.person_ref(&teacher_id, Role::Teacher, &referrer)?;
+        let class = self.class_ref(&link.class_id, &referrer)?;
+        let teacher = self.linked_person(
+            &link.teacher_id,
+            &link.teacher_id_kind,
+            Role::Teacher,
+            &referrer,
+        )?;
         let (Some(class_id), Some(teacher_id)) = (class, teacher) else {
             self.summary.out_of_scope += 1;
             return Ok(());
@@ -1554,16 +1570,13 @@ impl<'t> Apply<'t> {
                 link.parent_id, link.student_id
             )
         };
-        self.ensure(MapName::People, &link.parent_id)?;
-        let parent = self.person_ref(&link.parent_id, Role::Parent, &referrer)?;
-        let Some(student_id) =
-            self.source_id_of(&link.student_id, &link.student_id_kind, &referrer)?
-        else {
-            self.summary.out_of_scope += 1;
-            return Ok(());
-        };
-        self.ensure(MapName::People, &student_id)?;
-        let student = self.person_ref(&student_id, Role::Student, &referrer)?;
+        let parent = self.linked_person(&link.parent_id, &None, Role::Parent, &referrer)?;
+        let student = self.linked_person(
+            &link.student_id,
+            &link.student_id_kind,
+            Role::Student,
+            &referrer,
+        )?;
         let (Some(parent_id), Some(student_id)) = (parent, student) else {
             self.summary.out_of_scope += 1;
             return Ok(());

@@ -595,16 +595,21 @@ mod tests {
         (dir, store)
     }
 
+    /// The one text column of `sql`'s rows, with `?1` bound to `param`.
+    fn texts(conn: &Connection, sql: &str, param: &str) -> Vec<String> {
+        let mut statement = conn.prepare(sql).unwrap();
+        let rows = statement.query_map([param], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
     fn enrolled(conn: &Connection, class: &str) -> Vec<String> {
-        let mut statement = conn
-            .prepare(
-                "SELECT s.source_id FROM enrollments e JOIN classes c ON c.id = e.class_id
-                 JOIN contact_sources s ON s.contact_id = e.contact_id
-                 WHERE c.source_id = ?1 AND e.active = 1 ORDER BY 1",
-            )
-            .unwrap();
-        let ids = statement.query_map([class], |r| r.get(0)).unwrap();
-        ids.collect::<rusqlite::Result<_>>().unwrap()
+        texts(
+            conn,
+            "SELECT s.source_id FROM enrollments e JOIN classes c ON c.id = e.class_id
+             JOIN contact_sources s ON s.contact_id = e.contact_id
+             WHERE c.source_id = ?1 AND e.active = 1 ORDER BY 1",
+            class,
+        )
     }
 
     #[test]
@@ -901,29 +906,25 @@ mod tests {
             ],
         )
         .unwrap();
-        let schools = |source_id: &str| -> Vec<String> {
-            let mut statement = conn
-                .prepare(
-                    "SELECT sc.source_id FROM contact_schools cs JOIN schools sc ON sc.id = cs.school_id
-                     JOIN contact_sources s ON s.contact_id = cs.contact_id
-                     WHERE s.source_id = ?1 ORDER BY 1",
-                )
-                .unwrap();
-            let ids = statement.query_map([source_id], |r| r.get(0)).unwrap();
-            ids.collect::<rusqlite::Result<_>>().unwrap()
+        let schools = |source_id: &str| {
+            texts(
+                conn,
+                "SELECT sc.source_id FROM contact_schools cs JOIN schools sc ON sc.id = cs.school_id
+                 JOIN contact_sources s ON s.contact_id = cs.contact_id
+                 WHERE s.source_id = ?1 ORDER BY 1",
+                source_id,
+            )
         };
         assert_eq!(schools("S1"), ["B"]);
         assert_eq!(schools("S2"), ["A"]);
-        let ids = |source_id: &str| -> Vec<String> {
-            let mut statement = conn
-                .prepare(
-                    "SELECT i.kind || '=' || i.value FROM contact_ids i
-                     JOIN contact_sources s ON s.contact_id = i.contact_id
-                     WHERE s.source_id = ?1 ORDER BY 1",
-                )
-                .unwrap();
-            let ids = statement.query_map([source_id], |r| r.get(0)).unwrap();
-            ids.collect::<rusqlite::Result<_>>().unwrap()
+        let ids = |source_id: &str| {
+            texts(
+                conn,
+                "SELECT i.kind || '=' || i.value FROM contact_ids i
+                 JOIN contact_sources s ON s.contact_id = i.contact_id
+                 WHERE s.source_id = ?1 ORDER BY 1",
+                source_id,
+            )
         };
         assert_eq!(ids("S1"), ["sis_id=9"]);
         assert_eq!(ids("S2"), ["sis_id=1", "state_id=NY2"]);
