@@ -12,7 +12,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec},
+    std_types::{RBox, ROption, RResult, RStr, RString, RVec},
     StableAbi,
 };
 
@@ -94,16 +94,48 @@ pub struct PluginModule {
         base_dir: RStr<'_>,
         host: HostBox,
     ) -> RResult<SourceBox, PluginErrorAbi>,
-    /// `open`, with the checkpoint the source's last applied run sent (`RNone`: none).
-    /// Appended later: a plugin built before has no such field, and is opened with
-    /// `open` (it never sends a checkpoint either).
-    #[sabi(missing_field(option))]
-    pub open_from: extern "C" fn(
-        config: RStr<'_>,
-        base_dir: RStr<'_>,
-        checkpoint: ROption<RSlice<'_, u8>>,
-        host: HostBox,
-    ) -> RResult<SourceBox, PluginErrorAbi>,
+}
+
+/// The checkpoint a source's last applied run sent rides to `open` in the config text, as
+/// a first line `# roster-checkpoint: <hex>` that the SDK takes off before the plugin sees
+/// the config. Not a field of the root module: abi_stable refuses a library whose module
+/// has fewer fields than the host's, so a new field would shut out every plugin built
+/// before it. A plugin that predates checkpoints never sent one, so the host never has one
+/// to give it (and a TOML comment would be harmless to it anyway).
+const CHECKPOINT_LINE: &str = "# roster-checkpoint: ";
+
+/// `config` with `checkpoint` in front of it, for `open`.
+pub(crate) fn config_with_checkpoint(config: &str, checkpoint: Option<&[u8]>) -> String {
+    let Some(checkpoint) = checkpoint else {
+        return config.to_string();
+    };
+    let mut text =
+        String::with_capacity(CHECKPOINT_LINE.len() + 2 * checkpoint.len() + 1 + config.len());
+    text.push_str(CHECKPOINT_LINE);
+    for byte in checkpoint {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text.push('\n');
+    text.push_str(config);
+    text
+}
+
+/// The checkpoint `open` was given, if any, and the config as the host wrote it. A line
+/// that does not decode is no checkpoint: the source then runs in full.
+pub(crate) fn checkpoint_and_config(text: &str) -> (Option<Vec<u8>>, &str) {
+    let Some(rest) = text.strip_prefix(CHECKPOINT_LINE) else {
+        return (None, text);
+    };
+    let (hex, config) = rest.split_once('\n').unwrap_or((rest, ""));
+    let bytes = (hex.len() % 2 == 0)
+        .then(|| {
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten();
+    (bytes, config)
 }
 
 impl RootModule for PluginModuleRef {
@@ -120,6 +152,33 @@ pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
 #[cfg(test)]
 mod tests {
+    use super::{checkpoint_and_config, config_with_checkpoint};
+
+    #[test]
+    fn a_checkpoint_rides_in_front_of_the_config_and_comes_off_whole() {
+        let config = "path = \"files\"\nformat = \"pickatime\"\n";
+        let state = [0u8, 1, 0x7f, 0xff, b'\n', b'#'];
+        let text = config_with_checkpoint(config, Some(&state));
+        assert_eq!(checkpoint_and_config(&text), (Some(state.to_vec()), config));
+        assert_eq!(
+            checkpoint_and_config(&config_with_checkpoint(config, Some(&[]))),
+            (Some(Vec::new()), config)
+        );
+        // No checkpoint: the config as it was, even one that starts with a comment.
+        assert_eq!(config_with_checkpoint(config, None), config);
+        let commented = "# roster checkpoints are not this\npath = \"x\"";
+        assert_eq!(checkpoint_and_config(commented), (None, commented));
+        // A line that does not decode is no checkpoint, and still not the plugin's.
+        assert_eq!(
+            checkpoint_and_config("# roster-checkpoint: 0g\npath = \"x\""),
+            (None, "path = \"x\"")
+        );
+        assert_eq!(
+            checkpoint_and_config("# roster-checkpoint: abc\n"),
+            (None, "")
+        );
+    }
+
     #[test]
     fn export_macro_uses_the_symbol_abi_stable_looks_up() {
         assert_eq!(

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
-use abi_stable::std_types::RSlice;
 
 use crate::abi::PluginModuleRef;
 use crate::error::{LoadError, PluginError};
@@ -145,18 +144,8 @@ impl PluginHandle for PluginFile {
     ) -> Result<Box<dyn RecordSource>, PluginError> {
         let base_dir = base_dir.to_string_lossy();
         let host = sdk::host_box(hooks);
-        // A plugin built before checkpoints has no `open_from`; it never sends one, so
-        // the host never has one to give it either.
-        let opened = match self.module.open_from() {
-            Some(open_from) => open_from(
-                config.into(),
-                base_dir.as_ref().into(),
-                checkpoint.map(RSlice::from).into(),
-                host,
-            ),
-            None => self.module.open()(config.into(), base_dir.as_ref().into(), host),
-        };
-        match opened {
+        let config = crate::abi::config_with_checkpoint(config, checkpoint);
+        match self.module.open()(config.as_str().into(), base_dir.as_ref().into(), host) {
             abi_stable::std_types::RResult::ROk(source) => Ok(Box::new(sdk::SourceFromAbi(source))),
             abi_stable::std_types::RResult::RErr(error) => Err(error.into()),
         }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Once};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RVec};
+use abi_stable::std_types::{ROption, RResult, RStr, RVec};
 use prost::Message;
 
 use crate::abi::{
@@ -414,22 +414,13 @@ extern "C" fn open_fn<P: Plugin>(
     base_dir: RStr<'_>,
     host: HostBox,
 ) -> RResult<SourceBox, PluginErrorAbi> {
-    open_from_fn::<P>(config, base_dir, ROption::RNone, host)
-}
-
-extern "C" fn open_from_fn<P: Plugin>(
-    config: RStr<'_>,
-    base_dir: RStr<'_>,
-    checkpoint: ROption<RSlice<'_, u8>>,
-    host: HostBox,
-) -> RResult<SourceBox, PluginErrorAbi> {
     install_panic_hook();
+    let (checkpoint, config) = crate::abi::checkpoint_and_config(config.as_str());
     let ctx = OpenContext {
         base_dir: PathBuf::from(base_dir.as_str()),
         host: Host::new(Arc::new(HostFromAbi(host))),
-        checkpoint: checkpoint.into_option().map(|bytes| bytes.to_vec()),
+        checkpoint,
     };
-    let config = config.as_str();
     match guarded(|| P::open(config, ctx)) {
         Ok(Ok(inner)) => RResult::ROk(RecordSourceAbi_TO::from_value(
             SourceToAbi {
@@ -449,7 +440,6 @@ pub fn __module<P: Plugin>(abi_version: u32) -> PluginModuleRef {
         abi_version,
         info: info_fn::<P>,
         open: open_fn::<P>,
-        open_from: open_from_fn::<P>,
     }
     .leak_into_prefix()
 }
