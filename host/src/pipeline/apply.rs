@@ -331,42 +331,24 @@ impl SourceLinks {
     fn load(conn: &Connection, source: &str) -> rusqlite::Result<SourceLinks> {
         // Sized up front from the tables' row counts (an upper bound: other sources'
         // links count too): millions of entries would otherwise be rehashed as they grow.
-        let load_links = |table: &str, sql: &str| -> rusqlite::Result<Links> {
+        let load_links = |kind: LinkKind| -> rusqlite::Result<Links> {
+            let table = kind.table().0;
             let rows: i64 =
                 conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
             let mut links = Links::default();
             links.loaded.reserve(usize::try_from(rows).unwrap_or(0));
-            let mut statement = conn.prepare(sql)?;
+            let mut statement = conn.prepare(&kind.select_sql(LinkRows::OfSource))?;
             let mut rows = statement.query([source])?;
             while let Some(row) = rows.next()? {
-                let fingerprint = if table == "relationships" {
-                    relationship_fingerprint(
-                        row.get_ref(3)?.as_str_or_null()?,
-                        row.get_ref(4)?.as_str_or_null()?,
-                    )
-                } else {
-                    row.get(3)?
-                };
-                links.loaded.insert_new(
-                    (row.get(0)?, row.get(1)?),
-                    LinkEntry::loaded(fingerprint, row.get(2)?),
-                );
+                let (pair, entry) = loaded_link(kind, row)?;
+                links.loaded.insert_new(pair, entry);
             }
             Ok(links)
         };
         Ok(SourceLinks {
-            enrollments: load_links(
-                "enrollments",
-                "SELECT class_id, contact_id, active, 0, NULL FROM enrollments WHERE source = ?1",
-            )?,
-            class_teachers: load_links(
-                "class_teachers",
-                "SELECT class_id, contact_id, active, is_primary, NULL FROM class_teachers WHERE source = ?1",
-            )?,
-            relationships: load_links(
-                "relationships",
-                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE source = ?1",
-            )?,
+            enrollments: load_links(LinkKind::Enrollment)?,
+            class_teachers: load_links(LinkKind::ClassTeacher)?,
+            relationships: load_links(LinkKind::Relationship)?,
         })
     }
 
@@ -1612,7 +1594,7 @@ impl<'t> Apply<'t> {
             // it, if it has it.
             if !continuing.replaced.contains(&(kind, key.0)) && links.loaded.get_mut(&key).is_none()
             {
-                let mut statement = self.tx.prepare_cached(kind.select_sql(true))?;
+                let mut statement = self.tx.prepare_cached(&kind.select_sql(LinkRows::One))?;
                 let mut rows = statement.query(params![key.0, source, key.1])?;
                 if let Some(row) = rows.next()? {
                     let (pair, entry) = loaded_link(kind, row)?;
@@ -1829,7 +1811,9 @@ impl<'t> Apply<'t> {
             return Ok(());
         }
         let links = self.links.get()?.of(kind);
-        let mut statement = self.tx.prepare_cached(kind.select_sql(false))?;
+        let mut statement = self
+            .tx
+            .prepare_cached(&kind.select_sql(LinkRows::OfOwner))?;
         let mut rows = statement.query(params![owner, self.source])?;
         while let Some(row) = rows.next()? {
             let (pair, entry) = loaded_link(kind, row)?;
@@ -1879,11 +1863,10 @@ impl<'t> Apply<'t> {
             }
             entry.deactivate();
         }
-        let changed = self.tx.prepare_cached(kind.remove_sql())?.execute(params![
-            owner,
-            other,
-            self.source
-        ])?;
+        let changed = self
+            .tx
+            .prepare_cached(&kind.remove_sql())?
+            .execute(params![owner, other, self.source])?;
         self.summary.counts(kind.entity()).deactivated += changed as u64;
         Ok(())
     }
@@ -1905,7 +1888,7 @@ impl<'t> Apply<'t> {
                 if !entry.seen() && entry.active() {
                     entry.deactivate();
                     self.summary.counts(kind.entity()).deactivated += 1;
-                    tx.prepare_cached(kind.deactivate_sql())?
+                    tx.prepare_cached(&kind.deactivate_sql())?
                         .execute(params![key.0, key.1])?;
                 }
             }
@@ -2099,26 +2082,13 @@ impl<'t> Apply<'t> {
                 continue;
             }
             let map = self.links.get()?.of(kind);
-            let (name, sql) = match kind {
-                LinkKind::Enrollment => (
-                    EntityName::Enrollments,
-                    "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND contact_id = ?2",
-                ),
-                LinkKind::ClassTeacher => (
-                    EntityName::ClassTeachers,
-                    "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND contact_id = ?2",
-                ),
-                LinkKind::Relationship => (
-                    EntityName::Relationships,
-                    "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2",
-                ),
-            };
+            let sql = kind.deactivate_sql();
             for (key, entry) in map.loaded.iter_mut() {
                 let in_scope = kind == LinkKind::Relationship || scoped_classes.contains(&key.0);
                 if !entry.seen() && entry.active() && in_scope {
                     entry.deactivate();
-                    self.summary.counts(name).deactivated += 1;
-                    tx.prepare_cached(sql)?.execute(params![key.0, key.1])?;
+                    self.summary.counts(kind.entity()).deactivated += 1;
+                    tx.prepare_cached(&sql)?.execute(params![key.0, key.1])?;
                 }
             }
         }
@@ -2181,59 +2151,59 @@ impl LinkKind {
         }
     }
 
-    /// The source's links of this kind of one owner (`?1`, source `?2`), or with `one`
-    /// only the one with person `?3`.
-    fn select_sql(self, one: bool) -> &'static str {
-        match (self, one) {
-            (LinkKind::Enrollment, false) => {
-                "SELECT class_id, contact_id, active, 0, NULL FROM enrollments WHERE class_id = ?1 AND source = ?2"
-            }
-            (LinkKind::Enrollment, true) => {
-                "SELECT class_id, contact_id, active, 0, NULL FROM enrollments WHERE class_id = ?1 AND source = ?2 AND contact_id = ?3"
-            }
-            (LinkKind::ClassTeacher, false) => {
-                "SELECT class_id, contact_id, active, is_primary, NULL FROM class_teachers WHERE class_id = ?1 AND source = ?2"
-            }
-            (LinkKind::ClassTeacher, true) => {
-                "SELECT class_id, contact_id, active, is_primary, NULL FROM class_teachers WHERE class_id = ?1 AND source = ?2 AND contact_id = ?3"
-            }
-            (LinkKind::Relationship, false) => {
-                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE parent_id = ?1 AND source = ?2"
-            }
-            (LinkKind::Relationship, true) => {
-                "SELECT parent_id, student_id, active, relationship, type FROM relationships WHERE parent_id = ?1 AND source = ?2 AND student_id = ?3"
-            }
+    /// Its table, the owner's and the person's columns, and the columns its fingerprint
+    /// is made of.
+    fn table(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            LinkKind::Enrollment => ("enrollments", "class_id", "contact_id", "0, NULL"),
+            LinkKind::ClassTeacher => (
+                "class_teachers",
+                "class_id",
+                "contact_id",
+                "is_primary, NULL",
+            ),
+            LinkKind::Relationship => (
+                "relationships",
+                "parent_id",
+                "student_id",
+                "relationship, type",
+            ),
         }
+    }
+
+    /// The source's links of this kind, as [`loaded_link`] reads them.
+    fn select_sql(self, rows: LinkRows) -> String {
+        let (table, owner, person, fingerprint) = self.table();
+        let filter = match rows {
+            LinkRows::OfSource => "source = ?1".to_string(),
+            LinkRows::OfOwner => format!("{owner} = ?1 AND source = ?2"),
+            LinkRows::One => format!("{owner} = ?1 AND source = ?2 AND {person} = ?3"),
+        };
+        format!("SELECT {owner}, {person}, active, {fingerprint} FROM {table} WHERE {filter}")
     }
 
     /// Deactivate the source's active link between `?1` and `?2` (source `?3`).
-    fn remove_sql(self) -> &'static str {
-        match self {
-            LinkKind::Enrollment => {
-                "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND contact_id = ?2 AND source = ?3 AND active = 1"
-            }
-            LinkKind::ClassTeacher => {
-                "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND contact_id = ?2 AND source = ?3 AND active = 1"
-            }
-            LinkKind::Relationship => {
-                "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2 AND source = ?3 AND active = 1"
-            }
-        }
+    fn remove_sql(self) -> String {
+        let (table, owner, person, _) = self.table();
+        format!(
+            "UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2 AND source = ?3 AND active = 1"
+        )
     }
 
-    fn deactivate_sql(self) -> &'static str {
-        match self {
-            LinkKind::Enrollment => {
-                "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND contact_id = ?2"
-            }
-            LinkKind::ClassTeacher => {
-                "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND contact_id = ?2"
-            }
-            LinkKind::Relationship => {
-                "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND student_id = ?2"
-            }
-        }
+    /// Deactivate the link between `?1` and `?2`.
+    fn deactivate_sql(self) -> String {
+        let (table, owner, person, _) = self.table();
+        format!("UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2")
     }
+}
+
+/// Which of a source's links [`LinkKind::select_sql`] reads: all (`?1` the source), one
+/// owner's (`?1` the owner, `?2` the source), or one link (and `?3` the person).
+#[derive(Clone, Copy)]
+enum LinkRows {
+    OfSource,
+    OfOwner,
+    One,
 }
 
 /// A link row of [`LinkKind::select_sql`]: its key and what the run compares it with.

@@ -464,31 +464,12 @@ mod tests {
         .into()
     }
 
-    fn import(conn: &mut Connection, records: Vec<Record>) -> Result<Summary, ImportError> {
-        let access = AccessDefaults::default();
-        let job = Job {
-            source: "sis",
-            event: None,
-            scope: Scope::new(None, None),
-            access: &access,
-            dry_run: false,
-            guard: None,
-            checkpoint_context: None,
-            gave_checkpoint: false,
-        };
-        let mut dedupe = Dedupe::new(DedupePolicy::Fail);
-        run(conn, &mut Feed(Some(records)), job, &mut dedupe, &Quiet)
-    }
-
-    fn count(conn: &Connection, sql: &str) -> i64 {
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
-    /// A job as `roster import` runs one: keeping checkpoints under one context.
-    fn sync(
+    /// A job of source `sis` over `records`; with `checkpoint`, as `roster import` runs
+    /// one (the guard on, checkpoints kept under one context, `gave`: one was handed in).
+    fn job(
         conn: &mut Connection,
         records: Vec<Record>,
-        gave_checkpoint: bool,
+        checkpoint: Option<bool>,
     ) -> Result<Summary, ImportError> {
         let access = AccessDefaults::default();
         let guard = DeactivationGuard::default();
@@ -498,12 +479,28 @@ mod tests {
             scope: Scope::new(None, None),
             access: &access,
             dry_run: false,
-            guard: Some(&guard),
-            checkpoint_context: Some("context"),
-            gave_checkpoint,
+            guard: checkpoint.map(|_| &guard),
+            checkpoint_context: checkpoint.map(|_| "context"),
+            gave_checkpoint: checkpoint == Some(true),
         };
         let mut dedupe = Dedupe::new(DedupePolicy::Fail);
         run(conn, &mut Feed(Some(records)), job, &mut dedupe, &Quiet)
+    }
+
+    fn import(conn: &mut Connection, records: Vec<Record>) -> Result<Summary, ImportError> {
+        job(conn, records, None)
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    fn sync(
+        conn: &mut Connection,
+        records: Vec<Record>,
+        gave_checkpoint: bool,
+    ) -> Result<Summary, ImportError> {
+        job(conn, records, Some(gave_checkpoint))
     }
 
     /// Every row of the roster's tables, for "nothing changed".
