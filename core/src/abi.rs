@@ -109,15 +109,18 @@ pub(crate) fn config_with_checkpoint(config: &str, checkpoint: Option<&[u8]>) ->
     let Some(checkpoint) = checkpoint else {
         return config.to_string();
     };
+    // A file source's checkpoint runs to tens of MiB: no formatting machinery per byte.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text =
-        String::with_capacity(CHECKPOINT_LINE.len() + 2 * checkpoint.len() + 1 + config.len());
-    text.push_str(CHECKPOINT_LINE);
-    for byte in checkpoint {
-        text.push_str(&format!("{byte:02x}"));
+        Vec::with_capacity(CHECKPOINT_LINE.len() + 2 * checkpoint.len() + 1 + config.len());
+    text.extend_from_slice(CHECKPOINT_LINE.as_bytes());
+    for &byte in checkpoint {
+        text.push(DIGITS[usize::from(byte >> 4)]);
+        text.push(DIGITS[usize::from(byte & 0xf)]);
     }
-    text.push('\n');
-    text.push_str(config);
-    text
+    text.push(b'\n');
+    text.extend_from_slice(config.as_bytes());
+    String::from_utf8(text).expect("hex digits and the config's own text")
 }
 
 /// The checkpoint `open` was given, if any, and the config as the host wrote it. A line
@@ -127,11 +130,16 @@ pub(crate) fn checkpoint_and_config(text: &str) -> (Option<Vec<u8>>, &str) {
         return (None, text);
     };
     let (hex, config) = rest.split_once('\n').unwrap_or((rest, ""));
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let hex = hex.as_bytes();
     let bytes = (hex.len() % 2 == 0)
         .then(|| {
-            (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            hex.chunks_exact(2)
+                .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
                 .collect::<Option<Vec<u8>>>()
         })
         .flatten();

@@ -181,6 +181,9 @@ impl<'a> Runner<'a> {
                     source_name: source.name.clone(),
                     error,
                 })?;
+            // The plugin has its own copy; a file source's runs to tens of MiB.
+            let gave_checkpoint = checkpoint.is_some();
+            drop(checkpoint);
             pipeline::run(
                 &mut store.conn,
                 records.as_mut(),
@@ -192,7 +195,7 @@ impl<'a> Runner<'a> {
                     dry_run,
                     guard: (!self.allow_mass_deactivation).then_some(&config.safety),
                     checkpoint_context: Some(&checkpoint_context),
-                    gave_checkpoint: checkpoint.is_some(),
+                    gave_checkpoint,
                 },
                 &mut dedupe,
                 context.as_ref(),

@@ -224,17 +224,27 @@ pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
 }
 
 /// The roster a database holds: [`snapshot`] without the run log (`sync_runs` grows with
-/// every attempt, failed ones included) and without events' creation times.
+/// every attempt, failed ones included), without events' creation times, and without the
+/// context a checkpoint is kept under (a digest of the source's config, whose paths
+/// differ between two sandboxes).
 pub fn roster_state(conn: &rusqlite::Connection) -> Vec<String> {
     snapshot(conn)
         .into_iter()
         .filter(|r| !r.starts_with("sync_runs|"))
-        .map(|r| match r.strip_prefix("events|") {
-            Some(_) => r
-                .rsplit_once('|')
-                .map(|(head, _)| head.to_string())
-                .unwrap_or(r),
-            None => r,
+        .map(|r| {
+            if r.starts_with("events|") {
+                return r
+                    .rsplit_once('|')
+                    .map(|(head, _)| head.to_string())
+                    .unwrap_or(r);
+            }
+            if r.starts_with("source_checkpoints|") {
+                let cells: Vec<&str> = r.splitn(4, '|').collect();
+                if let [table, source, _context, checkpoint] = cells[..] {
+                    return format!("{table}|{source}|{checkpoint}");
+                }
+            }
+            r
         })
         .collect()
 }

@@ -7,6 +7,7 @@ mod dedupe;
 mod foundation;
 mod harness;
 mod output;
+mod resync;
 mod safety;
 mod sync;
 mod workflow;

@@ -2098,10 +2098,38 @@ impl<'t> Apply<'t> {
 
     /// Attach every class of this run to the event. A class an admin removed from the
     /// event comes back; one they hid keeps its `hidden` flag.
-    pub fn attach_classes(&self, event_id: i64) -> rusqlite::Result<()> {
+    pub fn attach_classes(&self, event_id: i64, continuing: bool) -> rusqlite::Result<()> {
         let mut statement = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO event_classes (event_id, class_id) VALUES (?1, ?2)",
         )?;
+        if continuing {
+            // A continuing run sent only what changed, yet a class an admin deleted from
+            // the event comes back at every sync: each active class of the source in the
+            // event's scope is attached again.
+            if !self.scope.filters_schools() && !self.scope.filters_terms() {
+                self.tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO event_classes (event_id, class_id)
+                         SELECT ?1, id FROM classes WHERE source = ?2 AND active = 1",
+                    )?
+                    .execute(params![event_id, self.source])?;
+                return Ok(());
+            }
+            let mut classes = self.tx.prepare_cached(
+                "SELECT c.id, s.source_id, t.source_id FROM classes c
+                 LEFT JOIN schools s ON s.id = c.school_id LEFT JOIN terms t ON t.id = c.term_id
+                 WHERE c.source = ?1 AND c.active = 1",
+            )?;
+            let mut rows = classes.query([&self.source])?;
+            while let Some(row) = rows.next()? {
+                let school: Option<String> = row.get(1)?;
+                let term: Option<String> = row.get(2)?;
+                if self.scope.takes_class(school.as_deref(), term.as_deref()) {
+                    statement.execute(params![event_id, row.get::<_, i64>(0)?])?;
+                }
+            }
+            return Ok(());
+        }
         for entry in self.classes.values() {
             if let (Seen::Written, Some(id)) = (entry.seen(), entry.id()) {
                 statement.execute(params![event_id, id])?;

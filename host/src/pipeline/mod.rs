@@ -383,7 +383,7 @@ fn run_job(
     }
     if let Some(event) = job.event {
         let (event_id, _) = crate::events::ensure(&tx, event)?;
-        apply.attach_classes(event_id)?;
+        apply.attach_classes(event_id, continuing)?;
     }
     let mut summary = apply.finish();
     summary.continued = continuing;

@@ -4,7 +4,8 @@
 //! `cargo run --release -p roster-plugin-csv --example drain -- FOLDER [PLUGIN.so] [--dump FILE]`
 //!
 //! With a plugin file the records cross the ABI; without one the plugin is linked in.
-//! `--dump` writes every record, re-encoded, to compare two builds.
+//! `--dump` writes every record, re-encoded, to compare two builds. `--keep FILE` writes
+//! the run's checkpoint; `--from FILE` continues from one (a re-sync without the host).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,13 +13,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use roster_core::loader::{LinkedPlugin, PluginFile, PluginHandle};
+use roster_core::record::Kind;
 use roster_core::sdk::{encode_record, HostHooks, Level};
 
 struct Quiet;
 
 impl HostHooks for Quiet {
     fn log(&self, level: Level, message: &str) {
-        if level <= Level::Warn {
+        if level <= Level::Warn || std::env::var_os("DRAIN_DEBUG").is_some() {
             eprintln!("{level:?}: {message}");
         }
     }
@@ -50,16 +52,22 @@ fn main() {
     let mut folder = None;
     let mut plugin = None;
     let mut dump = None;
+    let (mut from, mut keep) = (None, None);
     while let Some(arg) = args.next() {
         if arg == "--dump" {
             dump = Some(PathBuf::from(args.next().expect("--dump FILE")));
+        } else if arg == "--from" {
+            from = Some(std::fs::read(args.next().expect("--from FILE")).expect("a checkpoint"));
+        } else if arg == "--keep" {
+            keep = Some(PathBuf::from(args.next().expect("--keep FILE")));
         } else if folder.is_none() {
             folder = Some(PathBuf::from(arg));
         } else {
             plugin = Some(PathBuf::from(arg));
         }
     }
-    let folder = folder.expect("usage: drain FOLDER [PLUGIN.so] [--dump FILE]");
+    let folder =
+        folder.expect("usage: drain FOLDER [PLUGIN.so] [--dump FILE] [--from FILE] [--keep FILE]");
     let handle: Box<dyn PluginHandle> = match &plugin {
         Some(path) => Box::new(PluginFile::load(path).expect("a plugin file")),
         None => Box::new(LinkedPlugin::<roster_plugin_csv::CsvPlugin>::default()),
@@ -72,7 +80,7 @@ fn main() {
         .map(|path| std::io::BufWriter::new(std::fs::File::create(path).expect("the dump file")));
     let started = Instant::now();
     let mut source = handle
-        .open(&config, Path::new("."), Arc::new(Quiet))
+        .open_from(&config, Path::new("."), from.as_deref(), Arc::new(Quiet))
         .unwrap_or_else(|e| panic!("{e}"));
     let (mut records, mut batches) = (0u64, 0u64);
     loop {
@@ -80,6 +88,11 @@ fn main() {
             Ok(Some(batch)) => {
                 records += batch.len() as u64;
                 batches += 1;
+                for record in &batch {
+                    if let (Some(Kind::Checkpoint(kept)), Some(path)) = (&record.kind, &keep) {
+                        std::fs::write(path, &kept.state).expect("the checkpoint file");
+                    }
+                }
                 if let Some(out) = &mut out {
                     let mut bytes = Vec::new();
                     for record in &batch {

@@ -62,6 +62,18 @@ pub enum Delimiter {
     Semicolon,
 }
 
+impl Delimiter {
+    /// The byte it names; `None` for `Auto`.
+    pub fn byte(self) -> Option<u8> {
+        match self {
+            Delimiter::Auto => None,
+            Delimiter::Tab => Some(b'\t'),
+            Delimiter::Comma => Some(b','),
+            Delimiter::Semicolon => Some(b';'),
+        }
+    }
+}
+
 pub(crate) const KEYS: &[&str] = &["format", "path", "files", "delimiter", "school", "term"];
 const FILE_KEYS: &[&str] = &[
     "students",

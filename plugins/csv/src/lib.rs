@@ -51,10 +51,11 @@ impl Plugin for CsvPlugin {
     fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
         let config = Config::parse(config)?;
         match config.format {
-            Format::Pickatime => Ok(Box::new(PickatimeSource::open(
+            Format::Pickatime => Ok(Box::new(PickatimeSource::open_from(
                 &config,
                 &ctx.base_dir,
                 ctx.host,
+                ctx.checkpoint,
             )?)),
             Format::CleverSftp => Ok(Box::new(CleverSftpSource::open(
                 &config,

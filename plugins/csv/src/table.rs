@@ -28,6 +28,8 @@ pub struct DataFile {
 #[derive(Debug, Default, Clone)]
 pub struct Row {
     pub line: u64,
+    /// Where the row starts in the text, in bytes.
+    pub offset: u64,
     /// The fields, one after the other.
     text: String,
     /// Where each field ends in `text`; it starts where the one before ends.
@@ -60,14 +62,60 @@ impl Row {
         self.text.is_empty()
     }
 
-    fn clear(&mut self) {
+    /// The record's cells, decoded and trimmed; `true` when one had to be read as
+    /// Windows-1252.
+    fn fill(&mut self, record: &csv::ByteRecord) -> bool {
         self.text.clear();
         self.ends.clear();
+        let mut latin1 = false;
+        for bytes in record.iter() {
+            let (text, fallback) = text::decode_field(bytes);
+            latin1 |= fallback;
+            self.push(text.trim());
+        }
+        latin1
     }
 
     fn push(&mut self, field: &str) {
         self.text.push_str(field);
         self.ends.push(self.text.len());
+    }
+}
+
+/// Rows read again from a text in memory (the one a [`Table`] read them from before), by
+/// where they start.
+pub struct RowsAt<T> {
+    reader: csv::Reader<io::Cursor<T>>,
+    record: csv::ByteRecord,
+}
+
+impl<T: AsRef<[u8]>> RowsAt<T> {
+    pub fn new(text: T, delimiter: u8) -> Self {
+        RowsAt {
+            reader: csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(delimiter)
+                .from_reader(io::Cursor::new(text)),
+            record: csv::ByteRecord::new(),
+        }
+    }
+
+    /// The row starting at byte `offset`, which is on `line`, into `row`.
+    pub fn read(&mut self, offset: u64, line: u64, row: &mut Row) {
+        let mut at = csv::Position::new();
+        at.set_byte(offset);
+        let found = self.reader.seek(at).is_ok()
+            && self
+                .reader
+                .read_byte_record(&mut self.record)
+                .unwrap_or(false);
+        if !found {
+            self.record.clear();
+        }
+        row.line = line;
+        row.offset = offset;
+        row.fill(&self.record);
     }
 }
 
@@ -102,6 +150,16 @@ impl Table {
         let text = text::open(&file.path, delimiter).map_err(|e| {
             PluginError::input(format!("cannot read the file: {e}")).at(file.shown.clone())
         })?;
+        Table::from_text(file, text, host, repeatable)
+    }
+
+    /// `open`, for a text already opened (or read into memory).
+    pub fn from_text(
+        file: &DataFile,
+        text: text::TextFile,
+        host: &Host,
+        repeatable: &[&str],
+    ) -> Result<Table, PluginError> {
         host.debug(&format!(
             "{}: {:?}, delimiter {:?}",
             file.shown, text.encoding, text.delimiter as char
@@ -291,14 +349,9 @@ impl Table {
                 .filter(|&&b| b == b'\n')
                 .count() as u64;
             let line = self.reader.position().line().saturating_sub(1 + inside);
-            let mut latin1 = false;
-            row.clear();
+            row.offset = self.record.position().map_or(0, |p| p.byte());
             row.line = line;
-            for bytes in self.record.iter() {
-                let (text, fallback) = text::decode_field(bytes);
-                latin1 |= fallback;
-                row.push(text.trim());
-            }
+            let latin1 = row.fill(&self.record);
             if latin1 && !self.latin1_warned && !self.quiet {
                 self.latin1_warned = true;
                 self.host.warn(&format!(
@@ -330,7 +383,7 @@ impl Table {
     }
 }
 
-fn same_name(a: &str, b: &str) -> bool {
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b) || (!a.is_ascii() && a.to_lowercase() == b.to_lowercase())
 }
 

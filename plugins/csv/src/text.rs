@@ -54,16 +54,13 @@ pub fn open_reader(
     // The header line (the first that is not blank) decides the delimiter; it is read
     // ahead and then handed back.
     let head = read_prefix(&mut lines, 1 << 16, has_complete_line)?;
-    let delimiter = match delimiter {
-        Delimiter::Tab => b'\t',
-        Delimiter::Comma => b',',
-        Delimiter::Semicolon => b';',
-        Delimiter::Auto => sniff_delimiter(
+    let delimiter = delimiter.byte().unwrap_or_else(|| {
+        sniff_delimiter(
             head.split(|&b| b == b'\n')
                 .find(|line| !is_blank(line))
                 .unwrap_or(&[]),
-        ),
-    };
+        )
+    });
     Ok(TextFile {
         reader: Box::new(Cursor::new(head).chain(lines)),
         encoding,

@@ -84,7 +84,8 @@ fn maple_grove_records_come_in_dependency_order() {
         Kind::ClassTeacher(_) => 4,
         Kind::Enrollment(_) => 5,
         Kind::Relationship(_) => 6,
-        Kind::Snapshot(_) => 7,
+        Kind::Checkpoint(_) => 7,
+        Kind::Snapshot(_) => 8,
         other => panic!("the file plugin sent {other:?}"),
     };
     let ranks: Vec<i32> = records.kinds().map(rank).collect();
@@ -241,8 +242,9 @@ fn maple_grove_streams_in_batches_with_progress() {
         assert!(batch.len() <= 5_000);
         total += batch.len();
     }
-    // One enrollment and one relationship (of a merged parent) come twice.
-    assert_eq!(total, 2 + 301 + 30 + 403 + 60 + 64 + 1558 + 489 + 1);
+    // One enrollment and one relationship (of a merged parent) come twice; the run ends
+    // with its checkpoint and its snapshot.
+    assert_eq!(total, 2 + 301 + 30 + 403 + 60 + 64 + 1558 + 489 + 2);
     let progress = recorder.progress.lock().unwrap();
     assert!(
         progress.contains(&("Student.txt".to_string(), 301)),

@@ -523,7 +523,7 @@ fn large_file_streams_in_batches_of_5000() {
         std::iter::from_fn(|| source.next_batch().unwrap().map(|b| b.len())).collect();
     assert_eq!(
         sizes.iter().sum::<usize>(),
-        1 + 12_000 + 2 + 2 + 2 + 12_000 + 1
+        1 + 12_000 + 2 + 2 + 2 + 12_000 + 2
     );
     assert_eq!(sizes[0], 5_000);
     assert!(sizes.iter().all(|&s| s <= 5_000));
@@ -599,8 +599,9 @@ fn plugin_streams_the_fixture() {
     while let Some(batch) = source.next_batch().unwrap() {
         total += batch.len();
     }
-    // One enrollment and one relationship come twice (see fixtures.rs).
-    assert_eq!(total, 1 + 301 + 30 + 403 + 60 + 64 + 1558 + 489 + 1);
+    // One enrollment and one relationship come twice (see fixtures.rs); the checkpoint
+    // and the snapshot end the run.
+    assert_eq!(total, 1 + 301 + 30 + 403 + 60 + 64 + 1558 + 489 + 2);
 }
 
 /// The built plugin file, loaded through the stable ABI the host uses.
@@ -629,7 +630,7 @@ fn plugin_file_loads_and_reads_through_the_abi() {
     while let Some(batch) = source.next_batch().unwrap() {
         total += batch.len();
     }
-    assert_eq!(total, 1 + 4 + 2 + 3 + 4 + 6 + 1);
+    assert_eq!(total, 1 + 4 + 2 + 3 + 4 + 6 + 2);
     let error = plugin
         .open(
             "format = \"pickatime\"\npath = \"fixtures/bad/pickatime/unknown-teacher\"\n",

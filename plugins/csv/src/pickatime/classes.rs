@@ -9,8 +9,8 @@ use roster_core::PluginError;
 
 use super::people::{attributes, non_empty, required};
 use super::{Reader, Roster};
-use crate::config::Delimiter;
 use crate::table::{DataFile, Row, Table};
+use crate::text::TextFile;
 
 /// A class as its first row described it, to notice later rows that disagree. A
 /// district has hundreds of thousands: its details are kept as a hash (only a notice
@@ -33,8 +33,8 @@ pub struct Classes {
 }
 
 impl Classes {
-    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
-        let table = Table::open(file, delimiter, host, &[])?;
+    pub fn open(file: &DataFile, text: TextFile, host: &Host) -> Result<Self, PluginError> {
+        let table = Table::from_text(file, text, host, &[])?;
         let [id, teacher] = table.require(&["ClassID", "TeacherID"])?[..] else {
             unreachable!("require returns one index per name")
         };
@@ -50,7 +50,8 @@ impl Classes {
         })
     }
 
-    /// The class, the first time its ClassID is seen; every row adds its teacher.
+    /// The class, the first time its ClassID is seen; every row adds its teacher. A
+    /// continuing run sends the class and its teachers only when the class is dirty.
     fn read(&self, row: &Row, roster: &mut Roster) -> Result<Option<Class>, PluginError> {
         let id = required(&self.table, row, self.id, "ClassID")?;
         let teacher = required(&self.table, row, self.teacher, "TeacherID")?;
@@ -89,11 +90,16 @@ impl Classes {
             }
             if !seen.teachers.contains(&teacher_line) {
                 seen.teachers.push(teacher_line);
-                roster.links.push_back(link(id, teacher, false));
+                if roster.sends(|c| &c.classes, id) {
+                    roster.links.push_back(link(id, teacher, false));
+                }
             }
             return Ok(None);
         }
-        roster.links.push_back(link(id, teacher, true));
+        let sends = roster.sends(|c| &c.classes, id);
+        if sends {
+            roster.links.push_back(link(id, teacher, true));
+        }
         roster.classes.insert(
             id.into(),
             ClassSeen {
@@ -102,6 +108,9 @@ impl Classes {
                 teachers: vec![teacher_line],
             },
         );
+        if !sends {
+            return Ok(None);
+        }
         let (name, group_name, appointments_per_parent) = details;
         Ok(Some(Class {
             source_id: id.to_string(),

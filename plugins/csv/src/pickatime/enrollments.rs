@@ -9,8 +9,8 @@ use roster_core::PluginError;
 
 use super::people::required;
 use super::{Reader, Roster};
-use crate::config::Delimiter;
 use crate::table::{DataFile, Row, Table};
+use crate::text::TextFile;
 
 pub struct Enrollments {
     table: Table,
@@ -22,8 +22,8 @@ pub struct Enrollments {
 }
 
 impl Enrollments {
-    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
-        let mut table = Table::open(file, delimiter, host, &["ClassID"])?;
+    pub fn open(file: &DataFile, text: TextFile, host: &Host) -> Result<Self, PluginError> {
+        let mut table = Table::from_text(file, text, host, &["ClassID"])?;
         let student = table.require(&["StudentID", "ClassID"])?[0];
         let classes = table.find_all("ClassID");
         if classes.len() > 1 {
@@ -40,9 +40,16 @@ impl Enrollments {
         })
     }
 
-    fn read(&mut self, row: &Row, roster: &Roster) -> Result<(), PluginError> {
-        required(&self.table, row, self.student, "StudentID")?;
-        roster.check_student(&self.table, row, self.student)?;
+    /// Checks the row, and readies its enrollments when they go out (always in a
+    /// complete run; when its student's enrollments changed in a continuing one).
+    fn read(&mut self, row: &Row, roster: &mut Roster) -> Result<(), PluginError> {
+        let student = required(&self.table, row, self.student, "StudentID")?;
+        let sends = roster.sends(|c| &c.enrolled, student);
+        // A row a continuing run does not send is one the last run read and checked: it
+        // can only have gone wrong through a student or class that changed.
+        if sends || roster.sends(|c| &c.students, student) {
+            roster.check_student(&self.table, row, self.student)?;
+        }
         let one_per_row = self.classes.len() == 1;
         for &column in &self.classes {
             let class_id = match row.get(column) {
@@ -50,12 +57,22 @@ impl Enrollments {
                 "" => continue,
                 class_id => class_id,
             };
-            if !roster.classes.contains_key(class_id) {
+            if (sends || roster.sends(|c| &c.classes, class_id))
+                && !roster.classes.contains_key(class_id)
+            {
                 return Err(self.table.error(
                     row,
                     column,
                     format!("unknown ClassID `{class_id}` (not in the Class file)"),
                 ));
+            }
+            if !sends {
+                continue;
+            }
+            if let Some(changes) = &mut roster.changes {
+                changes
+                    .enrollments_gone
+                    .remove(&(class_id.into(), student.into()));
             }
             // A pair listed twice goes out twice: the host writes a link once, however
             // often it comes (and keeps no more for it than the database's own key).
@@ -65,7 +82,7 @@ impl Enrollments {
     }
 
     /// Reads rows until one has enrollments to emit; `false` at the end of the file.
-    fn fill(&mut self, roster: &Roster) -> Result<bool, PluginError> {
+    fn fill(&mut self, roster: &mut Roster) -> Result<bool, PluginError> {
         while self.ready.is_empty() {
             if !self.table.read_row(&mut self.row)? {
                 return Ok(false);

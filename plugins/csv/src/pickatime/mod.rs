@@ -15,7 +15,16 @@
 //!   already has is merged into that first ParentID's contact, and relationships naming
 //!   it are redirected there. Each merge is logged at info level.
 //! - **Passwords** in the Teacher file are never read into a record.
+//!
+//! **Continuing runs.** Every run sends a checkpoint: the text of each file it read (see
+//! `checkpoint`). Handed that checkpoint, the next run compares each file with the text
+//! the last one read (see `changes`), still reads and checks every row, and sends only
+//! the records whose rows changed, with a `Removal` for what went and a `LinksReplaced`
+//! for the class teachers of a changed class and the relationships of a changed contact.
+//! A run whose optional files are not the ones the last run had reads everything.
 
+mod changes;
+mod checkpoint;
 mod classes;
 mod enrollments;
 mod files;
@@ -23,17 +32,23 @@ mod parents;
 mod people;
 mod relationships;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use roster_core::record::{ClassTeacher, Entity, Record, School, Snapshot, Term};
+use roster_core::record::{
+    Checkpoint, ClassTeacher, Entity, LinksReplaced, Record, Removal, School, Snapshot, Term,
+};
 use roster_core::sdk::{encode_record, Host, RecordSource};
 use roster_core::PluginError;
 
 use crate::config::{Config, Delimiter};
-use crate::hash::{FastMap, IdTable};
-use crate::table::{Row, Table};
+use crate::hash::{FastBuild, FastMap, IdTable};
+use crate::table::{DataFile, Row, Table};
+use crate::text::{self, TextFile};
+use changes::{key_set, Diff, KeySet};
+use checkpoint::{Kept, Recorder, Slot};
 pub use files::FileSet;
 use parents::ParentIndex;
 
@@ -52,8 +67,14 @@ pub struct PickatimeSource {
     roster: Roster,
     pending: VecDeque<Record>,
     steps: VecDeque<Step>,
-    current: Option<Box<dyn Reader>>,
+    current: Option<(Step, Box<dyn Reader>)>,
     failed: bool,
+    /// The last run's checkpoint, in a continuing run.
+    kept: Option<Kept>,
+    /// This run's.
+    recorder: Recorder,
+    /// Where a continuing run decompresses each old text.
+    old_text: Vec<u8>,
 }
 
 /// What the files read so far established, for checking the references of later files.
@@ -72,6 +93,43 @@ struct Roster {
     parents: Option<Arc<ParentIndex>>,
     classes: FastMap<Box<str>, classes::ClassSeen>,
     links: VecDeque<ClassTeacher>,
+    /// What changed since the last run, in a continuing run.
+    changes: Option<Changes>,
+}
+
+/// The dirty keys of a continuing run: whose records it sends. Each set is filled as
+/// the file it comes from is compared with its last text.
+#[derive(Default)]
+struct Changes {
+    students: KeySet,
+    teachers: KeySet,
+    /// Contacts, by the ParentID that names them.
+    contacts: KeySet,
+    classes: KeySet,
+    /// Students whose rows in the Enrollment file changed.
+    enrolled: KeySet,
+    /// (ClassID, StudentID) of the enrollment rows that went: removed at the end unless
+    /// a row of the student still has them.
+    enrollments_gone: HashSet<(Box<str>, Box<str>), FastBuild>,
+    /// Contacts whose relationships are replaced.
+    owners: KeySet,
+    /// ParentIDs of the Parent file's changed rows.
+    parent_ids: KeySet,
+    /// ParentIDs of the ParentStudent file's changed rows.
+    related: KeySet,
+    /// Every ParentID of the contacts in `owners`.
+    owned: KeySet,
+    /// Whether a student, teacher, class or ParentID that a later file may name went
+    /// (or a student is deleted now): the unchanged rows of that file are checked again.
+    went: Went,
+}
+
+#[derive(Default)]
+struct Went {
+    students: bool,
+    teachers: bool,
+    classes: bool,
+    parents: bool,
 }
 
 struct StudentSeen {
@@ -118,7 +176,38 @@ impl PickatimeSource {
     /// Finds the files (a missing required file is an error now, before any record) and
     /// prepares the stream; the files themselves are read as the records are pulled.
     pub fn open(config: &Config, base_dir: &Path, host: Host) -> Result<Self, PluginError> {
+        Self::open_from(config, base_dir, host, None)
+    }
+
+    /// `open`, continuing from the checkpoint of the last run when there is one that
+    /// fits these files.
+    pub fn open_from(
+        config: &Config,
+        base_dir: &Path,
+        host: Host,
+        checkpoint: Option<Vec<u8>>,
+    ) -> Result<Self, PluginError> {
         let files = files::resolve(config, base_dir)?;
+        let kept = checkpoint.and_then(|bytes| match Kept::decode(bytes) {
+            Some(kept)
+                if kept.has(Slot::Parents) == files.parents.is_some()
+                    && kept.has(Slot::ParentStudents) == files.parent_students.is_some() =>
+            {
+                Some(kept)
+            }
+            Some(_) => {
+                host.info(
+                    "the parent files are not the ones the last run read: reading everything",
+                );
+                None
+            }
+            None => {
+                host.warn(
+                    "the last run's checkpoint is not one this plugin reads: reading everything",
+                );
+                None
+            }
+        });
         let school = School {
             source_id: SCHOOL_ID.to_string(),
             name: config
@@ -149,8 +238,13 @@ impl PickatimeSource {
             parents: None,
             classes: FastMap::default(),
             links: VecDeque::new(),
+            changes: kept.as_ref().map(|_| Changes::default()),
         };
-        let mut pending = VecDeque::from([Record::from(school)]);
+        let mut pending = VecDeque::new();
+        if kept.is_some() {
+            pending.push_back(Record::from(Snapshot::continuing()));
+        }
+        pending.push_back(Record::from(school));
         pending.extend(term.map(Record::from));
         let mut steps = VecDeque::from([Step::Students, Step::Teachers]);
         if files.parents.is_some() {
@@ -170,6 +264,9 @@ impl PickatimeSource {
             steps,
             current: None,
             failed: false,
+            kept,
+            recorder: Recorder::default(),
+            old_text: Vec::new(),
         })
     }
 
@@ -189,23 +286,22 @@ impl PickatimeSource {
     }
 
     fn advance(&mut self) -> Result<Option<Record>, PluginError> {
-        if let Some(record) = self.pending.pop_front() {
-            return Ok(Some(record));
-        }
         loop {
-            if let Some(reader) = &mut self.current {
+            if let Some(record) = self.pending.pop_front() {
+                return Ok(Some(record));
+            }
+            if let Some((_, reader)) = &mut self.current {
                 if let Some(record) = reader.next(&mut self.roster)? {
                     return Ok(Some(record));
                 }
-                if let Some((stage, done)) = reader.progress() {
-                    self.host.progress(stage, done, Some(done));
-                }
-                self.current = None;
+                self.end_step();
+                continue;
             }
             let Some(step) = self.steps.pop_front() else {
                 return Ok(None);
             };
-            self.current = Some(self.start(step)?);
+            let reader = self.start(step)?;
+            self.current = Some((step, reader));
         }
     }
 
@@ -221,73 +317,356 @@ impl PickatimeSource {
 
     /// `advance`, with each reader's record encoded as it is made.
     fn advance_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
-        if let Some(record) = self.pending.pop_front() {
-            encode_record(&record, out);
-            return Ok(true);
-        }
         loop {
-            if let Some(reader) = &mut self.current {
+            if let Some(record) = self.pending.pop_front() {
+                encode_record(&record, out);
+                return Ok(true);
+            }
+            if let Some((_, reader)) = &mut self.current {
                 if reader.next_encoded(&mut self.roster, out)? {
                     return Ok(true);
                 }
-                if let Some((stage, done)) = reader.progress() {
-                    self.host.progress(stage, done, Some(done));
-                }
-                self.current = None;
+                self.end_step();
+                continue;
             }
             let Some(step) = self.steps.pop_front() else {
                 return Ok(false);
             };
-            self.current = Some(self.start(step)?);
+            let reader = self.start(step)?;
+            self.current = Some((step, reader));
         }
+    }
+
+    /// The current step read its last row: its progress is complete, and a continuing
+    /// run queues the removals of what its file no longer has.
+    fn end_step(&mut self) {
+        let Some((step, reader)) = self.current.take() else {
+            return;
+        };
+        if let Some((stage, done)) = reader.progress() {
+            self.host.progress(stage, done, Some(done));
+        }
+        let roster = &self.roster;
+        let Some(changes) = &roster.changes else {
+            return;
+        };
+        let went = match step {
+            Step::Students => changes.students.iter().any(|id| {
+                roster
+                    .students
+                    .get(id)
+                    .is_none_or(|n| roster.student_seen[n].removed)
+            }),
+            Step::Teachers => changes
+                .teachers
+                .iter()
+                .any(|id| !roster.teachers.contains_key(id)),
+            Step::Parents => changes
+                .parent_ids
+                .iter()
+                .any(|id| roster.resolve(id).is_none()),
+            Step::Classes => changes
+                .classes
+                .iter()
+                .any(|id| !roster.classes.contains_key(id)),
+            _ => false,
+        };
+        let removal = |entity: Entity, id: &str, other: &str| {
+            Record::from(Removal {
+                entity: entity as i32,
+                source_id: id.to_string(),
+                other_id: other.to_string(),
+                other_id_kind: None,
+            })
+        };
+        let removals: Vec<Record> = match step {
+            Step::Students => sorted(&changes.students)
+                .filter(|id| roster.students.get(id).is_none())
+                .map(|id| removal(Entity::Students, id, ""))
+                .collect(),
+            Step::Teachers => sorted(&changes.teachers)
+                .filter(|id| !roster.teachers.contains_key(*id))
+                .map(|id| removal(Entity::Teachers, id, ""))
+                .collect(),
+            Step::Parents => {
+                let index = roster.parents.as_ref().expect("read by this step");
+                sorted(&changes.contacts)
+                    .filter(|id| index.resolve(id).map(|(_, root)| root) != Some(*id))
+                    .map(|id| removal(Entity::Parents, id, ""))
+                    .collect()
+            }
+            Step::Classes => sorted(&changes.classes)
+                .filter(|id| !roster.classes.contains_key(*id))
+                .map(|id| removal(Entity::Classes, id, ""))
+                .collect(),
+            Step::Enrollments => {
+                let mut gone: Vec<_> = changes.enrollments_gone.iter().collect();
+                gone.sort();
+                gone.into_iter()
+                    .map(|(class, student)| removal(Entity::Enrollments, class, student))
+                    .collect()
+            }
+            Step::ClassTeachers | Step::Relationships | Step::Snapshot => Vec::new(),
+        };
+        self.pending.extend(removals);
+        let changes = self.roster.changes.as_mut().expect("continuing");
+        match step {
+            Step::Students => changes.went.students = went,
+            Step::Teachers => changes.went.teachers = went,
+            Step::Parents => changes.went.parents = went,
+            Step::Classes => changes.went.classes = went,
+            _ => {}
+        }
+    }
+
+    /// The text of `slot`'s file for its reader. A complete run streams it from the
+    /// file, recording it for the checkpoint on the way; a continuing run reads it whole,
+    /// compares it with the text the last run read, and records it.
+    fn text(&mut self, slot: Slot, file: &DataFile) -> Result<Opened, PluginError> {
+        let cannot_read = |e: io::Error| {
+            PluginError::input(format!("cannot read the file: {e}")).at(file.shown.clone())
+        };
+        let TextFile {
+            reader,
+            encoding,
+            delimiter,
+        } = text::open(&file.path, self.delimiter).map_err(cannot_read)?;
+        let Some(kept) = &self.kept else {
+            let reader = self.recorder.tee(slot, reader);
+            return Ok(Opened {
+                text: TextFile {
+                    reader,
+                    encoding,
+                    delimiter,
+                },
+                diff: None,
+                memory: None,
+            });
+        };
+        let started = std::time::Instant::now();
+        // Sized up front: growing a buffer of a hundred MiB by doubling costs more than
+        // the comparison.
+        let size = std::fs::metadata(&file.path).map_or(0, |m| m.len() as usize);
+        let mut bytes = Vec::with_capacity(size + 1);
+        { reader }.read_to_end(&mut bytes).map_err(cannot_read)?;
+        // One buffer for every old text: fresh pages cost the kernel more than the
+        // comparison does.
+        let mut old = std::mem::take(&mut self.old_text);
+        kept.text(slot, &mut old).map_err(|e| {
+            PluginError::input(format!("the last run's checkpoint cannot be read: {e}"))
+                .with_hint("run with `--full` to read every file in full")
+        })?;
+        let old_delimiter = changes::delimiter_of(&old, self.delimiter.byte());
+        let diff = changes::diff(&old, old_delimiter, &bytes, delimiter);
+        self.host.debug(&format!(
+            "{}: {} rows added or changed, {} gone since the last run (compared in {:.2} s)",
+            file.shown,
+            diff.added.len(),
+            diff.gone.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        let unchanged = bytes == old;
+        self.old_text = old;
+        let bytes = Shared(Arc::new(bytes));
+        if unchanged {
+            self.recorder.keep(slot, kept.frame(slot));
+        } else {
+            self.recorder.compress(slot, bytes.clone());
+        }
+        let memory = (bytes, encoding, delimiter);
+        Ok(Opened {
+            text: in_memory(&memory),
+            diff: Some(diff),
+            memory: Some(memory),
+        })
+    }
+
+    /// Queues a `LinksReplaced` of `entity` for each of `owners`.
+    fn replace_links(&mut self, entity: Entity, owners: Vec<String>) {
+        self.pending.extend(owners.into_iter().map(|owner| {
+            Record::from(LinksReplaced {
+                entity: entity as i32,
+                owner_id: owner,
+            })
+        }));
     }
 
     fn start(&mut self, step: Step) -> Result<Box<dyn Reader>, PluginError> {
         self.release_before(step);
-        let (host, delimiter) = (&self.host, self.delimiter);
+        let host = self.host.clone();
+        let files = self.files.clone();
         Ok(match step {
-            Step::Students => Box::new(people::Students::open(
-                &self.files.students,
-                delimiter,
-                host,
-            )?),
-            Step::Teachers => Box::new(people::Teachers::open(
-                &self.files.teachers,
-                delimiter,
-                host,
-            )?),
+            Step::Students => {
+                let opened = self.text(Slot::Students, &files.students)?;
+                self.note(&opened, |changes, diff| {
+                    changes.students = key_set(diff.cells("StudentID"));
+                });
+                Box::new(people::Students::open(&files.students, opened.text, &host)?)
+            }
+            Step::Teachers => {
+                let opened = self.text(Slot::Teachers, &files.teachers)?;
+                self.note(&opened, |changes, diff| {
+                    changes.teachers = key_set(diff.cells("TeacherID"));
+                });
+                Box::new(people::Teachers::open(&files.teachers, opened.text, &host)?)
+            }
             Step::Parents => {
-                let file = self
-                    .files
+                let file = files
                     .parents
                     .as_ref()
                     .expect("only planned with a Parent file");
-                let (index, reader) =
-                    parents::Parents::open(file, delimiter, host, &self.roster.school_id)?;
+                let Opened { text, diff, memory } = self.text(Slot::Parents, file)?;
+                let delimiter = self.delimiter;
+                let again = || match &memory {
+                    Some(memory) => Ok(in_memory(memory)),
+                    None => text::open(&file.path, delimiter).map_err(|e| {
+                        PluginError::input(format!("cannot read the file: {e}"))
+                            .at(file.shown.clone())
+                    }),
+                };
+                let (index, mut reader) =
+                    parents::Parents::open(file, text, again, &host, &self.roster.school_id)?;
+                let aliases = index.aliases();
+                if let (Some(changes), Some(diff), Some(kept)) =
+                    (&mut self.roster.changes, &diff, &self.kept)
+                {
+                    (changes.contacts, changes.owners) =
+                        changed_contacts(diff, &kept.aliases, &aliases, &index);
+                    changes.parent_ids = key_set(diff.cells("ParentID"));
+                    if let Some((text, _, delimiter)) = memory {
+                        reader.only(&changes.contacts, text, delimiter);
+                    }
+                }
+                self.recorder.set_aliases(aliases);
                 self.roster.parents = Some(index);
                 Box::new(reader)
             }
-            Step::Classes => Box::new(classes::Classes::open(
-                &self.files.classes,
-                delimiter,
-                host,
-            )?),
-            Step::ClassTeachers => Box::new(ClassTeachers),
-            Step::Enrollments => Box::new(enrollments::Enrollments::open(
-                &self.files.enrollments,
-                delimiter,
-                host,
-            )?),
+            Step::Classes => {
+                let opened = self.text(Slot::Classes, &files.classes)?;
+                self.note(&opened, |changes, diff| {
+                    changes.classes = key_set(diff.cells("ClassID"));
+                });
+                Box::new(classes::Classes::open(&files.classes, opened.text, &host)?)
+            }
+            Step::ClassTeachers => {
+                if let Some(changes) = &self.roster.changes {
+                    let owners: Vec<String> = sorted(&changes.classes)
+                        .filter(|id| self.roster.classes.contains_key(*id))
+                        .map(str::to_string)
+                        .collect();
+                    self.replace_links(Entity::ClassTeachers, owners);
+                }
+                Box::new(ClassTeachers)
+            }
+            Step::Enrollments => {
+                let opened = self.text(Slot::Enrollments, &files.enrollments)?;
+                self.note(&opened, |changes, diff| {
+                    changes.enrolled = key_set(diff.cells("StudentID"));
+                    let student = diff.old_column("StudentID");
+                    let classes = diff.old_columns("ClassID");
+                    for row in &diff.gone {
+                        let Some(student) = student.and_then(|i| row.get(i)) else {
+                            continue;
+                        };
+                        for class in classes.iter().filter_map(|&i| row.get(i)) {
+                            if !class.is_empty() && !student.is_empty() {
+                                changes
+                                    .enrollments_gone
+                                    .insert((class.as_str().into(), student.as_str().into()));
+                            }
+                        }
+                    }
+                });
+                if self
+                    .roster
+                    .changes
+                    .as_ref()
+                    .is_some_and(|c| c.enrolled.is_empty() && !c.went.students && !c.went.classes)
+                {
+                    self.host.debug(&format!(
+                        "{}: unchanged, and nothing it names went: not read again",
+                        files.enrollments.shown
+                    ));
+                    return Ok(Box::new(Skipped));
+                }
+                Box::new(enrollments::Enrollments::open(
+                    &files.enrollments,
+                    opened.text,
+                    &host,
+                )?)
+            }
             Step::Relationships => {
-                let file = self
-                    .files
+                let file = files
                     .parent_students
                     .as_ref()
                     .expect("only planned with a ParentStudent file");
-                Box::new(relationships::Relationships::open(file, delimiter, host)?)
+                let opened = self.text(Slot::ParentStudents, file)?;
+                let index = self.roster.parents.clone().expect("read before");
+                if let (Some(changes), Some(diff), Some(kept)) =
+                    (&mut self.roster.changes, &opened.diff, &self.kept)
+                {
+                    let old_roots: FastMap<&str, &str> = kept
+                        .aliases
+                        .iter()
+                        .map(|(alias, root)| (alias.as_str(), root.as_str()))
+                        .collect();
+                    for id in diff.cells("ParentID") {
+                        changes
+                            .owners
+                            .insert(old_roots.get(id).copied().unwrap_or(id).into());
+                        if let Some((_, root)) = index.resolve(id) {
+                            changes.owners.insert(root.into());
+                        }
+                    }
+                    changes.related = key_set(diff.cells("ParentID"));
+                    changes.owned = index.ids_of(&changes.owners);
+                    // Only a contact the files still have has links to replace; the others
+                    // went, and their links with them.
+                    let owners: Vec<String> = sorted(&changes.owners)
+                        .filter(|id| index.resolve(id).map(|(_, root)| root) == Some(*id))
+                        .map(str::to_string)
+                        .collect();
+                    self.replace_links(Entity::Relationships, owners);
+                }
+                if self.roster.changes.as_ref().is_some_and(|c| {
+                    c.related.is_empty()
+                        && c.owned.is_empty()
+                        && !c.went.students
+                        && !c.went.parents
+                }) {
+                    self.host.debug(&format!(
+                        "{}: unchanged, and nothing it names went: not read again",
+                        file.shown
+                    ));
+                    return Ok(Box::new(Skipped));
+                }
+                Box::new(relationships::Relationships::open(
+                    file,
+                    opened.text,
+                    &host,
+                )?)
             }
-            Step::Snapshot => Box::new(SnapshotStep(Some(self.snapshot()))),
+            Step::Snapshot => {
+                let mut records = VecDeque::new();
+                match self.recorder.finish() {
+                    Ok(state) => records.push_back(Record::from(Checkpoint { state })),
+                    Err(error) => self.host.warn(&format!(
+                        "no checkpoint for the next run, which will read everything: {error}"
+                    )),
+                }
+                if self.kept.is_none() {
+                    records.push_back(Record::from(self.snapshot()));
+                }
+                Box::new(SnapshotStep(records))
+            }
         })
+    }
+
+    /// In a continuing run, what `opened`'s comparison with the last text makes dirty.
+    fn note(&mut self, opened: &Opened, mark: impl FnOnce(&mut Changes, &Diff)) {
+        if let (Some(changes), Some(diff)) = (&mut self.roster.changes, &opened.diff) {
+            mark(changes, diff);
+        }
     }
 
     /// Frees the indexes no step from `step` on reads: the host is still writing what
@@ -333,7 +712,7 @@ impl PickatimeSource {
     }
 
     fn report_progress(&self) {
-        if let Some((stage, done)) = self.current.as_ref().and_then(|r| r.progress()) {
+        if let Some((stage, done)) = self.current.as_ref().and_then(|(_, r)| r.progress()) {
             self.host.progress(stage, done, None);
         }
     }
@@ -415,15 +794,117 @@ impl Reader for ClassTeachers {
     }
 }
 
-struct SnapshotStep(Option<Snapshot>);
+/// A file a continuing run has nothing to send from nor check again.
+struct Skipped;
 
-impl Reader for SnapshotStep {
+impl Reader for Skipped {
     fn next(&mut self, _roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        Ok(self.0.take().map(Record::from))
+        Ok(None)
     }
 }
 
+/// The run's last records: its checkpoint, and a complete run's snapshot.
+struct SnapshotStep(VecDeque<Record>);
+
+impl Reader for SnapshotStep {
+    fn next(&mut self, _roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        Ok(self.0.pop_front())
+    }
+}
+
+/// A file's text for its reader, and in a continuing run how it changed and the text
+/// itself (for a second pass).
+struct Opened {
+    text: TextFile,
+    diff: Option<Diff>,
+    memory: Option<(Shared, text::Encoding, u8)>,
+}
+
+/// A text read whole, shared by its reader and the thread compressing it.
+#[derive(Clone)]
+pub(crate) struct Shared(pub Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn in_memory((bytes, encoding, delimiter): &(Shared, text::Encoding, u8)) -> TextFile {
+    TextFile {
+        reader: Box::new(Cursor::new(bytes.clone())),
+        encoding: *encoding,
+        delimiter: *delimiter,
+    }
+}
+
+fn sorted(keys: &KeySet) -> impl Iterator<Item = &str> {
+    let mut keys: Vec<&str> = keys.iter().map(|k| &**k).collect();
+    keys.sort_unstable();
+    keys.into_iter()
+}
+
+/// The contacts a continuing run sends (or removes), and those whose relationships it
+/// replaces. A contact's record depends on its rows and on which ParentIDs it has; its
+/// relationships only on the latter (and on the ParentStudent rows, compared on their
+/// own). So: each ParentID whose row changed makes its contact dirty, and one that came,
+/// went or joined another contact than last time makes that contact's ParentIDs change —
+/// each for the contact it belonged to then and the one it belongs to now.
+fn changed_contacts(
+    diff: &Diff,
+    old_aliases: &[(String, String)],
+    new_aliases: &[(String, String)],
+    index: &ParentIndex,
+) -> (KeySet, KeySet) {
+    let old_roots: FastMap<&str, &str> = old_aliases
+        .iter()
+        .map(|(alias, root)| (alias.as_str(), root.as_str()))
+        .collect();
+    let old_root = |id: &str| -> Box<str> { old_roots.get(id).copied().unwrap_or(id).into() };
+    let new_root = |id: &str| index.resolve(id).map(|(_, root)| Box::<str>::from(root));
+    let both = |id: &str, set: &mut KeySet| {
+        set.insert(old_root(id));
+        set.extend(new_root(id));
+    };
+    let mut moved = KeySet::default();
+    // A ParentID with rows only added or only gone may be new or gone itself.
+    let added = key_set(diff.added_cells("ParentID"));
+    let gone = key_set(diff.gone_cells("ParentID"));
+    for id in added.symmetric_difference(&gone) {
+        both(id, &mut moved);
+    }
+    for (alias, root) in old_aliases {
+        if new_root(alias).as_deref() != Some(root.as_str()) {
+            both(alias, &mut moved);
+        }
+    }
+    for (alias, root) in new_aliases {
+        if *old_root(alias) != **root {
+            both(alias, &mut moved);
+        }
+    }
+    let mut dirty = moved.clone();
+    for id in added.union(&gone) {
+        both(id, &mut dirty);
+    }
+    (dirty, moved)
+}
+
 impl Roster {
+    /// The contact a ParentID belongs to.
+    fn resolve(&self, parent_id: &str) -> Option<&str> {
+        let (_, root) = self.parents.as_ref()?.resolve(parent_id)?;
+        Some(root)
+    }
+
+    /// Whether the record of `key` goes out: always in a complete run; in a continuing
+    /// one, when `dirty` has the key.
+    fn sends(&self, dirty: impl FnOnce(&Changes) -> &KeySet, key: &str) -> bool {
+        self.changes
+            .as_ref()
+            .is_none_or(|changes| dirty(changes).contains(key))
+    }
+
     /// Checks the student a later file refers to in column `index`: in the Student
     /// file, and not deleted there.
     fn check_student(&self, table: &Table, row: &Row, index: usize) -> Result<(), PluginError> {

@@ -8,11 +8,14 @@ use roster_core::record::{Person, Record, Role};
 use roster_core::sdk::Host;
 use roster_core::PluginError;
 
+use super::changes::KeySet;
 use super::people::{attributes, identifier, non_empty, required};
 use super::{Reader, Roster};
-use crate::config::Delimiter;
 use crate::hash::{FastMap, IdTable};
-use crate::table::{DataFile, Row, Table};
+use crate::table::{DataFile, Row, RowsAt, Table};
+use crate::text::TextFile;
+
+use super::Shared;
 
 const COLUMNS: [&str; 4] = ["ParentID", "First", "Last", "Email"];
 
@@ -31,6 +34,29 @@ impl ParentIndex {
         Some((root, self.ids.name(root)))
     }
 
+    /// Every ParentID that belongs to one of `contacts`.
+    pub fn ids_of(&self, contacts: &KeySet) -> KeySet {
+        (0..self.ids.len())
+            .filter(|&node| contacts.contains(self.ids.name(self.root(node))))
+            .map(|node| Box::from(self.ids.name(node)))
+            .collect()
+    }
+
+    /// Each ParentID merged into another's contact, with that contact's ParentID.
+    pub fn aliases(&self) -> Vec<(String, String)> {
+        (0..self.ids.len())
+            .filter_map(|node| {
+                let root = self.root(node);
+                (root != node).then(|| {
+                    (
+                        self.ids.name(node).to_string(),
+                        self.ids.name(root).to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+
     fn root(&self, mut node: usize) -> usize {
         while self.parent[node] as usize != node {
             node = self.parent[node] as usize;
@@ -43,9 +69,13 @@ pub struct Parents {
     table: Table,
     columns: [usize; 4],
     other: Vec<(usize, String)>,
-    /// The line each contact is emitted from (its group's last row) with its root, in
-    /// the order of the file; `next_emit` is the next one to come.
-    emit_at: Vec<(u64, usize)>,
+    /// The line each contact is emitted from (its group's last row), where that row
+    /// starts, and the contact's root, in the order of the file; `next_emit` is the next
+    /// one to come.
+    emit_at: Vec<(u64, u64, usize)>,
+    /// A continuing run's text: the rows it emits are read from it by their place,
+    /// instead of reading the whole file again.
+    rows_at: Option<RowsAt<Shared>>,
     next_emit: usize,
     /// The other ParentIDs of each merged contact, by root.
     aliases: FastMap<usize, Vec<usize>>,
@@ -55,22 +85,24 @@ pub struct Parents {
 }
 
 impl Parents {
+    /// `first` and `again` are the same text, for the two passes.
     pub fn open(
         file: &DataFile,
-        delimiter: Delimiter,
+        first: TextFile,
+        again: impl FnOnce() -> Result<TextFile, PluginError>,
         host: &Host,
         school_id: &str,
     ) -> Result<(Arc<ParentIndex>, Parents), PluginError> {
-        let mut first_pass = Table::open(file, delimiter, host, &[])?;
+        let mut first_pass = Table::from_text(file, first, host, &[])?;
         let columns: [usize; 4] = first_pass
             .require(&COLUMNS)?
             .try_into()
             .expect("one index per name");
-        let (index, last_line) = build_index(&mut first_pass, columns, host)?;
+        let (index, last_at) = build_index(&mut first_pass, columns, host)?;
 
         // Each group's last line, at its root: a root is its group's first node, so it
         // comes before the others and its own line is not needed after them.
-        let mut group_last = last_line;
+        let mut group_last = last_at;
         let mut aliases: FastMap<usize, Vec<usize>> = FastMap::default();
         for node in 0..group_last.len() {
             let root = index.root(node);
@@ -79,20 +111,21 @@ impl Parents {
                 aliases.entry(root).or_default().push(node);
             }
         }
-        let mut emit_at: Vec<(u64, usize)> = group_last
+        let mut emit_at: Vec<(u64, u64, usize)> = group_last
             .into_iter()
             .enumerate()
             .filter(|&(node, _)| index.root(node) == node)
-            .map(|(root, line)| (line, root))
+            .map(|(root, (line, offset))| (line, offset, root))
             .collect();
         emit_at.sort_unstable();
         let index = Arc::new(index);
-        let table = Table::open(file, delimiter, host, &[])?.quiet();
+        let table = Table::from_text(file, again()?, host, &[])?.quiet();
         let reader = Parents {
             other: table.other_columns(&COLUMNS),
             table,
             columns,
             emit_at,
+            rows_at: None,
             next_emit: 0,
             aliases,
             index: index.clone(),
@@ -103,19 +136,21 @@ impl Parents {
     }
 }
 
-/// The first pass: ids, merges by email, and each ParentID's last line.
+/// The first pass: ids, merges by email, and the line of each ParentID's last row with
+/// where it starts.
 fn build_index(
     table: &mut Table,
     columns: [usize; 4],
     host: &Host,
-) -> Result<(ParentIndex, Vec<u64>), PluginError> {
+) -> Result<(ParentIndex, Vec<(u64, u64)>), PluginError> {
     let [id_column, _, _, email_column] = columns;
     let mut index = ParentIndex {
         ids: IdTable::default(),
         parent: Vec::new(),
     };
     let mut first_line: Vec<u64> = Vec::new();
-    let mut last_line: Vec<u64> = Vec::new();
+    // The line of each ParentID's last row, and where it starts.
+    let mut last_at: Vec<(u64, u64)> = Vec::new();
     // Lowercased emails, and the ParentID number that had each first.
     let mut emails = IdTable::default();
     let mut email_owner: Vec<u32> = Vec::new();
@@ -136,11 +171,11 @@ fn build_index(
                     .parent
                     .push(u32::try_from(node).expect("fewer than 4 billion parents"));
                 first_line.push(row.line);
-                last_line.push(row.line);
+                last_at.push((row.line, row.offset));
                 node
             }
         };
-        last_line[node] = row.line;
+        last_at[node] = (row.line, row.offset);
         let email = row.get(email_column).to_lowercase();
         if email.is_empty() {
             continue;
@@ -169,20 +204,23 @@ fn build_index(
             }
         }
     }
-    Ok((index, last_line))
+    Ok((index, last_at))
 }
 
 impl Reader for Parents {
-    fn next(&mut self, _roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+    fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
         let [_, first, last, email] = self.columns;
-        while self.table.read_row(&mut self.row)? {
+        while self.next_row()? {
             let row = &self.row;
             let root = match self.emit_at.get(self.next_emit) {
-                Some(&(line, root)) if line == row.line => root,
+                Some(&(line, _, root)) if line == row.line => root,
                 _ => continue,
             };
             self.next_emit += 1;
             let id = self.index.ids.name(root);
+            if !roster.sends(|c| &c.contacts, id) {
+                continue;
+            }
             let mut identifiers = vec![identifier("ParentID", id)];
             for &alias in self.aliases.get(&root).into_iter().flatten() {
                 identifiers.push(identifier("ParentID", self.index.ids.name(alias)));
@@ -205,5 +243,28 @@ impl Reader for Parents {
 
     fn progress(&self) -> Option<(&str, u64)> {
         Some((&self.table.file.name, self.table.rows))
+    }
+}
+
+impl Parents {
+    /// In a continuing run, emits only `contacts`, each from its row read again from
+    /// `text` by its place.
+    pub fn only(&mut self, contacts: &KeySet, text: Shared, delimiter: u8) {
+        let index = &self.index;
+        self.emit_at
+            .retain(|&(_, _, root)| contacts.contains(index.ids.name(root)));
+        self.rows_at = Some(RowsAt::new(text, delimiter));
+    }
+
+    /// The next row of the second pass into `self.row`; `false` at the end.
+    fn next_row(&mut self) -> Result<bool, PluginError> {
+        let Some(rows) = &mut self.rows_at else {
+            return self.table.read_row(&mut self.row);
+        };
+        let Some(&(line, offset, _)) = self.emit_at.get(self.next_emit) else {
+            return Ok(false);
+        };
+        rows.read(offset, line, &mut self.row);
+        Ok(true)
     }
 }

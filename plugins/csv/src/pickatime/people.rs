@@ -7,10 +7,10 @@ use roster_core::sdk::Host;
 use roster_core::PluginError;
 
 use super::{Reader, Roster, StudentSeen};
-use crate::config::Delimiter;
 use crate::dates::iso_date;
 use crate::hash::FastMap;
 use crate::table::{DataFile, Row, Table};
+use crate::text::TextFile;
 
 pub struct Students {
     table: Table,
@@ -27,8 +27,8 @@ pub struct Students {
 }
 
 impl Students {
-    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
-        let table = Table::open(file, delimiter, host, &[])?;
+    pub fn open(file: &DataFile, text: TextFile, host: &Host) -> Result<Self, PluginError> {
+        let table = Table::from_text(file, text, host, &[])?;
         let [id, first, last, security] =
             table.require(&["StudentID", "First", "Last", "SecurityValue"])?[..]
         else {
@@ -62,7 +62,9 @@ impl Students {
         })
     }
 
-    fn person(&self, row: &Row, roster: &mut Roster) -> Result<Person, PluginError> {
+    /// The row's student, checked and indexed; `None` when a continuing run does not
+    /// send it.
+    fn person(&self, row: &Row, roster: &mut Roster) -> Result<Option<Person>, PluginError> {
         let id = required(&self.table, row, self.id, "StudentID")?;
         let removed = match row.get_opt(self.action).to_ascii_lowercase().as_str() {
             "" | "update" | "add" => false,
@@ -94,19 +96,22 @@ impl Students {
                 ),
             ));
         }
-        let security_value = non_empty(row.get(self.security));
-        // pickAtime's SecurityValue is typically the date of birth.
-        let birth_date = match non_empty(row.get_opt(self.birth_date)) {
-            Some(text) => Some(iso_date(&text).unwrap_or(text)),
-            None => security_value.as_deref().and_then(iso_date),
-        };
         u32::try_from(roster.students.len()).expect("fewer than 4 billion students");
         roster.students.insert(id);
         roster.student_seen.push(StudentSeen {
             line: row.line,
             removed,
         });
-        Ok(Person {
+        if !roster.sends(|c| &c.students, id) {
+            return Ok(None);
+        }
+        let security_value = non_empty(row.get(self.security));
+        // pickAtime's SecurityValue is typically the date of birth.
+        let birth_date = match non_empty(row.get_opt(self.birth_date)) {
+            Some(text) => Some(iso_date(&text).unwrap_or(text)),
+            None => security_value.as_deref().and_then(iso_date),
+        };
+        Ok(Some(Person {
             source_id: id.to_string(),
             role: Role::Student as i32,
             first_name: first.to_string(),
@@ -120,14 +125,16 @@ impl Students {
             removed,
             attributes: attributes(row, &self.other),
             ..Default::default()
-        })
+        }))
     }
 }
 
 impl Reader for Students {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        if self.table.read_row(&mut self.row)? {
-            return Ok(Some(self.person(&self.row, roster)?.into()));
+        while self.table.read_row(&mut self.row)? {
+            if let Some(person) = self.person(&self.row, roster)? {
+                return Ok(Some(person.into()));
+            }
         }
         if self.table.rows == 0 {
             roster.host.warn(&format!(
@@ -159,8 +166,8 @@ pub struct Teachers {
 }
 
 impl Teachers {
-    pub fn open(file: &DataFile, delimiter: Delimiter, host: &Host) -> Result<Self, PluginError> {
-        let table = Table::open(file, delimiter, host, &[])?;
+    pub fn open(file: &DataFile, text: TextFile, host: &Host) -> Result<Self, PluginError> {
+        let table = Table::from_text(file, text, host, &[])?;
         let [id, first, last, email, room] =
             table.require(&["TeacherID", "First", "Last", "Email", "Room"])?[..]
         else {
@@ -188,7 +195,7 @@ impl Teachers {
         })
     }
 
-    fn person(&mut self, row: &Row, roster: &mut Roster) -> Result<Person, PluginError> {
+    fn person(&mut self, row: &Row, roster: &mut Roster) -> Result<Option<Person>, PluginError> {
         let id = required(&self.table, row, self.id, "TeacherID")?;
         let first = required(&self.table, row, self.first, "First")?;
         let last = required(&self.table, row, self.last, "Last")?;
@@ -219,7 +226,10 @@ impl Teachers {
             ));
         }
         roster.teachers.insert(id.into(), row.line);
-        Ok(Person {
+        if !roster.sends(|c| &c.teachers, id) {
+            return Ok(None);
+        }
+        Ok(Some(Person {
             source_id: id.to_string(),
             role: Role::Teacher as i32,
             first_name: first.to_string(),
@@ -230,19 +240,21 @@ impl Teachers {
             identifiers: vec![identifier("TeacherID", id)],
             attributes: attributes(row, &self.other),
             ..Default::default()
-        })
+        }))
     }
 }
 
 impl Reader for Teachers {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        if !self.table.read_row(&mut self.row)? {
-            return Ok(None);
+        while self.table.read_row(&mut self.row)? {
+            let row = std::mem::take(&mut self.row);
+            let person = self.person(&row, roster);
+            self.row = row;
+            if let Some(person) = person? {
+                return Ok(Some(person.into()));
+            }
         }
-        let row = std::mem::take(&mut self.row);
-        let person = self.person(&row, roster);
-        self.row = row;
-        Ok(Some(person?.into()))
+        Ok(None)
     }
 
     fn progress(&self) -> Option<(&str, u64)> {
