@@ -9,7 +9,8 @@
 //! sends none) in its transaction, so a checkpoint never outlives the rows it describes,
 //! and a failed job leaves the last good one.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::blob::ZeroBlob;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, MAIN_DB};
 
 /// The checkpoint kept for `source` under `context`, if there is one.
 pub fn load(conn: &Connection, source: &str, context: &str) -> rusqlite::Result<Option<Vec<u8>>> {
@@ -28,17 +29,26 @@ pub fn keep(
     context: &str,
     checkpoint: Option<&[u8]>,
 ) -> rusqlite::Result<()> {
-    match checkpoint {
-        Some(checkpoint) => tx.execute(
-            "INSERT INTO source_checkpoints (source, context, checkpoint) VALUES (?1, ?2, ?3)
-             ON CONFLICT (source) DO UPDATE SET context = excluded.context, checkpoint = excluded.checkpoint",
-            params![source, context, checkpoint],
-        )?,
-        None => tx.execute(
-            "DELETE FROM source_checkpoints WHERE source = ?1",
-            [source],
-        )?,
+    let Some(checkpoint) = checkpoint else {
+        tx.execute("DELETE FROM source_checkpoints WHERE source = ?1", [source])?;
+        return Ok(());
     };
+    // Room for it first, then the bytes written into it: bound as a parameter, SQLite
+    // would take a copy of a file source's tens of MiB.
+    let size = i32::try_from(checkpoint.len())
+        .map_err(|_| rusqlite::Error::ToSqlConversionFailure("a checkpoint over 2 GiB".into()))?;
+    tx.execute(
+        "INSERT INTO source_checkpoints (source, context, checkpoint) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source) DO UPDATE SET context = excluded.context, checkpoint = excluded.checkpoint",
+        params![source, context, ZeroBlob(size)],
+    )?;
+    let row: i64 = tx.query_row(
+        "SELECT rowid FROM source_checkpoints WHERE source = ?1",
+        [source],
+        |r| r.get(0),
+    )?;
+    let mut blob = tx.blob_open(MAIN_DB, c"source_checkpoints", c"checkpoint", row, false)?;
+    blob.write_all_at(checkpoint, 0)?;
     Ok(())
 }
 

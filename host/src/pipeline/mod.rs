@@ -255,7 +255,7 @@ fn run_job(
         dedupe.continuing();
     }
     let mut complete: HashSet<Entity> = HashSet::new();
-    let mut checkpoint: Option<Vec<u8>> = None;
+    let mut sent_checkpoint = false;
     let mut done = 0u64;
     // Records with roster data in them (a bare Snapshot is an empty feed).
     let mut payload = 0u64;
@@ -285,10 +285,16 @@ fn run_job(
                 Some(Kind::Relationship(link)) => apply.relationship(link),
                 Some(Kind::Removal(removal)) => apply.removal(removal),
                 Some(Kind::LinksReplaced(replaced)) => apply.links_replaced(replaced),
-                Some(Kind::Checkpoint(kept)) => {
-                    checkpoint = Some(kept.state);
-                    Ok(())
-                }
+                // Written as it comes (a file source's runs to tens of MiB, not to be held
+                // through the end of a large import); the context is set at the end.
+                Some(Kind::Checkpoint(kept)) => match job.checkpoint_context {
+                    Some(context) => {
+                        sent_checkpoint = true;
+                        checkpoint::keep(&tx, job.source, context, Some(&kept.state))
+                            .map_err(apply::ApplyError::Sql)
+                    }
+                    None => Ok(()),
+                },
                 Some(Kind::Snapshot(snapshot)) if continuing => {
                     if done > 0 || !snapshot.continues {
                         Err(apply::ApplyError::Invalid(
@@ -378,8 +384,8 @@ fn run_job(
             return Err(ImportError::MassDeactivation { source_name, what });
         }
     }
-    if let Some(context) = job.checkpoint_context {
-        checkpoint::keep(&tx, job.source, context, checkpoint.as_deref())?;
+    if let (Some(context), false) = (job.checkpoint_context, sent_checkpoint) {
+        checkpoint::keep(&tx, job.source, context, None)?;
     }
     if let Some(event) = job.event {
         let (event_id, _) = crate::events::ensure(&tx, event)?;

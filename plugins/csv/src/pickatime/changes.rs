@@ -100,7 +100,7 @@ pub fn diff(old: &[u8], old_delimiter: u8, new: &[u8], new_delimiter: u8) -> Dif
             j += 1;
             continue;
         }
-        let ahead = |rows: &[RowAt], from: usize, digest: u128| {
+        let ahead = |rows: &[RowAt], from: usize, digest: [u64; 2]| {
             rows[from..rows.len().min(from + LOOK_AHEAD)]
                 .iter()
                 .position(|r| r.digest == digest)
@@ -121,7 +121,7 @@ pub fn diff(old: &[u8], old_delimiter: u8, new: &[u8], new_delimiter: u8) -> Dif
     unpaired_old.extend(i..old_rows.len());
     unpaired_new.extend(j..new_rows.len());
 
-    let mut counts: FastMap<u128, u32> = FastMap::default();
+    let mut counts: FastMap<[u64; 2], u32> = FastMap::default();
     for &i in &unpaired_old {
         *counts.entry(old_rows[i].digest).or_default() += 1;
     }
@@ -147,9 +147,15 @@ pub fn diff(old: &[u8], old_delimiter: u8, new: &[u8], new_delimiter: u8) -> Dif
 /// How far the side-by-side walk looks for a row that was added or removed.
 const LOOK_AHEAD: usize = 16;
 
+/// A row's digest and where it starts; the digest in two halves keeps this at 24 bytes
+/// (a `u128` would align it to 32), and nyc's Parent file has 1.8 million rows.
 struct RowAt {
-    digest: u128,
+    digest: [u64; 2],
     offset: u64,
+}
+
+fn halves(digest: u128) -> [u64; 2] {
+    [(digest >> 64) as u64, digest as u64]
 }
 
 /// The delimiter a text was split with: the one the config names, else the one its
@@ -197,7 +203,7 @@ fn lines(text: &[u8], delimiter: u8, header: &mut Vec<String>) -> Vec<RowAt> {
             continue;
         }
         rows.push(RowAt {
-            digest: xxh3_128_with_seed(line, LINE_SEED),
+            digest: halves(xxh3_128_with_seed(line, LINE_SEED)),
             offset,
         });
     }
@@ -232,7 +238,7 @@ fn records(text: &[u8], delimiter: u8, header: &mut Vec<String>) -> Vec<RowAt> {
             continue;
         }
         rows.push(RowAt {
-            digest: digest(&record),
+            digest: halves(digest(&record)),
             offset: record.position().map_or(0, |p| p.byte()),
         });
     }

@@ -73,8 +73,6 @@ pub struct PickatimeSource {
     kept: Option<Kept>,
     /// This run's.
     recorder: Recorder,
-    /// Where a continuing run decompresses each old text.
-    old_text: Vec<u8>,
 }
 
 /// What the files read so far established, for checking the references of later files.
@@ -266,7 +264,6 @@ impl PickatimeSource {
             failed: false,
             kept,
             recorder: Recorder::default(),
-            old_text: Vec::new(),
         })
     }
 
@@ -449,9 +446,7 @@ impl PickatimeSource {
         let size = std::fs::metadata(&file.path).map_or(0, |m| m.len() as usize);
         let mut bytes = Vec::with_capacity(size + 1);
         { reader }.read_to_end(&mut bytes).map_err(cannot_read)?;
-        // One buffer for every old text: fresh pages cost the kernel more than the
-        // comparison does.
-        let mut old = std::mem::take(&mut self.old_text);
+        let mut old = Vec::with_capacity(bytes.len() + bytes.len() / 8);
         kept.text(slot, &mut old).map_err(|e| {
             PluginError::input(format!("the last run's checkpoint cannot be read: {e}"))
                 .with_hint("run with `--full` to read every file in full")
@@ -466,7 +461,7 @@ impl PickatimeSource {
             started.elapsed().as_secs_f64()
         ));
         let unchanged = bytes == old;
-        self.old_text = old;
+        drop(old);
         let bytes = Shared(Arc::new(bytes));
         if unchanged {
             self.recorder.keep(slot, kept.frame(slot));
@@ -647,6 +642,9 @@ impl PickatimeSource {
                 )?)
             }
             Step::Snapshot => {
+                // Every file is read: the last run's texts are no longer needed, and the
+                // new ones are about to be handed over.
+                let continuing = self.kept.take().is_some();
                 let mut records = VecDeque::new();
                 match self.recorder.finish() {
                     Ok(state) => records.push_back(Record::from(Checkpoint { state })),
@@ -654,7 +652,7 @@ impl PickatimeSource {
                         "no checkpoint for the next run, which will read everything: {error}"
                     )),
                 }
-                if self.kept.is_none() {
+                if !continuing {
                     records.push_back(Record::from(self.snapshot()));
                 }
                 Box::new(SnapshotStep(records))
