@@ -76,6 +76,8 @@ pub struct Parents {
     /// A continuing run's text: the rows it emits are read from it by their place,
     /// instead of reading the whole file again.
     rows_at: Option<RowsAt<Shared>>,
+    /// The file's rows.
+    rows: u64,
     next_emit: usize,
     /// The other ParentIDs of each merged contact, by root.
     aliases: FastMap<usize, Vec<usize>>,
@@ -99,6 +101,7 @@ impl Parents {
             .try_into()
             .expect("one index per name");
         let (index, last_at) = build_index(&mut first_pass, columns, host)?;
+        let rows = first_pass.rows;
 
         // Each group's last line, at its root: a root is its group's first node, so it
         // comes before the others and its own line is not needed after them.
@@ -125,6 +128,7 @@ impl Parents {
             table,
             columns,
             emit_at,
+            rows,
             rows_at: None,
             next_emit: 0,
             aliases,
@@ -241,8 +245,9 @@ impl Reader for Parents {
         Ok(None)
     }
 
+    /// The rows of the first pass: a continuing run's second reads only a few again.
     fn progress(&self) -> Option<(&str, u64)> {
-        Some((&self.table.file.name, self.table.rows))
+        Some((&self.table.file.name, self.rows))
     }
 }
 
