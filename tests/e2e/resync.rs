@@ -88,9 +88,9 @@ fn without(lines: Vec<String>, gone: impl Fn(&str) -> bool) -> Vec<String> {
 
 /// A term's worth of changes to the fixture district, touching every file and every
 /// rule that spans rows: a student renamed, one gone and one new; a class renamed, one
-/// co-taught now and one gone; a student's classes changed; a parent's new email, one
-/// whose email is no longer another's (a contact of two ParentIDs splits in two), a
-/// parent gone; relationships gone and new.
+/// co-taught now and one gone; a student's classes changed; a parent whose email is now
+/// another's (two contacts merge into one), one whose email is no longer another's (a
+/// contact of two ParentIDs splits in two), a parent gone; relationships gone and new.
 fn change_the_district(files: &Path) {
     edit(files, "Student.txt", |mut lines| {
         lines = without(lines, |l| l.starts_with("24003\t"));
@@ -136,7 +136,7 @@ fn change_the_district(files: &Path) {
             .into_iter()
             .map(|l| {
                 if l.starts_with("P30002\t") {
-                    l.replace("mei.obrien2@", "mei.obrien@")
+                    l.replace("mei.obrien2@", "LARRY.OBRIEN1@")
                 } else if l.starts_with("P30404\t") {
                     l.replace("SCOTT.RODRIGUEZ10@", "s.rodriguez.404@")
                 } else {
@@ -184,8 +184,10 @@ fn a_second_import_of_changed_files_continues_and_leaves_what_a_complete_one_lea
     complete.roster(&["import"]).ok();
     let continued = roster_by_source_ids(&sandbox);
     assert_eq!(continued, roster_by_source_ids(&complete));
-    // The changes are in it: the parent split off, the co-teacher; what went is inactive.
+    // The changes are in it: the merged parents, the one split off, the co-teacher; what
+    // went is inactive.
     let has = |row: &str| continued.iter().any(|r| r == row);
+    assert!(has("identifier|P30001|ParentID|P30002"));
     assert!(has("identifier|P30404|ParentID|P30404"));
     assert!(!has("identifier|P30010|ParentID|P30404"));
     assert!(has("class teacher|MATH6-P1|T003|0"));
@@ -196,8 +198,10 @@ fn a_second_import_of_changed_files_continues_and_leaves_what_a_complete_one_lea
         rows.collect::<Result<_, _>>().unwrap()
     };
     assert_eq!(
-        active("SELECT active FROM contact_sources WHERE source_id IN ('24003', 'P30003')"),
-        [0, 0]
+        active(
+            "SELECT active FROM contact_sources WHERE source_id IN ('24003', 'P30002', 'P30003')"
+        ),
+        [0, 0, 0]
     );
     assert_eq!(
         active("SELECT active FROM classes WHERE source_id = 'SPAN-P7'"),

@@ -540,6 +540,19 @@ pub struct Apply<'t> {
     pending_ids: Option<RefCell<PendingIds>>,
     /// `Some` in a run that continues from a checkpoint.
     continuing: Option<Continuing>,
+    /// Identifiers a person was given that another of the source's contacts of its role
+    /// still holds: settled at the end of the run (see [`Apply::settle_contested`]).
+    contested: RefCell<Vec<Contested>>,
+}
+
+/// A person's identifier that another contact of this source and role held when the
+/// person was written.
+struct Contested {
+    contact_id: i64,
+    role: String,
+    source_id: String,
+    kind: String,
+    value: String,
 }
 
 /// What a continuing run keeps besides the maps.
@@ -669,6 +682,7 @@ impl<'t> Apply<'t> {
             links,
             pending_ids: bulk.then(RefCell::default),
             continuing: continuing.then(Continuing::default),
+            contested: RefCell::default(),
         })
     }
 
@@ -1284,6 +1298,58 @@ impl<'t> Apply<'t> {
         )))
     }
 
+    /// The identifiers that were another contact's when their person was written: the
+    /// person gets each one whose holder this run deactivated (the roster a complete
+    /// import of the same data leaves), and one still held by an active contact is the
+    /// conflict it always was.
+    pub fn settle_contested(&self) -> Result<()> {
+        for contested in self.contested.take() {
+            let Contested {
+                contact_id,
+                role,
+                source_id,
+                kind,
+                value,
+            } = contested;
+            let Some((holder, holder_role)) = self.holder_of(&kind, &value)? else {
+                let row = [(contact_id, kind.as_str(), value.as_str())];
+                self.hot.insert_id_rows(self.tx, &self.source, &row)?;
+                continue;
+            };
+            if holder == contact_id {
+                continue;
+            }
+            let holder_active: bool = self
+                .tx
+                .prepare_cached(
+                    "SELECT active FROM contact_sources WHERE contact_id = ?1 AND source = ?2",
+                )?
+                .query_row(params![holder, self.source], |r| r.get(0))
+                .optional()?
+                .unwrap_or(false);
+            if holder_active {
+                return self.identifier_taken(
+                    &role,
+                    &source_id,
+                    &kind,
+                    &value,
+                    holder,
+                    &holder_role,
+                );
+            }
+            tracing::info!(
+                "source `{}`: {role} `{source_id}` takes {kind} `{value}` from contact #{holder}, which this source no longer has",
+                self.source
+            );
+            self.tx
+                .prepare_cached(
+                    "UPDATE contact_ids SET contact_id = ?1 WHERE source = ?2 AND kind = ?3 AND value = ?4",
+                )?
+                .execute(params![contact_id, self.source, kind, value])?;
+        }
+        Ok(())
+    }
+
     /// Write the gathered identifiers, in key order. As when each is written with its
     /// person, the first to give an identifier keeps it and a later one is warned about
     /// or refused, only here rather than where it came.
@@ -1412,6 +1478,19 @@ impl<'t> Apply<'t> {
                 {
                     let role = person.role().as_db_str();
                     let (kind, value) = (&identifier.kind, &identifier.value);
+                    if holder_role == role {
+                        // Two contacts of one role with one identifier: a conflict, unless
+                        // the holder goes in this run (a parent merged into another by
+                        // email, a ParentID that moved). Which it is, the run's end knows.
+                        self.contested.borrow_mut().push(Contested {
+                            contact_id,
+                            role: role.to_string(),
+                            source_id: person.source_id.clone(),
+                            kind: kind.clone(),
+                            value: value.clone(),
+                        });
+                        continue;
+                    }
                     self.identifier_taken(
                         role,
                         &person.source_id,

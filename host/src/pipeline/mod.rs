@@ -368,6 +368,7 @@ fn run_job(
     } else {
         apply.deactivate_missing(&complete)?;
     }
+    apply.settle_contested().map_err(apply_error)?;
     if let Some(guard) = job.guard {
         let records = (!continuing).then_some(payload);
         let mut refused = guard.check(&before, &apply.summary, records);

@@ -2,6 +2,7 @@
 //! (same ParentID, or same Email), once to emit each contact from its last row. Two
 //! passes keep memory to an index of ids instead of every parent record.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use roster_core::record::{Person, Record, Role};
@@ -180,16 +181,21 @@ fn build_index(
             }
         };
         last_at[node] = (row.line, row.offset);
-        let email = row.get(email_column).to_lowercase();
+        let email = row.get(email_column);
         if email.is_empty() {
             continue;
         }
-        match emails.get(&email) {
-            None => {
-                emails.insert(&email);
-                email_owner.push(node as u32);
-            }
-            Some(number) => {
+        // Most emails are lowercase ASCII already: no copy of a million and more of them.
+        let email = if !email.is_ascii() {
+            Cow::Owned(email.to_lowercase())
+        } else if email.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(email.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(email)
+        };
+        match emails.insert(&email) {
+            (_, true) => email_owner.push(node as u32),
+            (number, false) => {
                 let owner = email_owner[number] as usize;
                 let (a, b) = (index.root(owner), index.root(node));
                 if a != b {

@@ -86,7 +86,8 @@ impl Students {
                 required(&self.table, row, self.last, "Last")?,
             )
         };
-        if let Some(number) = roster.students.get(id) {
+        let (number, new) = roster.students.insert(id);
+        if !new {
             return Err(self.table.error(
                 row,
                 self.id,
@@ -96,8 +97,6 @@ impl Students {
                 ),
             ));
         }
-        u32::try_from(roster.students.len()).expect("fewer than 4 billion students");
-        roster.students.insert(id);
         roster.student_seen.push(StudentSeen {
             line: row.line,
             removed,
