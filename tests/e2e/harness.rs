@@ -190,17 +190,33 @@ pub fn snapshot(conn: &rusqlite::Connection) -> Vec<String> {
         .unwrap();
     let mut rows = Vec::new();
     for table in tables {
-        let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
-        let columns = statement.column_count();
-        let mut query = statement.query([]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let values: Vec<String> = (0..columns)
-                .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
-                .collect();
-            rows.push(format!("{table}|{}", values.join("|")));
-        }
+        let table_rows = query_rows(conn, &format!("SELECT * FROM {table}"));
+        rows.extend(table_rows.into_iter().map(|row| format!("{table}|{row}")));
     }
     rows.sort();
+    rows
+}
+
+/// Each row `sql` returns, its values joined with `|`: text as text, numbers as numbers,
+/// `NULL`, blobs as their bytes.
+pub fn query_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    use rusqlite::types::ValueRef;
+    let mut statement = conn.prepare(sql).unwrap();
+    let columns = statement.column_count();
+    let mut query = statement.query([]).unwrap();
+    let mut rows = Vec::new();
+    while let Some(row) = query.next().unwrap() {
+        let values: Vec<String> = (0..columns)
+            .map(|i| match row.get_ref(i).unwrap() {
+                ValueRef::Null => "NULL".to_string(),
+                ValueRef::Integer(n) => n.to_string(),
+                ValueRef::Real(x) => x.to_string(),
+                ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+                ValueRef::Blob(bytes) => format!("{bytes:?}"),
+            })
+            .collect();
+        rows.push(values.join("|"));
+    }
     rows
 }
 

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::types::ValueRef;
-
-use crate::harness::{copy_dir, fixtures, Sandbox};
+use crate::harness::{copy_dir, fixtures, query_rows, Sandbox};
 
 fn config(files: &Path) -> String {
     format!(
@@ -54,23 +52,10 @@ fn roster_by_source_ids(sandbox: &Sandbox) -> Vec<String> {
          WHERE cs.active = 1",
     ];
     let db = sandbox.db();
-    let mut rows = Vec::new();
-    for sql in QUERIES {
-        let mut statement = db.prepare(sql).unwrap();
-        let columns = statement.column_count();
-        let mut query = statement.query([]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let values: Vec<String> = (0..columns)
-                .map(|i| match row.get_ref(i).unwrap() {
-                    ValueRef::Null => "NULL".to_string(),
-                    ValueRef::Integer(n) => n.to_string(),
-                    ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
-                    other => format!("{other:?}"),
-                })
-                .collect();
-            rows.push(values.join("|"));
-        }
-    }
+    let mut rows: Vec<String> = QUERIES
+        .iter()
+        .flat_map(|sql| query_rows(&db, sql))
+        .collect();
     rows.sort();
     rows
 }

@@ -857,6 +857,37 @@ mod tests {
         }
     }
 
+    /// An identifier another contact of the role holds goes to the new person when the
+    /// run deactivates its holder (two ParentIDs merged into one contact by a file), and
+    /// is refused while the holder stays (the test above).
+    #[test]
+    fn an_identifier_moves_from_a_contact_the_run_deactivates() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        import(conn, vec![person("S1", Role::Student, "7")]).unwrap();
+        let complete =
+            || -> Record { roster_core::record::Snapshot::of(&[Entity::Students]).into() };
+        import(conn, vec![person("S2", Role::Student, "7"), complete()]).unwrap();
+        let holder: (String, i64) = conn
+            .query_row(
+                "SELECT s.source_id, s.active FROM contact_ids i
+                 JOIN contact_sources s ON s.contact_id = i.contact_id
+                 WHERE i.kind = 'sis_id' AND i.value = '7'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(holder, ("S2".to_string(), 1));
+        let s1_active: i64 = conn
+            .query_row(
+                "SELECT active FROM contact_sources WHERE source_id = 'S1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(s1_active, 0);
+    }
+
     /// A changed person keeps the identifiers and schools it still has, loses the ones it
     /// no longer has (an identifier is then free for someone else in the same run), and
     /// gets the new ones.

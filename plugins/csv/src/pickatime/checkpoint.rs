@@ -133,10 +133,19 @@ impl Out {
 impl Recorder {
     /// `reader`, with every byte it hands out compressed into `slot`'s frame.
     pub fn tee(&mut self, slot: Slot, reader: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
-        self.out.lock().unwrap().expected += 1;
+        let mut out = self.out.lock().unwrap();
+        out.expected += 1;
+        let encoder = match zstd::stream::write::Encoder::new(Vec::new(), LEVEL) {
+            Ok(encoder) => Some(encoder),
+            Err(error) => {
+                out.failed = Some(error);
+                None
+            }
+        };
+        drop(out);
         Box::new(Tee {
             inner: reader,
-            encoder: zstd::stream::write::Encoder::new(Vec::new(), LEVEL).ok(),
+            encoder,
             slot,
             out: self.out.clone(),
         })
@@ -243,7 +252,7 @@ impl<'a> Input<'a> {
 
 struct Tee {
     inner: Box<dyn Read + Send>,
-    /// `None` once finished (or when zstd could not start one, reported at the end).
+    /// `None` once finished, or when zstd could not start one (then `finish` reports it).
     encoder: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
     slot: Slot,
     out: Arc<Mutex<Out>>,

@@ -600,11 +600,7 @@ impl PickatimeSource {
                 if let (Some(changes), Some(diff), Some(kept)) =
                     (&mut self.roster.changes, &opened.diff, &self.kept)
                 {
-                    let old_roots: FastMap<&str, &str> = kept
-                        .aliases
-                        .iter()
-                        .map(|(alias, root)| (alias.as_str(), root.as_str()))
-                        .collect();
+                    let old_roots = roots_of(&kept.aliases);
                     for id in diff.cells("ParentID") {
                         changes
                             .owners
@@ -842,6 +838,14 @@ fn sorted(keys: &KeySet) -> impl Iterator<Item = &str> {
     keys.into_iter()
 }
 
+/// Each merged ParentID's contact, from a list of aliases.
+fn roots_of(aliases: &[(String, String)]) -> FastMap<&str, &str> {
+    aliases
+        .iter()
+        .map(|(alias, root)| (alias.as_str(), root.as_str()))
+        .collect()
+}
+
 /// The contacts a continuing run sends (or removes), and those whose relationships it
 /// replaces. A contact's record depends on its rows and on which ParentIDs it has; its
 /// relationships only on the latter (and on the ParentStudent rows, compared on their
@@ -854,10 +858,7 @@ fn changed_contacts(
     new_aliases: &[(String, String)],
     index: &ParentIndex,
 ) -> (KeySet, KeySet) {
-    let old_roots: FastMap<&str, &str> = old_aliases
-        .iter()
-        .map(|(alias, root)| (alias.as_str(), root.as_str()))
-        .collect();
+    let old_roots = roots_of(old_aliases);
     let old_root = |id: &str| -> Box<str> { old_roots.get(id).copied().unwrap_or(id).into() };
     let new_root = |id: &str| index.resolve(id).map(|(_, root)| Box::<str>::from(root));
     let both = |id: &str, set: &mut KeySet| {
