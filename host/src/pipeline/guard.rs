@@ -87,9 +87,43 @@ impl DeactivationGuard {
     }
 }
 
+impl DeactivationGuard {
+    /// An active count before the run that makes `gone` deactivations pass the share
+    /// limit: a base known to be at least this needs counting no further. None is
+    /// enough when they are refused by their number anyway: the refusal shows the base.
+    pub fn base_enough(&self, gone: u64) -> u64 {
+        if self.max_deactivate_percent <= 0.0 || gone > self.max_deactivate_count {
+            return u64::MAX;
+        }
+        // One more than the bound, so that float rounding cannot tip it.
+        (100.0 * gone as f64 / self.max_deactivate_percent).ceil() as u64 + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_of_enough_passes_the_share_limit() {
+        let guard = DeactivationGuard {
+            max_deactivate_count: u64::MAX / 2,
+            ..DeactivationGuard::default()
+        };
+        for gone in [10, 51_662, 1_000_000] {
+            let enough = guard.base_enough(gone);
+            let deactivated = summary(EntityName::Enrollments, gone);
+            let with = |base| guard.check(&[(EntityName::Enrollments, base)], &deactivated, None);
+            assert!(with(enough).is_none(), "{gone} of {enough}");
+            assert!(with(enough - 3).is_some(), "{gone} of {}", enough - 3);
+        }
+        // Refused by their number, the base is counted to the end: the refusal shows it.
+        let default = DeactivationGuard::default();
+        assert_eq!(
+            default.base_enough(default.max_deactivate_count + 1),
+            u64::MAX
+        );
+    }
 
     fn summary(entity: EntityName, deactivated: u64) -> Summary {
         let mut summary = Summary::default();

@@ -16,6 +16,7 @@ mod scope;
 pub mod summary;
 
 use std::collections::HashSet;
+use std::sync::{Condvar, Mutex};
 
 use roster_core::record::{Entity, Kind};
 use roster_core::sdk::RecordSource;
@@ -96,8 +97,76 @@ pub trait Progress {
     fn is_cancelled(&self) -> bool;
 }
 
-/// Batches the plugin may read ahead of the one being applied.
+/// Batches the plugin may read ahead of the one being applied. A complete import's
+/// plugin reads faster than the host writes: a few batches keep it busy, and more would
+/// only hold records in memory.
 const READ_AHEAD: usize = 2;
+/// A continuing run's: its plugin still reads every row, with long stretches that send
+/// nothing (a file's unchanged rows, the Parent file's index); far enough ahead, it gets
+/// through them while the host is still writing what came before. It sends only what
+/// changed, so the batches in memory are few whatever the limit.
+const CONTINUING_READ_AHEAD: usize = 64;
+
+/// The batches read ahead and not yet applied, and how many may be.
+#[derive(Default)]
+struct Window {
+    state: Mutex<WindowState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct WindowState {
+    ahead: usize,
+    limit: usize,
+    /// The job stopped reading: the plugin's thread ends instead of waiting for room.
+    closed: bool,
+}
+
+impl Window {
+    fn new(limit: usize) -> Self {
+        let window = Window::default();
+        window.state.lock().unwrap().limit = limit;
+        window
+    }
+
+    /// Waits until one more batch may be read (`limit` wait, one more is being read);
+    /// `false` once the job stopped reading.
+    fn reserve(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        while !state.closed && state.ahead > state.limit {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.ahead += 1;
+        !state.closed
+    }
+
+    fn update(&self, change: impl FnOnce(&mut WindowState)) {
+        change(&mut self.state.lock().unwrap());
+        self.changed.notify_all();
+    }
+}
+
+/// The job's end of the channel: taking a batch makes room for another, and dropping it
+/// lets the plugin's thread go.
+struct Batches<'w> {
+    receiver: std::sync::mpsc::Receiver<NextBatch>,
+    window: &'w Window,
+}
+
+impl Batches<'_> {
+    fn next(&self) -> NextBatch {
+        let batch = self.receiver.recv().unwrap_or(Ok(None));
+        self.window
+            .update(|state| state.ahead = state.ahead.saturating_sub(1));
+        batch
+    }
+}
+
+impl Drop for Batches<'_> {
+    fn drop(&mut self) {
+        self.window.update(|state| state.closed = true);
+    }
+}
 
 /// The page cache (KiB) a run that writes much gets at least: the indexes it writes into
 /// stay in memory instead of being re-read for every row (SQLite's default is 2 MiB).
@@ -167,19 +236,33 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<Summary, ImportError> {
     let mut cache = PageCache::of(conn)?;
+    let window = Window::new(READ_AHEAD);
     let result = std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<NextBatch>(READ_AHEAD);
-        scope.spawn(move || loop {
-            let next = records.next_batch();
-            let last = !matches!(next, Ok(Some(_)));
-            // A closed channel: the job stopped (an error or a cancel) and reads no more.
-            if sender.send(next).is_err() || last {
-                break;
+        let (sender, receiver) = std::sync::mpsc::channel::<NextBatch>();
+        let window = &window;
+        scope.spawn(move || {
+            // The job stopped (an error or a cancel) once the window closes or the
+            // channel does: the plugin is read no further.
+            while window.reserve() {
+                let next = records.next_batch();
+                let last = !matches!(next, Ok(Some(_)));
+                if sender.send(next).is_err() || last {
+                    break;
+                }
             }
         });
-        // The reader ends when the job's receiver is dropped, at its next send.
-        let mut next_batch = move || receiver.recv().unwrap_or(Ok(None));
-        run_job(conn, &mut next_batch, job, dedupe, progress, &mut cache)
+        let batches = Batches { receiver, window };
+        let mut next_batch = || batches.next();
+        let mut continuing = || window.update(|state| state.limit = CONTINUING_READ_AHEAD);
+        run_job(
+            conn,
+            &mut next_batch,
+            &mut continuing,
+            job,
+            dedupe,
+            progress,
+            &mut cache,
+        )
     });
     // The memory goes back once the job is over; a failure here changes no data.
     let _ = cache.restore(conn);
@@ -189,6 +272,7 @@ pub fn run(
 fn run_job(
     conn: &mut Connection,
     next_batch: &mut dyn FnMut() -> NextBatch,
+    read_further: &mut dyn FnMut(),
     job: Job<'_>,
     dedupe: &mut dyn DedupeStage,
     progress: &dyn Progress,
@@ -232,6 +316,9 @@ fn run_job(
         return Err(invalid(
             "the source says its run continues from a checkpoint, but it was given none".into(),
         ));
+    }
+    if continuing {
+        read_further();
     }
     let mut apply = Apply::new(
         &tx,
@@ -375,8 +462,9 @@ fn run_job(
         if refused.is_some() && continuing {
             // Measured against what it named, a continuing run's base was too small.
             for (entity, base) in &mut before {
-                if apply.summary.get(*entity).deactivated > 0 {
-                    *base = apply.active_in_db(*entity)?;
+                let gone = apply.summary.get(*entity).deactivated;
+                if gone > 0 {
+                    *base = apply.active_in_db(*entity, guard.base_enough(gone))?;
                 }
             }
             refused = guard.check(&before, &apply.summary, records);
@@ -614,6 +702,59 @@ mod tests {
              WHERE c.source_id = ?1 AND e.active = 1 ORDER BY 1",
             class,
         )
+    }
+
+    /// A continuing run that names more classes than it looks up one by one loads the
+    /// source's others at once: each is found (none written twice), and what the run
+    /// changed before that stays changed.
+    #[test]
+    fn a_continuing_run_that_names_many_classes_finds_each_of_them() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let classes = apply::CLASSES_ONE_BY_ONE + 50;
+        let name = |i: usize| format!("K{i}");
+        let mut first = complete_run();
+        first.splice(3..3, (0..classes).map(|i| class(&name(i))));
+        sync(conn, first, false).unwrap();
+
+        let mut records = vec![
+            roster_core::record::Snapshot::continuing().into(),
+            // Changed before the rest are loaded: the run's own entry must stay.
+            roster_core::record::Class {
+                source_id: name(0),
+                name: "renamed".into(),
+                ..Default::default()
+            }
+            .into(),
+        ];
+        records.extend((0..classes).map(|i| enrollment(&name(i), "S3")));
+        records.push(
+            roster_core::record::Removal {
+                entity: Entity::Classes as i32,
+                source_id: name(classes - 1),
+                ..Default::default()
+            }
+            .into(),
+        );
+        records.push(class("C-new"));
+        records.push(checkpoint_record(b"after the second run"));
+        let summary = sync(conn, records, true).unwrap();
+        assert_eq!(
+            summary.get(summary::EntityName::Enrollments).inserted,
+            classes as u64
+        );
+        let total = classes as i64 + 2 + 1;
+        assert_eq!(count(conn, "SELECT count(*) FROM classes"), total);
+        assert_eq!(
+            count(conn, "SELECT count(*) FROM classes WHERE active = 1"),
+            total - 1
+        );
+        assert_eq!(
+            count(conn, "SELECT count(*) FROM classes WHERE name = 'renamed'"),
+            1
+        );
+        assert_eq!(enrolled(conn, &name(classes / 2)), ["S3"]);
+        assert_eq!(enrolled(conn, &name(0)), ["S3"]);
     }
 
     #[test]

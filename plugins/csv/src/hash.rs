@@ -57,18 +57,35 @@ impl IdTable {
 
     /// The number of `id`, adding it when it is new; `true` when it was.
     pub fn insert(&mut self, id: &str) -> (usize, bool) {
-        if let Some(number) = self.get(id) {
-            return (number, false);
-        }
+        // Room first, so that the slot the search ends on is the one the id goes in.
         if (self.len() + 1) * 2 > self.slots.len() {
-            self.grow();
+            self.grow((self.len() + 1) * 2);
+        }
+        let mask = self.slots.len() - 1;
+        let mut slot = self.hasher.hash_one(id) as usize & mask;
+        loop {
+            match self.slots[slot] {
+                EMPTY => break,
+                number if self.name(number as usize) == id => return (number as usize, false),
+                _ => slot = (slot + 1) & mask,
+            }
         }
         let number = self.len();
         self.text.push_str(id);
         self.ends
             .push(u32::try_from(self.text.len()).expect("less than 4 GiB of ids"));
-        self.place(u32::try_from(number).expect("fewer than 4 billion ids"));
+        self.slots[slot] = u32::try_from(number).expect("fewer than 4 billion ids");
         (number, true)
+    }
+
+    /// Room for `more` ids besides those it has, without growing on the way: a table
+    /// grown a million ids at a time places every id again each time.
+    pub fn reserve(&mut self, more: usize) {
+        self.ends.reserve(more);
+        let wanted = (self.len() + more) * 2;
+        if wanted > self.slots.len() {
+            self.grow(wanted);
+        }
     }
 
     fn place(&mut self, number: u32) {
@@ -80,8 +97,9 @@ impl IdTable {
         self.slots[slot] = number;
     }
 
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(16);
+    /// At least `slots` slots (a power of two), every id placed again.
+    fn grow(&mut self, slots: usize) {
+        let size = slots.next_power_of_two().max(self.slots.len() * 2).max(16);
         self.slots = vec![EMPTY; size];
         for number in 0..self.len() {
             self.place(number as u32);
@@ -109,5 +127,8 @@ mod tests {
         assert_eq!(table.get(""), Some(1000));
         assert_eq!(table.get("id1000"), None);
         assert_eq!(table.len(), 1001);
+        table.reserve(5000);
+        assert_eq!(table.get("id999"), Some(999));
+        assert_eq!(table.insert("id1000"), (1001, true));
     }
 }

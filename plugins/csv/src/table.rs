@@ -9,7 +9,7 @@ use roster_core::sdk::Host;
 use roster_core::PluginError;
 
 use crate::config::Delimiter;
-use crate::text;
+use crate::text::{self, Shared};
 
 /// A data file: where it is, and how it is named in messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,29 @@ impl Row {
     /// Whether every field is empty.
     fn is_blank(&self) -> bool {
         self.text.is_empty()
+    }
+
+    /// The cells of a line without quotes, split at `delimiter`, decoded and trimmed as
+    /// `fill` does.
+    fn fill_line(&mut self, line: &[u8], delimiter: u8) -> bool {
+        self.text.clear();
+        self.ends.clear();
+        // Split at an ASCII byte, valid UTF-8 stays valid: one check for the whole line.
+        if let (true, Ok(text)) = (delimiter.is_ascii(), std::str::from_utf8(line)) {
+            let mut start = 0;
+            for end in memchr::memchr_iter(delimiter, line).chain([line.len()]) {
+                self.push(text[start..end].trim());
+                start = end + 1;
+            }
+            return false;
+        }
+        let mut latin1 = false;
+        for cell in line.split(|&b| b == delimiter) {
+            let (text, fallback) = text::decode_field(cell);
+            latin1 |= fallback;
+            self.push(text.trim());
+        }
+        latin1
     }
 
     /// The record's cells, decoded and trimmed; `true` when one had to be read as
@@ -121,7 +144,7 @@ impl<T: AsRef<[u8]>> RowsAt<T> {
 
 pub struct Table {
     pub file: DataFile,
-    reader: csv::Reader<Guard<Box<dyn Read + Send>>>,
+    reader: Source,
     /// Where the [`Guard`] stopped the text, if it did.
     stopped: Stopped,
     /// Trimmed header names; `""` for a column without one.
@@ -136,6 +159,8 @@ pub struct Table {
     /// Rows of the one-row-per-student enrollment layout may stop after their last class.
     short_rows_ok: bool,
     pub rows: u64,
+    /// The text's lines, when it is in memory: at most that many rows to index.
+    lines: usize,
 }
 
 impl Table {
@@ -165,11 +190,26 @@ impl Table {
             file.shown, text.encoding, text.delimiter as char
         ));
         let stopped = Stopped::default();
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(text.delimiter)
-            .from_reader(Guard::new(text.reader, text.delimiter, stopped.clone()));
+        let lines = text.whole.as_ref().map_or(0, |whole| {
+            memchr::memchr_iter(b'\n', whole.as_ref()).count()
+        });
+        let reader = match text.whole {
+            // Without a quote, a record is a line and a cell what lies between two
+            // delimiters: the CSV reader would split it the same, only slower.
+            Some(whole) if memchr::memchr(b'"', whole.as_ref()).is_none() => Source::Lines(Lines {
+                text: whole,
+                at: 0,
+                line: 1,
+                delimiter: text.delimiter,
+            }),
+            _ => Source::Csv(
+                csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .delimiter(text.delimiter)
+                    .from_reader(Guard::new(text.reader, text.delimiter, stopped.clone())),
+            ),
+        };
         let mut table = Table {
             file: file.clone(),
             reader,
@@ -183,6 +223,7 @@ impl Table {
             unnamed_warned: false,
             short_rows_ok: false,
             rows: 0,
+            lines,
         };
         let mut row = Row::default();
         if table.next_fields(&mut row)? {
@@ -193,6 +234,17 @@ impl Table {
         }
         table.check_duplicate_columns(repeatable)?;
         Ok(table)
+    }
+
+    /// How many rows to size an index for: the text's lines when it was read whole (a
+    /// continuing run's), else none known.
+    pub fn rows_hint(&self) -> usize {
+        self.lines
+    }
+
+    #[cfg(test)]
+    fn reader_is_lines(&self) -> bool {
+        matches!(self.reader, Source::Lines(_))
     }
 
     pub fn quiet(mut self) -> Self {
@@ -320,49 +372,72 @@ impl Table {
     /// The next line that is not blank, into `row`; `false` at the end of the file.
     fn next_fields(&mut self, row: &mut Row) -> Result<bool, PluginError> {
         loop {
-            let more = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| {
-                    if let Some(stop) = self.stopped.lock().unwrap().clone() {
-                        let error = PluginError::input(stop.message)
-                            .at(format!("{}:{}:{}", self.file.shown, stop.line, stop.column));
-                        return match stop.hint {
-                            Some(hint) => error.with_hint(hint),
-                            None => error,
-                        };
+            let latin1 = match &mut self.reader {
+                Source::Lines(lines) => match lines.next(row) {
+                    Ok(Some(latin1)) => latin1,
+                    Ok(None) => return Ok(false),
+                    Err(stop) => return Err(self.stopped_at(stop)),
+                },
+                Source::Csv(reader) => {
+                    let more = reader.read_byte_record(&mut self.record).map_err(|e| {
+                        if let Some(stop) = self.stopped.lock().unwrap().clone() {
+                            return stop;
+                        }
+                        let line = e.position().map_or(0, |p| p.line());
+                        Stop {
+                            line,
+                            column: 0,
+                            message: format!("cannot read the file: {e}"),
+                            hint: None,
+                        }
+                    });
+                    let more = match more {
+                        Ok(more) => more,
+                        Err(stop) => return Err(self.stopped_at(stop)),
+                    };
+                    if !more {
+                        return Ok(false);
                     }
-                    let line = e.position().map_or(0, |p| p.line());
-                    PluginError::input(format!("cannot read the file: {e}"))
-                        .at(format!("{}:{line}", self.file.shown))
-                })?;
-            if !more {
-                return Ok(false);
-            }
-            // The reader's own record position is where it started looking, before any
-            // blank lines it skipped; counting back from the end is exact, as the text
-            // always ends records with `\n` and any other `\n` is inside a quoted field.
-            let inside = self
-                .record
-                .as_slice()
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            let line = self.reader.position().line().saturating_sub(1 + inside);
-            row.offset = self.record.position().map_or(0, |p| p.byte());
-            row.line = line;
-            let latin1 = row.fill(&self.record);
+                    // The reader's own record position is where it started looking,
+                    // before any blank lines it skipped; counting back from the end is
+                    // exact, as the text always ends records with `\n` and any other `\n`
+                    // is inside a quoted field.
+                    let inside = self
+                        .record
+                        .as_slice()
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count() as u64;
+                    row.offset = self.record.position().map_or(0, |p| p.byte());
+                    row.line = reader.position().line().saturating_sub(1 + inside);
+                    row.fill(&self.record)
+                }
+            };
             if latin1 && !self.latin1_warned && !self.quiet {
                 self.latin1_warned = true;
                 self.host.warn(&format!(
-                    "{}:{line}: the file is not valid UTF-8; reading it as Windows-1252 (Latin-1)",
-                    self.file.shown
+                    "{}:{}: the file is not valid UTF-8; reading it as Windows-1252 (Latin-1)",
+                    self.file.shown, row.line
                 ));
             }
             if row.is_blank() {
                 continue;
             }
             return Ok(true);
+        }
+    }
+
+    /// The error for where the text stopped: `file:line:column`, or `file:line` for a
+    /// failure the reader reports without a column.
+    fn stopped_at(&self, stop: Stop) -> PluginError {
+        let at = match stop.column {
+            0 => format!("{}:{}", self.file.shown, stop.line),
+            column => format!("{}:{}:{column}", self.file.shown, stop.line),
+        };
+        let error = PluginError::input(stop.message).at(at);
+        match stop.hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
         }
     }
 
@@ -392,6 +467,83 @@ pub(crate) fn same_name(a: &str, b: &str) -> bool {
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// The most cells a line may have (the wide enrollment layout needs a few dozen).
 pub const MAX_FIELDS: usize = 4096;
+
+/// Where a table's rows come from.
+enum Source {
+    /// The CSV reader, behind a [`Guard`].
+    Csv(csv::Reader<Guard<Box<dyn Read + Send>>>),
+    /// A text in memory without quotes, split line by line.
+    Lines(Lines),
+}
+
+/// A text in memory without a quote in it: each line a record, each cell what lies
+/// between two delimiters, the same limits as a [`Guard`]'s.
+struct Lines {
+    text: Shared,
+    /// Where the next line starts, and its number.
+    at: usize,
+    line: u64,
+    delimiter: u8,
+}
+
+impl Lines {
+    /// The next line into `row` (whether a cell had to be read as Windows-1252); `None`
+    /// at the end. An empty line is no record, as to the CSV reader.
+    fn next(&mut self, row: &mut Row) -> Result<Option<bool>, Stop> {
+        let text = self.text.as_ref();
+        loop {
+            if self.at >= text.len() {
+                return Ok(None);
+            }
+            let rest = &text[self.at..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let line = &rest[..end];
+            row.offset = self.at as u64;
+            row.line = self.line;
+            self.at += end + 1;
+            self.line += 1;
+            if line.is_empty() {
+                continue;
+            }
+            if line.len() > MAX_FIELD_BYTES || line.len() >= MAX_FIELDS {
+                self.check_limits(line, row.line)?;
+            }
+            return Ok(Some(row.fill_line(line, self.delimiter)));
+        }
+    }
+
+    /// A [`Guard`]'s stops, in the order it meets them: a cell past [`MAX_FIELD_BYTES`]
+    /// at its last byte too many, a line past [`MAX_FIELDS`] cells at the delimiter that
+    /// starts one more.
+    fn check_limits(&self, line: &[u8], number: u64) -> Result<(), Stop> {
+        let mut cells = line.split(|&b| b == self.delimiter).peekable();
+        let mut column = 0;
+        while let Some(cell) = cells.next() {
+            if cell.len() > MAX_FIELD_BYTES {
+                return Err(Stop {
+                    line: number,
+                    column: column + 1,
+                    message: format!(
+                        "the cell is longer than {MAX_FIELD_BYTES} bytes, more than any roster value"
+                    ),
+                    hint: Some(UNQUOTED_TOO_LONG.to_string()),
+                });
+            }
+            column += 1;
+            if cells.peek().is_some() && column >= MAX_FIELDS {
+                return Err(Stop {
+                    line: number,
+                    column: column + 1,
+                    message: format!("the line has more than {MAX_FIELDS} cells"),
+                    hint: None,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+const UNQUOTED_TOO_LONG: &str = "check that this is the right file, exported as text";
 
 /// Why a [`Guard`] stopped the text, and where (1-based line and column).
 #[derive(Debug, Clone)]
@@ -503,7 +655,7 @@ impl<R> Guard<R> {
                 Some(if self.state == Quoted {
                     "a quote that is never closed reads the rest of the file into one cell; close it, or remove it"
                 } else {
-                    "check that this is the right file, exported as text"
+                    UNQUOTED_TOO_LONG
                 }),
             ));
         }
@@ -604,5 +756,145 @@ mod guard_tests {
         let wide: Vec<u8> = std::iter::repeat_n(b'\t', MAX_FIELDS).collect();
         let stop = run(&wide).1.unwrap();
         assert_eq!((stop.line, stop.column), (1, MAX_FIELDS + 1));
+    }
+}
+
+#[cfg(test)]
+mod lines_tests {
+    use std::sync::Arc;
+
+    use roster_core::sdk::{Host, HostHooks, Level};
+
+    use super::*;
+    use crate::text::{Encoding, TextFile};
+
+    /// Keeps the warnings, which both ways of reading must give alike.
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl HostHooks for Warnings {
+        fn log(&self, level: Level, message: &str) {
+            if level <= Level::Warn {
+                self.0.lock().unwrap().push(message.to_string());
+            }
+        }
+        fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+    }
+
+    /// The rows (line and cells), the error the reading stopped at, the warnings.
+    type Read = (Vec<(u64, Vec<String>)>, Option<String>, Vec<String>);
+
+    /// Every row (line and cells) a table reads from `text` (which ends with `\n`, as
+    /// every opened text does), then its error if it
+    /// stopped at one, then its warnings; split line by line when `whole`, by the CSV
+    /// reader otherwise.
+    fn read(text: &[u8], whole: bool) -> Read {
+        let file = DataFile {
+            path: "Student.txt".into(),
+            shown: "Student.txt".into(),
+            name: "Student.txt".into(),
+        };
+        let shared = Shared(Arc::new(text.to_vec()));
+        let mut opened = TextFile::in_memory(shared, Encoding::Utf8, b'\t');
+        if !whole {
+            opened.whole = None;
+        }
+        let warnings = Arc::new(Warnings::default());
+        let host = Host::new(warnings.clone());
+        let mut rows = Vec::new();
+        let error = match Table::from_text(&file, opened, &host, &[]) {
+            Err(error) => Some(error.to_string()),
+            Ok(mut table) => {
+                assert_eq!(table.reader_is_lines(), whole);
+                let mut row = Row::default();
+                loop {
+                    match table.read_row(&mut row) {
+                        Ok(true) => {
+                            let cells = (0..row.len()).map(|i| row.get(i).to_string()).collect();
+                            // A row read again from where it starts is the same row.
+                            let mut again = Row::default();
+                            RowsAt::new(text, b'\t').read(row.offset, row.line, &mut again);
+                            assert_eq!(again.text, row.text);
+                            rows.push((row.line, cells));
+                        }
+                        Ok(false) => break None,
+                        Err(error) => break Some(error.to_string()),
+                    }
+                }
+            }
+        };
+        let warnings = warnings.0.lock().unwrap().clone();
+        (rows, error, warnings)
+    }
+
+    #[test]
+    fn a_text_without_quotes_reads_line_by_line_as_the_csv_reader_reads_it() {
+        let mut long_cell = b"ID\tName\n1\tok\n2\t".to_vec();
+        long_cell.extend(std::iter::repeat_n(b'x', MAX_FIELD_BYTES + 1));
+        long_cell.extend_from_slice(b"\n3\tnever\n");
+        let mut wide = b"ID\tName\n1\tok\n".to_vec();
+        wide.extend(std::iter::repeat_n(b'\t', MAX_FIELDS));
+        wide.push(b'\n');
+        let mut widest_allowed = b"ID\tName\n".to_vec();
+        widest_allowed.extend(std::iter::repeat_n(b'\t', MAX_FIELDS - 1));
+        let texts: Vec<Vec<u8>> = vec![
+            b"ID\tName\n1\tAda\n2\tBo\n".to_vec(),
+            b"\n\n \t \nID\tName\n\n1\t  Ada  \n\t\t\n   \n2\tBo\t\n3\n".to_vec(),
+            b"ID\tName\n1\tJos\xe9\n2\tRen\xc3\xa9e\n".to_vec(),
+            b"ID\tName\n1\tAda\textra\n".to_vec(),
+            b"ID\tName\t\n1\tAda\tunnamed\n".to_vec(),
+            b"ID\tID\n1\t2\n".to_vec(),
+            b"".to_vec(),
+            b"\n\n".to_vec(),
+            long_cell,
+            wide,
+            widest_allowed,
+        ];
+        for text in &texts {
+            let shown = String::from_utf8_lossy(text);
+            let by_lines = read(text, true);
+            assert_eq!(by_lines, read(text, false), "{shown:?}");
+        }
+        let (rows, error, _) = read(&texts[1], true);
+        assert_eq!(
+            rows,
+            [
+                (6, vec!["1".to_string(), "Ada".to_string()]),
+                (9, vec!["2".to_string(), "Bo".to_string(), String::new()]),
+            ]
+        );
+        assert!(error.unwrap().contains("Student.txt:10"));
+        let (rows, _, warnings) = read(&texts[2], true);
+        assert_eq!(rows[0].1[1], "José");
+        assert_eq!(rows[1].1[1], "Renée");
+        assert!(warnings[0].contains("Windows-1252"), "{warnings:?}");
+        let (rows, error, _) = read(&texts[8], true);
+        assert_eq!(rows.len(), 1);
+        assert!(error.unwrap().contains("Student.txt:3:2"));
+    }
+
+    #[test]
+    fn a_text_with_a_quote_goes_through_the_csv_reader() {
+        let (rows, error, _) = read(b"ID\tName\n1\t\"Ada\tB\"\n", false);
+        assert_eq!(rows, [(2, vec!["1".to_string(), "Ada\tB".to_string()])]);
+        assert!(error.is_none());
+        let file = DataFile {
+            path: "x".into(),
+            shown: "x".into(),
+            name: "x".into(),
+        };
+        let text = Shared(Arc::new(b"ID\n\"1\"\n".to_vec()));
+        let host = Host::new(Arc::new(Warnings::default()));
+        let table = Table::from_text(
+            &file,
+            TextFile::in_memory(text, Encoding::Utf8, b'\t'),
+            &host,
+            &[],
+        )
+        .unwrap();
+        assert!(!table.reader_is_lines());
     }
 }

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use encoding_rs::{Decoder, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
@@ -25,6 +26,31 @@ pub struct TextFile {
     pub reader: Box<dyn Read + Send>,
     pub encoding: Encoding,
     pub delimiter: u8,
+    /// The same text, when it was read whole into memory: one without a quote in it is
+    /// split line by line, without the CSV reader (see `Table`).
+    pub whole: Option<Shared>,
+}
+
+impl TextFile {
+    /// A text already read whole (and decoded, as `open` does).
+    pub fn in_memory(text: Shared, encoding: Encoding, delimiter: u8) -> TextFile {
+        TextFile {
+            reader: Box::new(Cursor::new(text.clone())),
+            encoding,
+            delimiter,
+            whole: Some(text),
+        }
+    }
+}
+
+/// A text read whole, shared by its readers and the thread compressing it.
+#[derive(Clone)]
+pub struct Shared(pub Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 pub fn open(path: &Path, delimiter: Delimiter) -> io::Result<TextFile> {
@@ -65,6 +91,7 @@ pub fn open_reader(
         reader: Box::new(Cursor::new(head).chain(lines)),
         encoding,
         delimiter,
+        whole: None,
     })
 }
 

@@ -78,20 +78,73 @@ pub fn key_set<'a>(keys: impl IntoIterator<Item = &'a str>) -> KeySet {
 /// Compares the text the last run read with this run's, each split with its own
 /// delimiter (a file re-saved with another one changes nothing by itself).
 ///
-/// Most rows of a file stay where they were, so the two lists of row digests are walked
-/// side by side, stepping over a few rows where one was added or removed, and only the
-/// rows that did not pair up are compared as multisets. A file sorted anew is still
-/// compared exactly, only slower.
+/// Most rows of a file stay where they were, so the two texts are walked side by side,
+/// stepping over a few rows where one was added or removed, and only the rows that did
+/// not pair up are compared as multisets. A file sorted anew is still compared exactly,
+/// only slower. A header that changed makes every row a change: the same cells may now
+/// mean something else.
 pub fn diff(old: &[u8], old_delimiter: u8, new: &[u8], new_delimiter: u8) -> Diff {
     let mut result = Diff::default();
-    // Without a quote anywhere, a record is a line: digests of whole lines (delimiters
-    // and all) are as exact, and need no CSV reader.
+    // Without a quote anywhere, a record is a line: whole lines (delimiters and all) are
+    // compared as they are, byte for byte, and no CSV reader is needed.
     let by_line = old_delimiter == new_delimiter
         && memchr::memchr(b'"', old).is_none()
         && memchr::memchr(b'"', new).is_none();
-    let rows = if by_line { lines } else { records };
-    let old_rows = rows(old, old_delimiter, &mut result.old_header);
-    let new_rows = rows(new, new_delimiter, &mut result.new_header);
+    let (unpaired_old, unpaired_new) = if by_line {
+        let old_body = header_line(old, old_delimiter, &mut result.old_header);
+        let new_body = header_line(new, new_delimiter, &mut result.new_header);
+        if result.old_header != result.new_header {
+            let every = |text, from| line_rows(text, from, new_delimiter).map(|r| r.offset);
+            result.added = cells_at(
+                new,
+                new_delimiter,
+                &every(new, new_body).collect::<Vec<_>>(),
+            );
+            result.gone = cells_at(
+                old,
+                old_delimiter,
+                &every(old, old_body).collect::<Vec<_>>(),
+            );
+            return result;
+        }
+        walk_lines(old, old_body, new, new_body, new_delimiter)
+    } else {
+        let old_rows = records(old, old_delimiter, &mut result.old_header);
+        let new_rows = records(new, new_delimiter, &mut result.new_header);
+        if result.old_header != result.new_header {
+            let every = |rows: &[RowAt]| rows.iter().map(|r| r.offset).collect::<Vec<_>>();
+            result.added = cells_at(new, new_delimiter, &every(&new_rows));
+            result.gone = cells_at(old, old_delimiter, &every(&old_rows));
+            return result;
+        }
+        walk_digests(&old_rows, &new_rows)
+    };
+
+    let mut counts: FastMap<[u64; 2], u32> = FastMap::default();
+    for row in &unpaired_old {
+        *counts.entry(row.digest).or_default() += 1;
+    }
+    let mut added = Vec::new();
+    for row in &unpaired_new {
+        match counts.get_mut(&row.digest) {
+            Some(count) if *count > 0 => *count -= 1,
+            _ => added.push(row.offset),
+        }
+    }
+    let mut gone = Vec::new();
+    for row in &unpaired_old {
+        if let Some(count) = counts.get_mut(&row.digest).filter(|c| **c > 0) {
+            *count -= 1;
+            gone.push(row.offset);
+        }
+    }
+    result.added = cells_at(new, new_delimiter, &added);
+    result.gone = cells_at(old, old_delimiter, &gone);
+    result
+}
+
+/// The rows of two lists of digests that do not pair up, walking them side by side.
+fn walk_digests(old_rows: &[RowAt], new_rows: &[RowAt]) -> (Vec<RowAt>, Vec<RowAt>) {
     let (mut unpaired_old, mut unpaired_new) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < old_rows.len() && j < new_rows.len() {
@@ -105,43 +158,175 @@ pub fn diff(old: &[u8], old_delimiter: u8, new: &[u8], new_delimiter: u8) -> Dif
                 .iter()
                 .position(|r| r.digest == digest)
         };
-        if let Some(added) = ahead(&new_rows, j + 1, old_rows[i].digest) {
-            unpaired_new.extend(j..=j + added);
+        if let Some(added) = ahead(new_rows, j + 1, old_rows[i].digest) {
+            unpaired_new.extend(new_rows[j..=j + added].iter().cloned());
             j += added + 1;
-        } else if let Some(removed) = ahead(&old_rows, i + 1, new_rows[j].digest) {
-            unpaired_old.extend(i..=i + removed);
+        } else if let Some(removed) = ahead(old_rows, i + 1, new_rows[j].digest) {
+            unpaired_old.extend(old_rows[i..=i + removed].iter().cloned());
             i += removed + 1;
         } else {
-            unpaired_old.push(i);
-            unpaired_new.push(j);
+            unpaired_old.push(old_rows[i].clone());
+            unpaired_new.push(new_rows[j].clone());
             i += 1;
             j += 1;
         }
     }
-    unpaired_old.extend(i..old_rows.len());
-    unpaired_new.extend(j..new_rows.len());
+    unpaired_old.extend(old_rows[i..].iter().cloned());
+    unpaired_new.extend(new_rows[j..].iter().cloned());
+    (unpaired_old, unpaired_new)
+}
 
-    let mut counts: FastMap<[u64; 2], u32> = FastMap::default();
-    for &i in &unpaired_old {
-        *counts.entry(old_rows[i].digest).or_default() += 1;
-    }
-    let mut added = Vec::new();
-    for &j in &unpaired_new {
-        match counts.get_mut(&new_rows[j].digest) {
-            Some(count) if *count > 0 => *count -= 1,
-            _ => added.push(new_rows[j].offset),
+/// The lines of two texts (from `old_at` and `new_at`, after their headers) that do not
+/// pair up. Runs of identical bytes are stepped over whole, so only the lines around a
+/// change are looked at one by one, and only the lines left over get a digest.
+fn walk_lines(
+    old: &[u8],
+    mut i: usize,
+    new: &[u8],
+    mut j: usize,
+    delimiter: u8,
+) -> (Vec<RowAt>, Vec<RowAt>) {
+    let (mut unpaired_old, mut unpaired_new) = (Vec::new(), Vec::new());
+    let row = |text: &[u8], at: usize| RowAt {
+        digest: line_digest(line_at(text, at)),
+        offset: at as u64,
+    };
+    loop {
+        // Both texts are at the start of a line: step over what they have in common, up
+        // to the start of the line where they part.
+        let same = common_prefix(&old[i..], &new[j..]);
+        let back = memchr::memrchr(b'\n', &old[i..i + same]).map_or(0, |at| at + 1);
+        i += back;
+        j += back;
+        if i >= old.len() || j >= new.len() {
+            break;
+        }
+        let (old_line, new_line) = (line_at(old, i), line_at(new, j));
+        if is_blank_line(old_line, delimiter) {
+            i = next_line(old, i);
+            continue;
+        }
+        if is_blank_line(new_line, delimiter) {
+            j = next_line(new, j);
+            continue;
+        }
+        // The same line, the last of one text without its `\n`.
+        if old_line == new_line {
+            i = next_line(old, i);
+            j = next_line(new, j);
+            continue;
+        }
+        // A few lines on, does either text go on with the other's line? Then the lines
+        // before it were added (or removed).
+        let ahead = |text: &[u8], from: usize, wanted: &[u8]| {
+            let mut at = from;
+            for _ in 0..LOOK_AHEAD {
+                if at >= text.len() {
+                    return None;
+                }
+                if line_at(text, at) == wanted {
+                    return Some(at);
+                }
+                at = next_line(text, at);
+            }
+            None
+        };
+        if let Some(found) = ahead(new, next_line(new, j), old_line) {
+            unpaired_new.extend(line_rows(&new[..found], j, delimiter));
+            j = next_line(new, found);
+            i = next_line(old, i);
+        } else if let Some(found) = ahead(old, next_line(old, i), new_line) {
+            unpaired_old.extend(line_rows(&old[..found], i, delimiter));
+            i = next_line(old, found);
+            j = next_line(new, j);
+        } else {
+            unpaired_old.push(row(old, i));
+            unpaired_new.push(row(new, j));
+            i = next_line(old, i);
+            j = next_line(new, j);
         }
     }
-    let mut gone = Vec::new();
-    for &i in &unpaired_old {
-        if let Some(count) = counts.get_mut(&old_rows[i].digest).filter(|c| **c > 0) {
-            *count -= 1;
-            gone.push(old_rows[i].offset);
+    unpaired_old.extend(line_rows(old, i.min(old.len()), delimiter));
+    unpaired_new.extend(line_rows(new, j.min(new.len()), delimiter));
+    (unpaired_old, unpaired_new)
+}
+
+/// How many bytes `a` and `b` start with in common.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 256;
+    let n = a.len().min(b.len());
+    let mut k = 0;
+    while k + BLOCK <= n && a[k..k + BLOCK] == b[k..k + BLOCK] {
+        k += BLOCK;
+    }
+    while k + 8 <= n {
+        let word = |t: &[u8]| u64::from_le_bytes(t[k..k + 8].try_into().expect("8 bytes"));
+        let differ = word(a) ^ word(b);
+        if differ != 0 {
+            return k + (differ.trailing_zeros() / 8) as usize;
+        }
+        k += 8;
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
+}
+
+/// The line starting at `at`, without its `\n`.
+fn line_at(text: &[u8], at: usize) -> &[u8] {
+    let rest = &text[at..];
+    &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
+}
+
+/// Where the line after the one starting at `at` starts (the text's length after the last).
+fn next_line(text: &[u8], at: usize) -> usize {
+    memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |end| at + end + 1)
+}
+
+/// Cells are trimmed: a line of delimiters and spaces is blank (a cell of other white
+/// space is a row to both texts alike, and a key of none).
+fn is_blank_line(line: &[u8], delimiter: u8) -> bool {
+    line.iter()
+        .all(|&b| b == delimiter || b.is_ascii_whitespace())
+}
+
+/// The rows (lines that are not blank) of `text` from `at` on.
+fn line_rows(text: &[u8], at: usize, delimiter: u8) -> impl Iterator<Item = RowAt> + '_ {
+    let mut at = at;
+    std::iter::from_fn(move || {
+        while at < text.len() {
+            let line = line_at(text, at);
+            let offset = at;
+            at = next_line(text, at);
+            if !is_blank_line(line, delimiter) {
+                return Some(RowAt {
+                    digest: line_digest(line),
+                    offset: offset as u64,
+                });
+            }
+        }
+        None
+    })
+}
+
+fn line_digest(line: &[u8]) -> [u64; 2] {
+    halves(xxh3_128_with_seed(line, LINE_SEED))
+}
+
+/// The header (the first line that is not blank) into `header`, and where the line
+/// after it starts.
+fn header_line(text: &[u8], delimiter: u8, header: &mut Vec<String>) -> usize {
+    let mut at = 0;
+    while at < text.len() {
+        let line = line_at(text, at);
+        at = next_line(text, at);
+        if !is_blank_line(line, delimiter) {
+            records(line, delimiter, header);
+            break;
         }
     }
-    result.added = cells_at(new, new_delimiter, &added);
-    result.gone = cells_at(old, old_delimiter, &gone);
-    result
+    at
 }
 
 /// How far the side-by-side walk looks for a row that was added or removed.
@@ -149,6 +334,7 @@ const LOOK_AHEAD: usize = 16;
 
 /// A row's digest and where it starts; the digest in two halves keeps this at 24 bytes
 /// (a `u128` would align it to 32), and nyc's Parent file has 1.8 million rows.
+#[derive(Clone)]
 struct RowAt {
     digest: [u64; 2],
     offset: u64,
@@ -176,38 +362,6 @@ fn reader(text: &[u8], delimiter: u8) -> csv::Reader<Cursor<&[u8]>> {
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(Cursor::new(text))
-}
-
-/// The digest and place of every line that is not blank, after the first (the header),
-/// which goes into `header`: `records` for a text without quotes.
-fn lines(text: &[u8], delimiter: u8, header: &mut Vec<String>) -> Vec<RowAt> {
-    let mut rows = Vec::new();
-    let mut start = 0;
-    let mut first = true;
-    let unterminated = (text.last() != Some(&b'\n')).then_some(text.len());
-    for end in memchr::memchr_iter(b'\n', text).chain(unterminated) {
-        let line = &text[start..end];
-        let offset = start as u64;
-        start = end + 1;
-        // Cells are trimmed: a line of delimiters and spaces is blank (a cell of other
-        // white space is a row to both texts alike, and a key of none).
-        if line
-            .iter()
-            .all(|&b| b == delimiter || b.is_ascii_whitespace())
-        {
-            continue;
-        }
-        if first {
-            records(line, delimiter, header);
-            first = false;
-            continue;
-        }
-        rows.push(RowAt {
-            digest: halves(xxh3_128_with_seed(line, LINE_SEED)),
-            offset,
-        });
-    }
-    rows
 }
 
 /// Line digests are seeded apart from record digests: the two never meet in one diff.
@@ -283,6 +437,8 @@ fn cells(record: &csv::ByteRecord) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn sorted(rows: &[Vec<String>]) -> Vec<String> {
@@ -309,6 +465,112 @@ mod tests {
         assert_eq!((diff.added.len(), diff.gone.len()), (1, 1));
         assert_eq!(diff.cells("A").collect::<Vec<_>>(), ["1", "1"]);
         assert!(diff.old_column("C").is_none());
+    }
+
+    #[test]
+    fn a_header_that_changed_makes_every_row_a_change_even_when_the_rows_did_not() {
+        let old = b"First\tLast\nAda\tLovelace\nBo\tDiddley\n";
+        let new = b"Last\tFirst\nAda\tLovelace\nBo\tDiddley\n";
+        let diff = diff(old, b'\t', new, b'\t');
+        assert_eq!((diff.added.len(), diff.gone.len()), (2, 2));
+        assert_eq!(diff.added_cells("Last").collect::<Vec<_>>(), ["Ada", "Bo"]);
+        // Quoted, the same.
+        let diff = super::diff(b"A\tB\n\"1\"\t2\n", b'\t', b"B\tA\n\"1\"\t2\n", b'\t');
+        assert_eq!((diff.added.len(), diff.gone.len()), (1, 1));
+    }
+
+    /// A small deterministic generator, for texts edited at random.
+    struct Random(u64);
+
+    impl Random {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// The rows (lines that are not blank, after the header) of a text as a multiset.
+    fn multiset(text: &[u8]) -> std::collections::BTreeMap<Vec<u8>, i64> {
+        let mut rows = std::collections::BTreeMap::new();
+        let lines = text
+            .split(|&b| b == b'\n')
+            .filter(|l| !is_blank_line(l, b'\t'));
+        for line in lines.skip(1) {
+            let cells: Vec<&[u8]> = line
+                .split(|&b| b == b'\t')
+                .map(|c| c.trim_ascii())
+                .collect();
+            *rows.entry(cells.join(&b'\t')).or_insert(0) += 1;
+        }
+        rows
+    }
+
+    #[test]
+    fn the_side_by_side_walk_finds_exactly_the_rows_added_and_gone() {
+        let mut random = Random(0x5eed);
+        for round in 0..300 {
+            let rows = 1 + random.below(60) as usize;
+            let mut old: Vec<Vec<u8>> = vec![b"ID\tName".to_vec()];
+            for _ in 0..rows {
+                // Few distinct values, so that rows repeat and runs of them look alike.
+                old.push(format!("{}\tn{}", random.below(12), random.below(3)).into_bytes());
+                if random.below(10) == 0 {
+                    old.push(b" \t ".to_vec());
+                }
+            }
+            let mut new = old.clone();
+            for _ in 0..random.below(8) {
+                let at = 1 + random.below(new.len() as u64) as usize;
+                match random.below(4) {
+                    0 => new.insert(
+                        at.min(new.len()),
+                        format!("{}\tx", random.below(99)).into_bytes(),
+                    ),
+                    1 if at < new.len() => drop(new.remove(at)),
+                    2 if at < new.len() => new[at].push(b'!'),
+                    _ if at + 1 < new.len() => new.swap(at, at + 1),
+                    _ => {}
+                }
+            }
+            let join = |lines: &[Vec<u8>], end: bool| {
+                let mut text = lines.join(&b'\n');
+                if end {
+                    text.push(b'\n');
+                }
+                text
+            };
+            let (old, new) = (
+                join(&old, random.below(5) > 0),
+                join(&new, random.below(5) > 0),
+            );
+            let diff = diff(&old, b'\t', &new, b'\t');
+            let (before, after) = (multiset(&old), multiset(&new));
+            let mut added = BTreeMap::new();
+            let mut gone = BTreeMap::new();
+            for (row, &n) in &after {
+                let more = n - before.get(row).copied().unwrap_or(0);
+                if more > 0 {
+                    added.insert(row.clone(), more);
+                }
+            }
+            for (row, &n) in &before {
+                let fewer = n - after.get(row).copied().unwrap_or(0);
+                if fewer > 0 {
+                    gone.insert(row.clone(), fewer);
+                }
+            }
+            let counted = |rows: &[Vec<String>]| {
+                let mut counts = BTreeMap::new();
+                for row in rows {
+                    *counts.entry(row.join("\t").into_bytes()).or_insert(0) += 1;
+                }
+                counts
+            };
+            assert_eq!(counted(&diff.added), added, "round {round}");
+            assert_eq!(counted(&diff.gone), gone, "round {round}");
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct Classes {
 }
 
 impl Classes {
+    /// How many classes to size the roster's index for (co-taught ones have more rows).
+    pub fn rows_hint(&self) -> usize {
+        self.table.rows_hint()
+    }
+
     pub fn open(file: &DataFile, text: TextFile, host: &Host) -> Result<Self, PluginError> {
         let table = Table::from_text(file, text, host, &[])?;
         let [id, teacher] = table.require(&["ClassID", "TeacherID"])?[..] else {

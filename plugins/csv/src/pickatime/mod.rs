@@ -2,8 +2,8 @@
 //! (required) and Parent and ParentStudent files (optional), tab-delimited with a header.
 //!
 //! The files are read one after the other, each row by row, and records come out in
-//! dependency order: the school (and term), students, teachers, parents, classes, class
-//! teachers, enrollments, relationships, and last a [`Snapshot`]. What stays in memory
+//! dependency order: the school (and term), students, teachers, classes, class teachers,
+//! enrollments, parents, relationships, and last a [`Snapshot`]. What stays in memory
 //! is one index per file (ids and line numbers) to check the references of later files.
 //!
 //! Beyond the documented format:
@@ -33,7 +33,7 @@ mod people;
 mod relationships;
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{self, Cursor, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ use roster_core::PluginError;
 use crate::config::{Config, Delimiter};
 use crate::hash::{FastBuild, FastMap, IdTable};
 use crate::table::{DataFile, Row, Table};
-use crate::text::{self, TextFile};
+use crate::text::{self, Shared, TextFile};
 use changes::{key_set, Diff, KeySet};
 use checkpoint::{Kept, Recorder, Slot};
 pub use files::FileSet;
@@ -73,6 +73,9 @@ pub struct PickatimeSource {
     kept: Option<Kept>,
     /// This run's.
     recorder: Recorder,
+    /// Where a continuing run decompresses each last text, kept from file to file: a
+    /// buffer of a hundred MiB costs as much to map afresh as to fill.
+    scratch: Vec<u8>,
 }
 
 /// What the files read so far established, for checking the references of later files.
@@ -244,11 +247,18 @@ impl PickatimeSource {
         }
         pending.push_back(Record::from(school));
         pending.extend(term.map(Record::from));
-        let mut steps = VecDeque::from([Step::Students, Step::Teachers]);
+        // Parents after the enrollments: nothing before them needs the Parent file, whose
+        // index takes the longest to build, and meanwhile the host writes the rest.
+        let mut steps = VecDeque::from([
+            Step::Students,
+            Step::Teachers,
+            Step::Classes,
+            Step::ClassTeachers,
+            Step::Enrollments,
+        ]);
         if files.parents.is_some() {
             steps.push_back(Step::Parents);
         }
-        steps.extend([Step::Classes, Step::ClassTeachers, Step::Enrollments]);
         if files.parent_students.is_some() {
             steps.push_back(Step::Relationships);
         }
@@ -264,6 +274,7 @@ impl PickatimeSource {
             failed: false,
             kept,
             recorder: Recorder::default(),
+            scratch: Vec::new(),
         })
     }
 
@@ -427,6 +438,7 @@ impl PickatimeSource {
             reader,
             encoding,
             delimiter,
+            ..
         } = text::open(&file.path, self.delimiter).map_err(cannot_read)?;
         let Some(kept) = &self.kept else {
             let reader = self.recorder.tee(slot, reader);
@@ -435,6 +447,7 @@ impl PickatimeSource {
                     reader,
                     encoding,
                     delimiter,
+                    whole: None,
                 },
                 diff: None,
                 memory: None,
@@ -446,7 +459,9 @@ impl PickatimeSource {
         let size = std::fs::metadata(&file.path).map_or(0, |m| m.len() as usize);
         let mut bytes = Vec::with_capacity(size + 1);
         { reader }.read_to_end(&mut bytes).map_err(cannot_read)?;
-        let mut old = Vec::with_capacity(bytes.len() + bytes.len() / 8);
+        let mut old = std::mem::take(&mut self.scratch);
+        old.clear();
+        old.reserve(bytes.len() + bytes.len() / 8);
         kept.text(slot, &mut old).map_err(|e| {
             PluginError::input(format!("the last run's checkpoint cannot be read: {e}"))
                 .with_hint("run with `--full` to read every file in full")
@@ -461,7 +476,7 @@ impl PickatimeSource {
             started.elapsed().as_secs_f64()
         ));
         let unchanged = bytes == old;
-        drop(old);
+        self.scratch = old;
         let bytes = Shared(Arc::new(bytes));
         if unchanged {
             self.recorder.keep(slot, kept.frame(slot));
@@ -496,14 +511,19 @@ impl PickatimeSource {
                 self.note(&opened, |changes, diff| {
                     changes.students = key_set(diff.cells("StudentID"));
                 });
-                Box::new(people::Students::open(&files.students, opened.text, &host)?)
+                let reader = people::Students::open(&files.students, opened.text, &host)?;
+                self.roster.students.reserve(reader.rows_hint());
+                self.roster.student_seen.reserve(reader.rows_hint());
+                Box::new(reader)
             }
             Step::Teachers => {
                 let opened = self.text(Slot::Teachers, &files.teachers)?;
                 self.note(&opened, |changes, diff| {
                     changes.teachers = key_set(diff.cells("TeacherID"));
                 });
-                Box::new(people::Teachers::open(&files.teachers, opened.text, &host)?)
+                let reader = people::Teachers::open(&files.teachers, opened.text, &host)?;
+                self.roster.teachers.reserve(reader.rows_hint());
+                Box::new(reader)
             }
             Step::Parents => {
                 let file = files
@@ -541,7 +561,9 @@ impl PickatimeSource {
                 self.note(&opened, |changes, diff| {
                     changes.classes = key_set(diff.cells("ClassID"));
                 });
-                Box::new(classes::Classes::open(&files.classes, opened.text, &host)?)
+                let reader = classes::Classes::open(&files.classes, opened.text, &host)?;
+                self.roster.classes.reserve(reader.rows_hint());
+                Box::new(reader)
             }
             Step::ClassTeachers => {
                 if let Some(changes) = &self.roster.changes {
@@ -641,6 +663,7 @@ impl PickatimeSource {
                 // Every file is read: the last run's texts are no longer needed, and the
                 // new ones are about to be handed over.
                 let continuing = self.kept.take().is_some();
+                self.scratch = Vec::new();
                 let mut records = VecDeque::new();
                 match self.recorder.finish() {
                     Ok(state) => records.push_back(Record::from(Checkpoint { state })),
@@ -669,12 +692,13 @@ impl PickatimeSource {
     fn release_before(&mut self, step: Step) {
         let roster = &mut self.roster;
         match step {
-            Step::Students | Step::Teachers | Step::Parents | Step::Classes => {}
+            Step::Students | Step::Teachers | Step::Classes => {}
             Step::ClassTeachers => roster.teachers = FastMap::default(),
             Step::Enrollments => roster.links = VecDeque::new(),
-            Step::Relationships => roster.classes = FastMap::default(),
+            // No file after the Enrollment file names a class.
+            Step::Parents | Step::Relationships => roster.classes = FastMap::default(),
             // Teachers and class links went before the enrollments, always planned; the
-            // classes too unless there was a ParentStudent file.
+            // classes too when there was a parent file.
             Step::Snapshot => {
                 roster.classes = FastMap::default();
                 roster.students = IdTable::default();
@@ -814,22 +838,8 @@ struct Opened {
     memory: Option<(Shared, text::Encoding, u8)>,
 }
 
-/// A text read whole, shared by its reader and the thread compressing it.
-#[derive(Clone)]
-pub(crate) struct Shared(pub Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for Shared {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
 fn in_memory((bytes, encoding, delimiter): &(Shared, text::Encoding, u8)) -> TextFile {
-    TextFile {
-        reader: Box::new(Cursor::new(bytes.clone())),
-        encoding: *encoding,
-        delimiter: *delimiter,
-    }
+    TextFile::in_memory(bytes.clone(), *encoding, *delimiter)
 }
 
 fn sorted(keys: &KeySet) -> impl Iterator<Item = &str> {

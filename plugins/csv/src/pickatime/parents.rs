@@ -3,6 +3,7 @@
 //! passes keep memory to an index of ids instead of every parent record.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use roster_core::record::{Person, Record, Role};
@@ -12,11 +13,9 @@ use roster_core::PluginError;
 use super::changes::KeySet;
 use super::people::{attributes, identifier, non_empty, required};
 use super::{Reader, Roster};
-use crate::hash::{FastMap, IdTable};
+use crate::hash::{FastBuild, FastMap, IdTable};
 use crate::table::{DataFile, Row, RowsAt, Table};
-use crate::text::TextFile;
-
-use super::Shared;
+use crate::text::{Shared, TextFile};
 
 const COLUMNS: [&str; 4] = ["ParentID", "First", "Last", "Email"];
 
@@ -37,9 +36,25 @@ impl ParentIndex {
 
     /// Every ParentID that belongs to one of `contacts`.
     pub fn ids_of(&self, contacts: &KeySet) -> KeySet {
+        let roots = self.roots_of(contacts);
+        if roots.is_empty() {
+            return KeySet::default();
+        }
         (0..self.ids.len())
-            .filter(|&node| contacts.contains(self.ids.name(self.root(node))))
+            .filter(|&node| roots.contains(&self.root(node)))
             .map(|node| Box::from(self.ids.name(node)))
+            .collect()
+    }
+
+    /// The numbers of those of `contacts` that are contacts of the file (the root of
+    /// their group), not merely ParentIDs.
+    fn roots_of(&self, contacts: &KeySet) -> HashSet<usize, FastBuild> {
+        contacts
+            .iter()
+            .filter_map(|id| {
+                let node = self.ids.get(id)?;
+                (self.root(node) == node).then_some(node)
+            })
             .collect()
     }
 
@@ -159,19 +174,25 @@ fn build_index(
     // Lowercased emails, and the ParentID number that had each first.
     let mut emails = IdTable::default();
     let mut email_owner: Vec<u32> = Vec::new();
+    let rows = table.rows_hint();
+    index.ids.reserve(rows);
+    index.parent.reserve(rows);
+    first_line.reserve(rows);
+    last_at.reserve(rows);
+    emails.reserve(rows);
+    email_owner.reserve(rows);
     let mut row = Row::default();
     while table.read_row(&mut row)? {
         let id = required(table, &row, id_column, "ParentID")?;
-        let node = match index.ids.get(id) {
-            Some(node) => {
+        let node = match index.ids.insert(id) {
+            (node, false) => {
                 host.info(&format!(
                     "{}:{}: ParentID `{id}` repeats line {}; the later row updates the contact",
                     table.file.shown, row.line, first_line[node]
                 ));
                 node
             }
-            None => {
-                let (node, _) = index.ids.insert(id);
+            (node, true) => {
                 index
                     .parent
                     .push(u32::try_from(node).expect("fewer than 4 billion parents"));
@@ -261,9 +282,8 @@ impl Parents {
     /// In a continuing run, emits only `contacts`, each from its row read again from
     /// `text` by its place.
     pub fn only(&mut self, contacts: &KeySet, text: Shared, delimiter: u8) {
-        let index = &self.index;
-        self.emit_at
-            .retain(|&(_, _, root)| contacts.contains(index.ids.name(root)));
+        let roots = self.index.roots_of(contacts);
+        self.emit_at.retain(|(_, _, root)| roots.contains(root));
         self.rows_at = Some(RowsAt::new(text, delimiter));
     }
 

@@ -128,6 +128,19 @@ impl Students {
     }
 }
 
+impl Students {
+    /// How many students to size the roster's index for.
+    pub fn rows_hint(&self) -> usize {
+        self.table.rows_hint()
+    }
+}
+
+impl Teachers {
+    pub fn rows_hint(&self) -> usize {
+        self.table.rows_hint()
+    }
+}
+
 impl Reader for Students {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
         while self.table.read_row(&mut self.row)? {
