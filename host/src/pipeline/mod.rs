@@ -104,8 +104,8 @@ const READ_AHEAD: usize = 2;
 /// A continuing run's: its plugin still reads every row, with long stretches that send
 /// nothing (a file's unchanged rows, the Parent file's index); far enough ahead, it gets
 /// through them while the host is still writing what came before. It sends only what
-/// changed, so the batches in memory are few whatever the limit.
-const CONTINUING_READ_AHEAD: usize = 64;
+/// changed, and in small batches (the csv plugin's hold 1,000 records).
+const CONTINUING_READ_AHEAD: usize = 256;
 
 /// The batches read ahead and not yet applied, and how many may be.
 #[derive(Default)]

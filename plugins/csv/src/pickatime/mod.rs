@@ -54,6 +54,9 @@ use parents::ParentIndex;
 
 /// Records per `next_batch` call.
 pub const BATCH_SIZE: usize = 5_000;
+/// A continuing run's: its records are few and far between in the rows it reads, and a
+/// smaller batch reaches the host sooner (the first one, half a file sooner).
+pub const CONTINUING_BATCH_SIZE: usize = 1_000;
 
 /// The school record's `source_id`: the files name no school, so there is exactly one.
 pub const SCHOOL_ID: &str = "school";
@@ -476,7 +479,11 @@ impl PickatimeSource {
             started.elapsed().as_secs_f64()
         ));
         let unchanged = bytes == old;
-        self.scratch = old;
+        // Kept for the next file, but not through the Parent file's index: that is the
+        // run's peak, and the buffer is the size of the largest file.
+        if slot != Slot::Parents {
+            self.scratch = old;
+        }
         let bytes = Shared(Arc::new(bytes));
         if unchanged {
             self.recorder.keep(slot, kept.frame(slot));
@@ -729,6 +736,14 @@ impl PickatimeSource {
         Snapshot::of(&complete)
     }
 
+    fn batch_size(&self) -> usize {
+        if self.roster.changes.is_some() {
+            CONTINUING_BATCH_SIZE
+        } else {
+            BATCH_SIZE
+        }
+    }
+
     fn report_progress(&self) {
         if let Some((stage, done)) = self.current.as_ref().and_then(|(_, r)| r.progress()) {
             self.host.progress(stage, done, None);
@@ -739,8 +754,9 @@ impl PickatimeSource {
 impl RecordSource for PickatimeSource {
     fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
         self.host.check_cancelled()?;
-        let mut batch = Vec::with_capacity(BATCH_SIZE);
-        while batch.len() < BATCH_SIZE {
+        let size = self.batch_size();
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
             match self.next_record()? {
                 Some(record) => batch.push(record),
                 None => break,
@@ -755,7 +771,8 @@ impl RecordSource for PickatimeSource {
     fn next_batch_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
         self.host.check_cancelled()?;
         let mut count = 0;
-        while count < BATCH_SIZE && self.next_record_encoded(out)? {
+        let size = self.batch_size();
+        while count < size && self.next_record_encoded(out)? {
             count += 1;
         }
         self.report_progress();
