@@ -93,54 +93,54 @@ pub fn diff(old: &[u8], old_delimiter: u8, new: &[u8], new_delimiter: u8) -> Dif
     let (unpaired_old, unpaired_new) = if by_line {
         let old_body = header_line(old, old_delimiter, &mut result.old_header);
         let new_body = header_line(new, new_delimiter, &mut result.new_header);
-        if result.old_header != result.new_header {
-            let every = |text, from| line_rows(text, from, new_delimiter).map(|r| r.offset);
-            result.added = cells_at(
-                new,
-                new_delimiter,
-                &every(new, new_body).collect::<Vec<_>>(),
-            );
-            result.gone = cells_at(
-                old,
-                old_delimiter,
-                &every(old, old_body).collect::<Vec<_>>(),
-            );
-            return result;
+        if result.old_header == result.new_header {
+            walk_lines(old, old_body, new, new_body, new_delimiter)
+        } else {
+            let every = |text, from| line_rows(text, from, new_delimiter).collect();
+            (every(old, old_body), every(new, new_body))
         }
-        walk_lines(old, old_body, new, new_body, new_delimiter)
     } else {
         let old_rows = records(old, old_delimiter, &mut result.old_header);
         let new_rows = records(new, new_delimiter, &mut result.new_header);
-        if result.old_header != result.new_header {
-            let every = |rows: &[RowAt]| rows.iter().map(|r| r.offset).collect::<Vec<_>>();
-            result.added = cells_at(new, new_delimiter, &every(&new_rows));
-            result.gone = cells_at(old, old_delimiter, &every(&old_rows));
-            return result;
+        if result.old_header == result.new_header {
+            walk_digests(&old_rows, &new_rows)
+        } else {
+            (old_rows, new_rows)
         }
-        walk_digests(&old_rows, &new_rows)
     };
+    let offsets = |rows: &[RowAt]| rows.iter().map(|row| row.offset).collect::<Vec<_>>();
+    let (added, gone) = if result.old_header == result.new_header {
+        unmatched(&unpaired_old, &unpaired_new)
+    } else {
+        (offsets(&unpaired_new), offsets(&unpaired_old))
+    };
+    result.added = cells_at(new, new_delimiter, &added);
+    result.gone = cells_at(old, old_delimiter, &gone);
+    result
+}
 
+/// Of the rows that did not pair up, where those start that the other text has fewer
+/// of: the new ones added, the old ones gone.
+fn unmatched(unpaired_old: &[RowAt], unpaired_new: &[RowAt]) -> (Vec<u64>, Vec<u64>) {
     let mut counts: FastMap<[u64; 2], u32> = FastMap::default();
-    for row in &unpaired_old {
+    for row in unpaired_old {
         *counts.entry(row.digest).or_default() += 1;
     }
     let mut added = Vec::new();
-    for row in &unpaired_new {
+    for row in unpaired_new {
         match counts.get_mut(&row.digest) {
             Some(count) if *count > 0 => *count -= 1,
             _ => added.push(row.offset),
         }
     }
     let mut gone = Vec::new();
-    for row in &unpaired_old {
+    for row in unpaired_old {
         if let Some(count) = counts.get_mut(&row.digest).filter(|c| **c > 0) {
             *count -= 1;
             gone.push(row.offset);
         }
     }
-    result.added = cells_at(new, new_delimiter, &added);
-    result.gone = cells_at(old, old_delimiter, &gone);
-    result
+    (added, gone)
 }
 
 /// The rows of two lists of digests that do not pair up, walking them side by side.
