@@ -101,13 +101,14 @@ pub trait Progress {
 /// plugin reads faster than the host writes: a few batches keep it busy, and more would
 /// only hold records in memory.
 const READ_AHEAD: usize = 2;
-/// A continuing run's: its plugin still reads every row, with long stretches that send
-/// nothing (a file's unchanged rows, the Parent file's index); far enough ahead, it gets
-/// through them while the host is still writing what came before. It sends only what
-/// changed, and in small batches (the csv plugin's hold 1,000 records).
-const CONTINUING_READ_AHEAD: usize = 256;
+/// Records (not batches: a plugin chooses their size) a continuing run's plugin may read
+/// ahead. It still reads every row, with long stretches that send nothing (a file's
+/// unchanged rows, the Parent file's index); far enough ahead, it gets through them
+/// while the host is still writing what came before. Bounded all the same, for a night
+/// when much changed: nyc's 1% re-sync sends 141,773 records in all.
+const CONTINUING_RECORDS_AHEAD: usize = 150_000;
 
-/// The batches read ahead and not yet applied, and how many may be.
+/// What was read ahead and not yet applied, and how much may be.
 #[derive(Default)]
 struct Window {
     state: Mutex<WindowState>,
@@ -116,27 +117,33 @@ struct Window {
 
 #[derive(Default)]
 struct WindowState {
-    ahead: usize,
-    limit: usize,
+    batches: usize,
+    records: usize,
+    max_batches: usize,
+    max_records: usize,
     /// The job stopped reading: the plugin's thread ends instead of waiting for room.
     closed: bool,
 }
 
 impl Window {
-    fn new(limit: usize) -> Self {
+    fn new(max_batches: usize) -> Self {
         let window = Window::default();
-        window.state.lock().unwrap().limit = limit;
+        let mut state = window.state.lock().unwrap();
+        (state.max_batches, state.max_records) = (max_batches, usize::MAX);
+        drop(state);
         window
     }
 
-    /// Waits until one more batch may be read (`limit` wait, one more is being read);
-    /// `false` once the job stopped reading.
+    /// Waits until one more batch may be read (with `max_batches` waiting, one more is
+    /// being read); `false` once the job stopped reading.
     fn reserve(&self) -> bool {
         let mut state = self.state.lock().unwrap();
-        while !state.closed && state.ahead > state.limit {
+        while !state.closed
+            && (state.batches > state.max_batches || state.records >= state.max_records)
+        {
             state = self.changed.wait(state).unwrap();
         }
-        state.ahead += 1;
+        state.batches += 1;
         !state.closed
     }
 
@@ -144,6 +151,10 @@ impl Window {
         change(&mut self.state.lock().unwrap());
         self.changed.notify_all();
     }
+}
+
+fn records_in(batch: &NextBatch) -> usize {
+    batch.as_ref().map_or(0, |b| b.as_ref().map_or(0, Vec::len))
 }
 
 /// The job's end of the channel: taking a batch makes room for another, and dropping it
@@ -156,8 +167,11 @@ struct Batches<'w> {
 impl Batches<'_> {
     fn next(&self) -> NextBatch {
         let batch = self.receiver.recv().unwrap_or(Ok(None));
-        self.window
-            .update(|state| state.ahead = state.ahead.saturating_sub(1));
+        let records = records_in(&batch);
+        self.window.update(|state| {
+            state.batches = state.batches.saturating_sub(1);
+            state.records = state.records.saturating_sub(records);
+        });
         batch
     }
 }
@@ -245,6 +259,8 @@ pub fn run(
             // channel does: the plugin is read no further.
             while window.reserve() {
                 let next = records.next_batch();
+                let read = records_in(&next);
+                window.update(|state| state.records += read);
                 let last = !matches!(next, Ok(Some(_)));
                 if sender.send(next).is_err() || last {
                     break;
@@ -253,7 +269,11 @@ pub fn run(
         });
         let batches = Batches { receiver, window };
         let mut next_batch = || batches.next();
-        let mut continuing = || window.update(|state| state.limit = CONTINUING_READ_AHEAD);
+        let mut continuing = || {
+            window.update(|state| {
+                (state.max_batches, state.max_records) = (usize::MAX, CONTINUING_RECORDS_AHEAD)
+            })
+        };
         run_job(
             conn,
             &mut next_batch,
