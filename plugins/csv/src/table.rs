@@ -159,8 +159,6 @@ pub struct Table {
     /// Rows of the one-row-per-student enrollment layout may stop after their last class.
     short_rows_ok: bool,
     pub rows: u64,
-    /// The text's lines, when it is in memory: at most that many rows to index.
-    lines: usize,
 }
 
 impl Table {
@@ -190,9 +188,6 @@ impl Table {
             file.shown, text.encoding, text.delimiter as char
         ));
         let stopped = Stopped::default();
-        let lines = text.whole.as_ref().map_or(0, |whole| {
-            memchr::memchr_iter(b'\n', whole.as_ref()).count()
-        });
         let reader = match text.whole {
             // Without a quote, a record is a line and a cell what lies between two
             // delimiters: the CSV reader would split it the same, only slower.
@@ -223,7 +218,6 @@ impl Table {
             unnamed_warned: false,
             short_rows_ok: false,
             rows: 0,
-            lines,
         };
         let mut row = Row::default();
         if table.next_fields(&mut row)? {
@@ -236,10 +230,14 @@ impl Table {
         Ok(table)
     }
 
-    /// How many rows to size an index for: the text's lines when it was read whole (a
-    /// continuing run's), else none known.
+    /// How many rows to size an index for: the lines of a text split line by line (a
+    /// continuing run's), else none known. Counted when asked: a file opened twice is
+    /// indexed once.
     pub fn rows_hint(&self) -> usize {
-        self.lines
+        match &self.reader {
+            Source::Lines(lines) => memchr::memchr_iter(b'\n', lines.text.as_ref()).count(),
+            Source::Csv(_) => 0,
+        }
     }
 
     #[cfg(test)]
