@@ -619,32 +619,17 @@ fn cancel_check(
 /// Builds the plugin file of the workspace package `package` with cargo and returns its
 /// path, for tests that load a plugin the way the host does ([`PluginFile::load`]).
 ///
-/// Meant to be called from a test: it builds with the profile the running test binary was
-/// built with (`--release` when that is `release`) into the same target folder, and
-/// assumes the library has its default name (the package name with `-` as `_`). cargo
-/// has released its lock by the time tests run, so this only builds what `cargo test`
-/// did not (the `cdylib`).
+/// Meant to be called from a test: it runs [`cargo_build_from_test`] and assumes the
+/// library has its default name (the package name with `-` as `_`).
 ///
 /// [`PluginFile::load`]: crate::loader::PluginFile::load
 pub fn build_plugin_file(package: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
-    // target/<profile>/deps/<test binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("{} is not in a cargo target folder", exe.display()))?
-        .to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build.args(["build", "-p", package]);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
+    let (mut build, profile_dir) = cargo_build_from_test()?;
     let status = build
         .status()
-        .map_err(|e| format!("cannot run cargo build -p {package}: {e}"))?;
+        .map_err(|e| format!("cannot run cargo build for {package}: {e}"))?;
     if !status.success() {
-        return Err(format!("cargo build -p {package} failed ({status})"));
+        return Err(format!("cargo build for {package} failed ({status})"));
     }
     let file = profile_dir.join(format!(
         "{}{}{}",
@@ -660,6 +645,55 @@ pub fn build_plugin_file(package: &str) -> Result<PathBuf, String> {
             file.display()
         ))
     }
+}
+
+/// `cargo build --workspace --all-targets`, for a test that needs what `cargo test` does
+/// not leave in the target folder (a `cdylib`, another package's binary), and the
+/// profile folder (`target/debug`) it builds into: the running test binary's profile,
+/// `--release` when that is `release`. cargo has released its lock by the time tests run.
+///
+/// After `cargo test --workspace` this finds everything fresh, and two choices keep it so.
+/// The selection is the whole workspace rather than `-p package`: cargo unifies features
+/// over what it is asked to build, so `-p` would build the dependencies again with other
+/// features (and the next `cargo test` would build them back). And the variables cargo
+/// sets for the test process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...) are removed:
+/// passed on, they would reach build scripts that watch them (ring's does) and rebuild
+/// their crates and everything above them, differently for each test package.
+pub fn cargo_build_from_test() -> Result<(std::process::Command, PathBuf), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} is not in a cargo target folder", exe.display()))?
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--workspace", "--all-targets"]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_for_tests) {
+            build.env_remove(name);
+        }
+    }
+    Ok((build, profile_dir))
+}
+
+/// The variables cargo sets when it runs a test binary, as opposed to the ones that
+/// configure cargo itself (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_TERM_COLOR`, ...).
+fn set_by_cargo_for_tests(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// Checks a stream of records the way the host's pipeline will, without a database:

@@ -2,7 +2,6 @@
 //! (binary with its plugins beside it), and gives each test its own folder and database.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 pub fn repo_root() -> PathBuf {
@@ -14,13 +13,6 @@ pub fn repo_root() -> PathBuf {
 
 pub fn fixtures() -> PathBuf {
     repo_root().join("fixtures")
-}
-
-/// The cargo output folder this test binary was built into (`target/debug`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/e2e-<hash>
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
 pub const GOOD_PLUGINS: &[&str] = &["csv", "clever", "oneroster"];
@@ -39,21 +31,13 @@ impl Install {
     }
 }
 
-/// Build once per test run. cargo has released its lock by the time tests run.
+/// Build once per test run: the binary and the plugin files, which `cargo test` does not
+/// leave in the target folder for another package's tests.
 pub fn install() -> &'static Install {
     static INSTALL: OnceLock<Install> = OnceLock::new();
     INSTALL.get_or_init(|| {
-        let profile = profile_dir();
-        let mut build = Command::new(env!("CARGO"));
-        // The same selection and targets as `cargo test --workspace`, so cargo resolves the
-        // same features and finds everything already built: only the plugin files and the
-        // binary that a test build may skip get built here.
-        build
-            .current_dir(repo_root())
-            .args(["build", "--workspace", "--all-targets"]);
-        if profile.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
+        let (mut build, profile) = roster_core::conformance::cargo_build_from_test().unwrap();
+        build.current_dir(repo_root());
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the binary and plugins failed");
 
