@@ -109,14 +109,26 @@ pub(crate) fn config_with_checkpoint(config: &str, checkpoint: Option<&[u8]>) ->
     let Some(checkpoint) = checkpoint else {
         return config.to_string();
     };
-    // A file source's checkpoint runs to tens of MiB: no formatting machinery per byte.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // A file source's checkpoint runs to tens of MiB, and a continuing run cannot start
+    // before it is written out: two digits per byte from a table, into a buffer sized
+    // once (no formatting machinery, no capacity check per digit).
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+            i += 1;
+        }
+        pairs
+    };
     let mut text =
         Vec::with_capacity(CHECKPOINT_LINE.len() + 2 * checkpoint.len() + 1 + config.len());
     text.extend_from_slice(CHECKPOINT_LINE.as_bytes());
-    for &byte in checkpoint {
-        text.push(DIGITS[usize::from(byte >> 4)]);
-        text.push(DIGITS[usize::from(byte & 0xf)]);
+    let start = text.len();
+    text.resize(start + 2 * checkpoint.len(), 0);
+    for (digits, &byte) in text[start..].chunks_exact_mut(2).zip(checkpoint) {
+        digits.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
     text.push(b'\n');
     text.extend_from_slice(config.as_bytes());
@@ -149,15 +161,16 @@ fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) {
         return None;
     }
-    let mut bytes = Vec::with_capacity(hex.len() / 2);
-    for pair in hex.chunks_exact(2) {
+    let mut bytes = vec![0; hex.len() / 2];
+    // Bad digits are looked for once at the end: a branch per byte costs more than the
+    // table, and a checkpoint that fails is rare.
+    let mut any_bad = 0;
+    for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
         let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
-        if high == NOT || low == NOT {
-            return None;
-        }
-        bytes.push(high << 4 | low);
+        any_bad |= (high | low) & 0xf0;
+        *byte = high << 4 | low;
     }
-    Some(bytes)
+    (any_bad == 0).then_some(bytes)
 }
 
 impl RootModule for PluginModuleRef {
