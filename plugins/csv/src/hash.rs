@@ -52,10 +52,7 @@ impl IdTable {
         if self.slots.is_empty() {
             return None;
         }
-        match self.find(id, self.hasher.hash_one(id)) {
-            Ok(number) => Some(number),
-            Err(_) => None,
-        }
+        self.find(id, self.hasher.hash_one(id)).ok()
     }
 
     /// The number of `id`, and whether it was added just now (numbered `len()`).
