@@ -146,4 +146,20 @@ mod tests {
         assert_eq!(table.get("id999"), Some(999));
         assert_eq!(table.insert("id1000"), (1001, true));
     }
+
+    #[test]
+    fn ids_whose_tags_match_are_told_apart_by_their_text() {
+        // 100,000 ids share 128 tags: most probes meet a slot with their own tag that
+        // holds another id, and the table grows from empty on the way.
+        let mut table = IdTable::default();
+        for i in 0..100_000 {
+            assert_eq!(table.insert(&format!("P{i:07}")), (i, true));
+        }
+        for i in 0..100_000 {
+            assert_eq!(table.get(&format!("P{i:07}")), Some(i));
+            assert_eq!(table.insert(&format!("P{i:07}")), (i, false));
+        }
+        assert_eq!(table.get("P0100000"), None);
+        assert_eq!(table.get("P000000"), None);
+    }
 }
