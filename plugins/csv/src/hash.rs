@@ -57,6 +57,7 @@ impl IdTable {
 
     /// The number of `id`, and whether it was added just now (numbered `len()`).
     pub fn insert(&mut self, id: &str) -> (usize, bool) {
+        // Room first, so that the slot the search ends on is the one the id goes in.
         if (self.len() + 1) * 2 > self.slots.len() {
             self.grow((self.len() + 1) * 2);
         }
@@ -149,8 +150,9 @@ mod tests {
 
     #[test]
     fn ids_whose_tags_match_are_told_apart_by_their_text() {
-        // 100,000 ids share 128 tags: most probes meet a slot with their own tag that
-        // holds another id, and the table grows from empty on the way.
+        // 100,000 ids share 128 tags: hundreds of probes meet a slot whose tag matches
+        // but whose id does not (a table that trusted the tag would answer with that
+        // id), and the table grows from empty on the way.
         let mut table = IdTable::default();
         for i in 0..100_000 {
             assert_eq!(table.insert(&format!("P{i:07}")), (i, true));
