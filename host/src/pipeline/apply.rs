@@ -149,6 +149,10 @@ impl Ids {
         Ids(DigestMap::with_capacity(capacity))
     }
 
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
     fn get(&self, id: &str) -> Option<&Entry> {
         self.0.get(&digest(id))
     }
@@ -783,6 +787,14 @@ impl<'t> Apply<'t> {
 
     /// Every class of the source the run has not looked up yet, at once.
     fn load_all_classes(&mut self) -> rusqlite::Result<()> {
+        // Sized up front (an upper bound: other sources' classes count too), as for
+        // people: a district's hundreds of thousands would otherwise be rehashed.
+        let classes: i64 = self
+            .tx
+            .query_row("SELECT count(*) FROM classes", [], |r| r.get(0))?;
+        let classes = usize::try_from(classes).unwrap_or(0);
+        self.classes.reserve(classes);
+        self.class_scope.reserve(classes);
         let mut statement = self.tx.prepare_cached(
             "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes
              WHERE source = ?1",

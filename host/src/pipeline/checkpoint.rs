@@ -14,12 +14,23 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, MAIN_DB};
 
 /// The checkpoint kept for `source` under `context`, if there is one.
 pub fn load(conn: &Connection, source: &str, context: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.query_row(
-        "SELECT checkpoint FROM source_checkpoints WHERE source = ?1 AND context = ?2",
-        params![source, context],
-        |r| r.get(0),
-    )
-    .optional()
+    let found = conn
+        .query_row(
+            "SELECT rowid, length(checkpoint) FROM source_checkpoints
+             WHERE source = ?1 AND context = ?2",
+            params![source, context],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, usize>(1)?)),
+        )
+        .optional()?;
+    let Some((row, size)) = found else {
+        return Ok(None);
+    };
+    // Read straight into its buffer: selected as a value, SQLite would first copy a file
+    // source's tens of MiB into one of its own.
+    let blob = conn.blob_open(MAIN_DB, c"source_checkpoints", c"checkpoint", row, true)?;
+    let mut checkpoint = vec![0; size];
+    blob.read_at_exact(&mut checkpoint, 0)?;
+    Ok(Some(checkpoint))
 }
 
 /// Keep `checkpoint` as `source`'s, or forget the old one when the run sent none.

@@ -43,6 +43,12 @@ impl<V> DigestMap<V> {
         }
     }
 
+    /// Room for about `additional` more entries, spread as `with_capacity` spreads them.
+    pub fn reserve(&mut self, additional: usize) {
+        let each = additional / PARTS + additional / PARTS / 8;
+        self.parts.iter_mut().for_each(|part| part.reserve(each));
+    }
+
     pub fn get(&self, key: &Digest) -> Option<&V> {
         self.parts[part(key)].get(key)
     }
@@ -92,5 +98,12 @@ mod tests {
         assert_eq!(sum, (0..1000).sum::<i64>() - 7 - 8 + 70 + 80 + 1);
         map.values_mut().for_each(|n| *n = 0);
         assert!(map.values().all(|&n| n == 0));
+        map.reserve(10_000);
+        assert!(map.parts.iter().all(|part| part.capacity() >= 625));
+        assert_eq!(
+            map.get(&digest("new")),
+            Some(&0),
+            "reserving keeps what it holds"
+        );
     }
 }
