@@ -7,12 +7,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> std::process::ExitCode {
-    // Freed memory goes back to the system after 10 ms (mimalloc 2's delay), not the
-    // second mimalloc 3 waits: an import's phases hand memory from one map to the next,
-    // and memory held a second longer was at nyc 50-210 MiB of each import's peak, in
-    // the same time (docs/performance.md, item 29). Each plugin file sets its own allocator's.
+    // Freed memory goes back to the system after 100 ms, not the second mimalloc 3 waits:
+    // an import's phases hand memory from one map to the next, and memory held that
+    // second was at nyc 50-210 MiB of each import's peak. 10 ms (mimalloc 2's delay)
+    // saved 25 MiB more and cost a Clever import 5-10% more CPU (docs/performance.md,
+    // item 29). Each plugin file sets its own allocator's.
     // SAFETY: sets a number in mimalloc's options, before any thread starts.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100) };
     roster_host::store::configure_sqlite();
     roster_host::main()
 }

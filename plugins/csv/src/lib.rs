@@ -23,13 +23,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// This file's allocator returns freed memory after 10 ms, as the host's does (see its
+/// This file's allocator returns freed memory after 100 ms, as the host's does (see its
 /// `main`): mimalloc 3 holds it a second, which at nyc was up to 210 MiB of a run's peak.
 fn return_freed_memory_soon() {
     // mimalloc's `mi_option_purge_delay` (its `mimalloc.h`; the Rust bindings do not name it).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: sets a number in this file's own mimalloc's options.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100) };
 }
 
 pub mod clever_sftp;
