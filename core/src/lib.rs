@@ -4,6 +4,7 @@
 //! - [`sdk`]: what a plugin author writes against: [`sdk::Plugin`], [`sdk::RecordSource`],
 //!   [`sdk::Host`] and the [`export_plugin!`] macro.
 //! - [`loader`]: what the host uses to load plugin files and pull records from them.
+//! - [`allocator`]: the one setting the host and the bundled plugins give their allocators.
 //!
 //! **Architecture invariant:** abi_stable is named only inside this crate (the private
 //! `abi` module and the export macro). Plugins and the host see plain Rust types, so the
@@ -11,6 +12,7 @@
 
 #[doc(hidden)]
 pub mod abi;
+pub mod allocator;
 pub mod conformance;
 mod error;
 pub mod loader;

@@ -23,13 +23,14 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// This file's allocator returns freed memory after 100 ms, as the host's does (see its
-/// `main`): mimalloc 3 holds it a second, which at nyc was up to 210 MiB of a run's peak.
+/// This file's allocator hands freed memory back as the host's does
+/// (`roster_core::allocator`).
 fn return_freed_memory_soon() {
-    // mimalloc's `mi_option_purge_delay` (its `mimalloc.h`; the Rust bindings do not name it).
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: sets a number in this file's own mimalloc's options.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100) };
+    use roster_core::allocator::{mimalloc_purge_delay, MIMALLOC_PURGE_DELAY_OPTION};
+    if let Some(delay) = mimalloc_purge_delay() {
+        // SAFETY: sets a number in this file's own mimalloc's options.
+        unsafe { libmimalloc_sys::mi_option_set(MIMALLOC_PURGE_DELAY_OPTION, delay) };
+    }
 }
 
 pub mod clever_sftp;
