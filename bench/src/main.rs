@@ -35,7 +35,7 @@ use measure::Measured;
 )]
 struct Cli {
     #[command(subcommand)]
-    child: Option<Child>,
+    internal: Option<Internal>,
     /// District size: tiny (1k students), small (10k), medium (100k), nyc (1.1M).
     #[arg(long, default_value = "tiny")]
     size: String,
@@ -74,7 +74,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Child {
+enum Internal {
     /// (internal) one in-process import, run by the bench as a child process.
     #[command(hide = true)]
     ChildImport(child::ChildArgs),
@@ -86,6 +86,14 @@ enum Child {
         #[arg(last = true, required = true)]
         command: Vec<std::ffi::OsString>,
     },
+    /// (internal) serve captured Clever pages until interrupted, to profile an import by
+    /// hand: prints the base URL; the token is `bench-token`.
+    #[command(hide = true)]
+    ServeReplay {
+        /// Folders of captured pages (`inputs/clever-*` under the work folder).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +103,15 @@ enum CleverMode {
     /// The mock server itself serving the whole district.
     Direct,
     Both,
+}
+
+fn serve_replay(dirs: &[PathBuf]) -> Result<ExitCode> {
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let server = clever::Replay::start(&dirs)?;
+    println!("{}", server.base_url());
+    loop {
+        std::thread::park();
+    }
 }
 
 const SCHOOL: &str = "Synthetic District";
@@ -111,9 +128,10 @@ fn main() -> ExitCode {
     // As the `roster` binary does, before any thread touches SQLite.
     roster_host::store::configure_sqlite();
     let cli = Cli::parse();
-    let result = match &cli.child {
-        Some(Child::ChildImport(args)) => child::run(args).map(|()| ExitCode::SUCCESS),
-        Some(Child::MeasureChild { out, command }) => measure::child_main(out, command),
+    let result = match &cli.internal {
+        Some(Internal::ChildImport(args)) => child::run(args).map(|()| ExitCode::SUCCESS),
+        Some(Internal::MeasureChild { out, command }) => measure::child_main(out, command),
+        Some(Internal::ServeReplay { dirs }) => serve_replay(dirs),
         None => Bench::new(&cli)
             .and_then(|mut bench| bench.run(&cli))
             .map(|()| ExitCode::SUCCESS),

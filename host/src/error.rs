@@ -61,12 +61,26 @@ macro_rules! from_error {
         }
     )*};
 }
-from_error!(
-    crate::config::ConfigError,
-    crate::store::StoreError,
-    rusqlite::Error,
-    std::io::Error
-);
+from_error!(crate::config::ConfigError, std::io::Error);
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(error: crate::store::StoreError) -> Self {
+        let hint = error.hint();
+        CliError {
+            message: error.to_string(),
+            hint,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for CliError {
+    fn from(error: rusqlite::Error) -> Self {
+        CliError {
+            message: error.to_string(),
+            hint: crate::store::sqlite_hint(&error),
+        }
+    }
+}
 
 impl From<roster_core::LoadError> for CliError {
     fn from(error: roster_core::LoadError) -> Self {

@@ -197,7 +197,7 @@ fn a_killed_import_leaves_the_old_or_the_new_state() {
             outcomes[1] += 1;
             // Start over from empty for the next kill point.
             drop(db);
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", sandbox.db_path().display()));
             }
             sandbox.roster(&["import", "--dry-run"]).ok();

@@ -10,8 +10,82 @@
 //! The committed database has exactly the schema it had; a failed or cancelled import
 //! rolls the drops back with everything else. Unique indexes and primary keys stay: they
 //! are what refuses a duplicate.
+//!
+//! Such an import also writes through a rollback journal instead of the WAL
+//! ([`RollbackJournal`]): every page it writes is new, and a rollback journal keeps only
+//! the pages that existed when the transaction began, so the roster's gigabytes are
+//! written once, to the database, instead of to the WAL and again by the checkpoint.
 
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
+
+/// Whether the roster has no contacts (and so no links to them either).
+fn roster_is_empty(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM contacts)", [], |r| {
+        r.get(0)
+    })
+}
+
+/// The journal a first import writes through, set before its transaction begins and
+/// the WAL again after it ends.
+///
+/// A rollback journal undoes a page past the file's original end by truncating the file,
+/// so it holds only the empty roster's few changed pages: a failed, cancelled or crashed
+/// import is still undone whole (a crash's journal is rolled back when the roster is next
+/// opened). What it costs: until the import ends, other connections cannot read the
+/// roster (there is nothing in it yet to read). `synchronous` is FULL meanwhile, as a
+/// rollback journal needs it to survive a power cut. A connection that is not in WAL
+/// mode (in memory), or a roster another connection has open, keeps its journal.
+#[derive(Debug)]
+#[must_use = "the WAL comes back with `end`"]
+pub struct RollbackJournal {
+    switched: bool,
+}
+
+impl RollbackJournal {
+    pub fn begin(conn: &Connection) -> rusqlite::Result<RollbackJournal> {
+        let unchanged = RollbackJournal { switched: false };
+        let journal: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if !journal.eq_ignore_ascii_case("wal") || !roster_is_empty(conn)? {
+            return Ok(unchanged);
+        }
+        // WAL -> DELETE needs the only connection; with another one open SQLite keeps
+        // the WAL (or reports the roster busy): the import is then as safe, only slower.
+        let changed =
+            conn.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get::<_, String>(0));
+        match changed {
+            Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                tracing::debug!("empty roster: written through a rollback journal");
+                Ok(RollbackJournal { switched: true })
+            }
+            Ok(_) | Err(_) => {
+                tracing::debug!("empty roster, but open elsewhere: written through the WAL");
+                Ok(unchanged)
+            }
+        }
+    }
+
+    /// Back to the WAL and the roster's usual `synchronous`. Failing changes no data (the
+    /// next open sets the WAL again), so it is a warning.
+    pub fn end(self, conn: &Connection) {
+        if !self.switched {
+            return;
+        }
+        let restored = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .and_then(|mode| {
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                Ok(mode)
+            });
+        match restored {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+            Ok(mode) => tracing::warn!("the roster stays in journal mode {mode} until next opened"),
+            Err(error) => {
+                tracing::warn!("the roster stays in journal mode delete until next opened: {error}")
+            }
+        }
+    }
+}
 
 /// The indexes only lookups use (see `store/schema.rs`). Unique constraints are not here.
 const DEFERRABLE: &[&str] = &[
@@ -34,10 +108,7 @@ impl Deferred {
     /// Drop the deferrable indexes if the roster has no contacts yet (and so no links to
     /// them either); otherwise keep everything as it is.
     pub fn begin(tx: &Transaction<'_>) -> rusqlite::Result<Deferred> {
-        let empty: bool = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM contacts)", [], |r| {
-            r.get(0)
-        })?;
-        if !empty {
+        if !roster_is_empty(tx)? {
             return Ok(Deferred::default());
         }
         let mut statement = tx.prepare(
@@ -74,6 +145,8 @@ impl Deferred {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
+    use std::time::Duration;
 
     fn schema(conn: &rusqlite::Connection) -> Vec<(String, String)> {
         let mut statement = conn
@@ -111,6 +184,131 @@ mod tests {
         assert!(Deferred::begin(&tx).unwrap().is_active());
         tx.rollback().unwrap();
         assert_eq!(schema(&store.conn), before);
+    }
+
+    fn journal_and_sync(conn: &rusqlite::Connection) -> (String, i64) {
+        (
+            conn.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap(),
+            conn.pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap(),
+        )
+    }
+
+    fn add_contacts(conn: &rusqlite::Connection, count: usize) {
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO contacts (role, first_name, last_name, access_level) VALUES ('student', ?1, 'B', 'customer')",
+            )
+            .unwrap();
+        for n in 0..count {
+            insert.execute([format!("first name {n:08}")]).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_first_import_writes_through_a_rollback_journal_then_the_wal_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
+        assert_eq!(journal_and_sync(&store.conn), ("wal".into(), 1));
+        let journal = RollbackJournal::begin(&store.conn).unwrap();
+        // FULL: a rollback journal survives a power cut only with it.
+        assert_eq!(journal_and_sync(&store.conn), ("delete".into(), 2));
+        journal.end(&store.conn);
+        assert_eq!(journal_and_sync(&store.conn), ("wal".into(), 1));
+    }
+
+    #[test]
+    fn a_roster_with_contacts_or_open_elsewhere_keeps_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let store = crate::store::Store::open(&path).unwrap();
+        let reader = crate::store::Store::open_read_only(&path).unwrap();
+        let _: i64 = reader
+            .conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+            .unwrap();
+        let journal = RollbackJournal::begin(&store.conn).unwrap();
+        assert_eq!(journal_and_sync(&store.conn), ("wal".into(), 1));
+        journal.end(&store.conn);
+        drop(reader);
+
+        add_contacts(&store.conn, 1);
+        let journal = RollbackJournal::begin(&store.conn).unwrap();
+        assert_eq!(journal_and_sync(&store.conn), ("wal".into(), 1));
+        journal.end(&store.conn);
+        assert_eq!(journal_and_sync(&store.conn), ("wal".into(), 1));
+    }
+
+    /// What a crash leaves: the database and its journal as they are on disk in the middle
+    /// of a first import, its pages already spilling into the database file.
+    #[test]
+    fn a_first_import_cut_off_midway_is_undone_from_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let mut store = crate::store::Store::open(&path).unwrap();
+        let empty_size = std::fs::metadata(&path).unwrap().len();
+        let journal = RollbackJournal::begin(&store.conn).unwrap();
+        store.conn.pragma_update(None, "cache_size", 20).unwrap();
+        let crashed = dir.path().join("crashed");
+        std::fs::create_dir(&crashed).unwrap();
+        {
+            let tx = store.conn.transaction().unwrap();
+            let deferred = Deferred::begin(&tx).unwrap();
+            assert!(deferred.is_active());
+            add_contacts(&tx, 20_000);
+            // Meanwhile a reader waits for the import, then is told why.
+            let reader = Store::open_read_only(&path).unwrap();
+            reader.conn.busy_timeout(Duration::ZERO).unwrap();
+            let error = reader
+                .conn
+                .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
+                .unwrap_err();
+            let hint = crate::store::sqlite_hint(&error).unwrap_or_default();
+            assert!(hint.contains("an import is writing"), "{error}: {hint}");
+            for suffix in ["", "-journal"] {
+                std::fs::copy(
+                    dir.path().join(format!("roster.db{suffix}")),
+                    crashed.join(format!("roster.db{suffix}")),
+                )
+                .unwrap();
+            }
+        }
+        journal.end(&store.conn);
+        let copy = crashed.join("roster.db");
+        assert!(
+            std::fs::metadata(&copy).unwrap().len() > empty_size * 4,
+            "the import's pages reached the database file"
+        );
+
+        // A reader cannot undo it, and says who can.
+        let reader = crate::store::Store::open_read_only(&copy).unwrap();
+        let error = reader
+            .conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        let hint = crate::store::sqlite_hint(&error).unwrap_or_default();
+        assert!(hint.contains("import was interrupted"), "{error}: {hint}");
+        drop(reader);
+
+        // The next writer does: the empty roster, whole, with every index back.
+        let store = crate::store::Store::open(&copy).unwrap();
+        let check: String = store
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let contacts: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(contacts, 0);
+        assert_eq!(
+            schema(&store.conn),
+            schema(&Store::open(&path).unwrap().conn)
+        );
+        assert!(!crashed.join("roster.db-journal").exists());
+        assert_eq!(journal_and_sync(&store.conn), ("wal".into(), 1));
     }
 
     #[test]

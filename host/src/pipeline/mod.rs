@@ -14,8 +14,10 @@ mod guard;
 mod pending_ids;
 mod scope;
 pub mod summary;
+mod writeback;
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
 use roster_core::record::{Entity, Kind};
@@ -86,6 +88,7 @@ impl ImportError {
             ImportError::MassDeactivation { .. } => Some(
                 "if the source really lost them (a new school year), run again with --allow-mass-deactivation; --dry-run shows the changes first".into(),
             ),
+            ImportError::Sql(error) => crate::store::sqlite_hint(error),
             _ => None,
         }
     }
@@ -250,6 +253,7 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<Summary, ImportError> {
     let mut cache = PageCache::of(conn)?;
+    let journal = bulk::RollbackJournal::begin(conn)?;
     let window = Window::new(READ_AHEAD);
     let result = std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::channel::<NextBatch>();
@@ -286,6 +290,7 @@ pub fn run(
     });
     // The memory goes back once the job is over; a failure here changes no data.
     let _ = cache.restore(conn);
+    journal.end(conn);
     result
 }
 
@@ -307,6 +312,8 @@ fn run_job(
         apply::ApplyError::Invalid(message) => invalid(message),
         apply::ApplyError::Sql(error) => ImportError::Sql(error),
     };
+    let writeback =
+        writeback::EarlyWriteback::start(conn.path().filter(|p| !p.is_empty()).map(Path::new));
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let deferred = bulk::Deferred::begin(&tx)?;
     if deferred.is_active() {
@@ -523,6 +530,7 @@ fn run_job(
     if job.dry_run || policy == DedupePolicy::Report {
         tx.rollback()?;
     } else {
+        writeback.include_database();
         deferred.finish(&tx)?;
         tx.commit()?;
         tracing::debug!(

@@ -34,6 +34,32 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::Open { source, .. } | StoreError::Sql { source, .. } => sqlite_hint(source),
+            _ => None,
+        }
+    }
+}
+
+/// What a user can do about an SQLite error they may meet.
+pub fn sqlite_hint(error: &rusqlite::Error) -> Option<String> {
+    let error = error.sqlite_error()?;
+    if error.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK {
+        // A first import writes through a rollback journal (pipeline/bulk.rs); one that
+        // was killed leaves it, and only a writing connection can roll it back.
+        return Some(
+            "an import was interrupted; the next `roster import` or `roster sync run` undoes it"
+                .into(),
+        );
+    }
+    (error.code == rusqlite::ErrorCode::DatabaseBusy).then(|| {
+        "an import is writing the roster (a first import keeps it to itself until it ends); try again once it is done"
+            .into()
+    })
+}
+
 /// Process-wide SQLite settings: SQLite allocates from mimalloc like the rest of the host
 /// (through glibc malloc, its page and statement allocations took an arena lock each),
 /// and keeps no memory statistics, which take a global mutex on every allocation.
@@ -143,8 +169,9 @@ impl Store {
     }
 
     /// Hold the database's writer lock for as long as the guard lives. One import or sync
-    /// writes at a time; readers are never blocked (WAL). The lock is an OS file lock, so
-    /// a killed process releases it.
+    /// writes at a time; readers are not blocked (WAL), except by a first import into an
+    /// empty roster (see `pipeline/bulk.rs`). The lock is an OS file lock, so a killed
+    /// process releases it.
     pub fn lock_writer(&self) -> Result<WriterLock, StoreError> {
         let lock_path = lock_path(&self.path);
         let shown = self.path.display().to_string();
