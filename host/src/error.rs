@@ -63,41 +63,31 @@ macro_rules! from_error {
 }
 from_error!(crate::config::ConfigError, std::io::Error);
 
-impl From<crate::store::StoreError> for CliError {
-    fn from(error: crate::store::StoreError) -> Self {
-        let hint = error.hint();
-        CliError {
-            message: error.to_string(),
-            hint,
+/// Errors that know what a user can do about them.
+macro_rules! from_hinted_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for CliError {
+            fn from(error: $ty) -> Self {
+                let hint = error.hint();
+                CliError {
+                    message: error.to_string(),
+                    hint,
+                }
+            }
         }
-    }
+    )*};
 }
+from_hinted_error!(
+    crate::store::StoreError,
+    roster_core::LoadError,
+    crate::pipeline::ImportError
+);
 
 impl From<rusqlite::Error> for CliError {
     fn from(error: rusqlite::Error) -> Self {
         CliError {
             message: error.to_string(),
             hint: crate::store::sqlite_hint(&error),
-        }
-    }
-}
-
-impl From<roster_core::LoadError> for CliError {
-    fn from(error: roster_core::LoadError) -> Self {
-        let hint = error.hint();
-        CliError {
-            message: error.to_string(),
-            hint,
-        }
-    }
-}
-
-impl From<crate::pipeline::ImportError> for CliError {
-    fn from(error: crate::pipeline::ImportError) -> Self {
-        let hint = error.hint();
-        CliError {
-            message: error.to_string(),
-            hint,
         }
     }
 }

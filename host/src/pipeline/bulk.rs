@@ -58,8 +58,12 @@ impl RollbackJournal {
                 tracing::debug!("empty roster: written through a rollback journal");
                 Ok(RollbackJournal { switched: true })
             }
-            Ok(_) | Err(_) => {
-                tracing::debug!("empty roster, but open elsewhere: written through the WAL");
+            Ok(mode) => {
+                tracing::debug!("empty roster, but open elsewhere: written through the {mode}");
+                Ok(unchanged)
+            }
+            Err(error) => {
+                tracing::debug!("empty roster, written through the WAL: {error}");
                 Ok(unchanged)
             }
         }
