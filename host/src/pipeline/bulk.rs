@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn an_empty_roster_defers_its_lookup_indexes_and_gets_them_back() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
+        let mut store = Store::open(&dir.path().join("roster.db")).unwrap();
         let before = schema(&store.conn);
         for name in DEFERRABLE {
             assert!(
@@ -210,10 +210,22 @@ mod tests {
         }
     }
 
+    /// The error a read-only connection meets reading `path` at once, with its hint.
+    fn hint_for_a_reader(path: &std::path::Path) -> String {
+        let reader = Store::open_read_only(path).unwrap();
+        reader.conn.busy_timeout(Duration::ZERO).unwrap();
+        let error = reader
+            .conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        let hint = crate::store::sqlite_hint(&error).unwrap_or_default();
+        format!("{error}: {hint}")
+    }
+
     #[test]
     fn a_first_import_writes_through_a_rollback_journal_then_the_wal_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
+        let store = Store::open(&dir.path().join("roster.db")).unwrap();
         assert_eq!(journal_and_sync(&store.conn), ("wal".into(), 1));
         let journal = RollbackJournal::begin(&store.conn).unwrap();
         // FULL: a rollback journal survives a power cut only with it.
@@ -226,8 +238,8 @@ mod tests {
     fn a_roster_with_contacts_or_open_elsewhere_keeps_the_wal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("roster.db");
-        let store = crate::store::Store::open(&path).unwrap();
-        let reader = crate::store::Store::open_read_only(&path).unwrap();
+        let store = Store::open(&path).unwrap();
+        let reader = Store::open_read_only(&path).unwrap();
         let _: i64 = reader
             .conn
             .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
@@ -250,7 +262,7 @@ mod tests {
     fn a_first_import_cut_off_midway_is_undone_from_its_journal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("roster.db");
-        let mut store = crate::store::Store::open(&path).unwrap();
+        let mut store = Store::open(&path).unwrap();
         let empty_size = std::fs::metadata(&path).unwrap().len();
         let journal = RollbackJournal::begin(&store.conn).unwrap();
         store.conn.pragma_update(None, "cache_size", 20).unwrap();
@@ -261,15 +273,9 @@ mod tests {
             let deferred = Deferred::begin(&tx).unwrap();
             assert!(deferred.is_active());
             add_contacts(&tx, 20_000);
-            // Meanwhile a reader waits for the import, then is told why.
-            let reader = Store::open_read_only(&path).unwrap();
-            reader.conn.busy_timeout(Duration::ZERO).unwrap();
-            let error = reader
-                .conn
-                .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
-                .unwrap_err();
-            let hint = crate::store::sqlite_hint(&error).unwrap_or_default();
-            assert!(hint.contains("an import is writing"), "{error}: {hint}");
+            // Meanwhile a reader is refused, and told why.
+            let hint = hint_for_a_reader(&path);
+            assert!(hint.contains("an import is writing"), "{hint}");
             for suffix in ["", "-journal"] {
                 std::fs::copy(
                     dir.path().join(format!("roster.db{suffix}")),
@@ -286,17 +292,11 @@ mod tests {
         );
 
         // A reader cannot undo it, and says who can.
-        let reader = crate::store::Store::open_read_only(&copy).unwrap();
-        let error = reader
-            .conn
-            .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
-            .unwrap_err();
-        let hint = crate::store::sqlite_hint(&error).unwrap_or_default();
-        assert!(hint.contains("import was interrupted"), "{error}: {hint}");
-        drop(reader);
+        let hint = hint_for_a_reader(&copy);
+        assert!(hint.contains("import was interrupted"), "{hint}");
 
         // The next writer does: the empty roster, whole, with every index back.
-        let store = crate::store::Store::open(&copy).unwrap();
+        let store = Store::open(&copy).unwrap();
         let check: String = store
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -318,14 +318,8 @@ mod tests {
     #[test]
     fn a_roster_with_contacts_keeps_every_index() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
-        store
-            .conn
-            .execute(
-                "INSERT INTO contacts (role, first_name, last_name, access_level) VALUES ('student', 'A', 'B', 'customer')",
-                [],
-            )
-            .unwrap();
+        let mut store = Store::open(&dir.path().join("roster.db")).unwrap();
+        add_contacts(&store.conn, 1);
         let before = schema(&store.conn);
         let tx = store.conn.transaction().unwrap();
         let deferred = Deferred::begin(&tx).unwrap();
