@@ -874,7 +874,14 @@ impl RecordChecker {
                     replaced.owner_id
                 )
             }),
-            Kind::Checkpoint(_) => self.counts.checkpoints += 1,
+            Kind::Checkpoint(checkpoint) => {
+                self.counts.checkpoints += 1;
+                if checkpoint.extends {
+                    self.snapshot.add(|| {
+                        "a Checkpoint that extends the one the run was given, but none was given".into()
+                    });
+                }
+            }
         }
     }
 
@@ -1292,6 +1299,12 @@ mod tests {
             .into(),
             Checkpoint {
                 state: b"where to go on".to_vec(),
+                extends: false,
+            }
+            .into(),
+            Checkpoint {
+                state: b"and on".to_vec(),
+                extends: true,
             }
             .into(),
         ]);
@@ -1301,6 +1314,7 @@ mod tests {
             "a Removal of `b`",
             "a LinksReplaced for `p`",
             "names a person by `clever_id`",
+            "a Checkpoint that extends the one the run was given, but none was given",
         ] {
             assert!(text.contains(expected), "{expected}: {found:?}");
         }

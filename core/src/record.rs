@@ -110,6 +110,11 @@ pub struct LinksReplaced {
 pub struct Checkpoint {
     #[prost(bytes = "vec", tag = "1")]
     pub state: Vec<u8>,
+    /// Kept *after* the checkpoint the run was given instead of replacing it: the next
+    /// run is handed that one's bytes followed by these. For a large state that changes
+    /// a little each run (a run that was given none may not extend one).
+    #[prost(bool, tag = "2")]
+    pub extends: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]

@@ -230,3 +230,69 @@ fn full_reads_every_file_again() {
         roster_by_source_ids(&complete)
     );
 }
+
+/// Night after night, a run keeps its files as the changes from the texts it compared
+/// them with (parts after the checkpoint), and the next run reads them back exactly.
+#[test]
+fn nights_of_changes_extend_the_checkpoint_and_each_leaves_what_a_complete_import_leaves() {
+    let sandbox = Sandbox::new("");
+    let files = sandbox.dir.path().join("files");
+    copy_dir(&fixtures().join("pickatime"), &files);
+    sandbox.write_config(&config(&files));
+    sandbox.roster(&["import"]).ok();
+    let parts = || -> i64 {
+        sandbox
+            .db()
+            .query_row("SELECT count(*) FROM source_checkpoint_parts", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(parts(), 0);
+    let nights: [(&dyn Fn(&Path), i64); 3] = [
+        (
+            &|files| {
+                edit(files, "Student.txt", |lines| {
+                    lines
+                        .into_iter()
+                        .map(|l| l.replace("Anderson", "Andersen"))
+                        .collect()
+                })
+            },
+            1,
+        ),
+        (&change_the_district, 2),
+        // Nothing changed: nothing kept.
+        (&|_| {}, 2),
+    ];
+    for (night, (change, kept_parts)) in nights.iter().enumerate() {
+        change(&files);
+        let run = sandbox.roster(&["import"]).ok();
+        assert!(run.stdout.contains("continued"), "{}", run.stdout);
+        assert_eq!(parts(), *kept_parts, "night {night}");
+        let complete = Sandbox::new(&config(&files));
+        complete.roster(&["import"]).ok();
+        assert_eq!(
+            roster_by_source_ids(&sandbox),
+            roster_by_source_ids(&complete),
+            "night {night}"
+        );
+    }
+    // A run in full keeps its files whole again.
+    sandbox.roster(&["import", "--full"]).ok();
+    assert_eq!(parts(), 0);
+    edit(&files, "Class.txt", |lines| {
+        lines
+            .into_iter()
+            .map(|l| l.replace("Math 6 - P2", "Math 6, P2"))
+            .collect()
+    });
+    sandbox.roster(&["import"]).ok();
+    assert_eq!(parts(), 1);
+    let complete = Sandbox::new(&config(&files));
+    complete.roster(&["import"]).ok();
+    assert_eq!(
+        roster_by_source_ids(&sandbox),
+        roster_by_source_ids(&complete)
+    );
+}

@@ -401,10 +401,15 @@ fn run_job(
                 Some(Kind::LinksReplaced(replaced)) => apply.links_replaced(replaced),
                 // Written as it comes (a file source's runs to tens of MiB, not to be held
                 // through the end of a large import); the context is set at the end.
+                Some(Kind::Checkpoint(kept)) if kept.extends && !job.gave_checkpoint => {
+                    Err(apply::ApplyError::Invalid(
+                        "the source extends a checkpoint, but it was given none".into(),
+                    ))
+                }
                 Some(Kind::Checkpoint(kept)) => match job.checkpoint_context {
                     Some(context) => {
                         sent_checkpoint = true;
-                        checkpoint::keep(&tx, job.source, context, Some(&kept.state))
+                        checkpoint::keep(&tx, job.source, context, Some(&kept.state), kept.extends)
                             .map_err(apply::ApplyError::Sql)
                     }
                     None => Ok(()),
@@ -501,7 +506,7 @@ fn run_job(
         }
     }
     if let (Some(context), false) = (job.checkpoint_context, sent_checkpoint) {
-        checkpoint::keep(&tx, job.source, context, None)?;
+        checkpoint::keep(&tx, job.source, context, None, false)?;
     }
     if let Some(event) = job.event {
         let (event_id, _) = crate::events::ensure(&tx, event)?;
@@ -677,6 +682,7 @@ mod tests {
     fn checkpoint_record(state: &[u8]) -> Record {
         roster_core::record::Checkpoint {
             state: state.to_vec(),
+            extends: false,
         }
         .into()
     }
@@ -861,6 +867,54 @@ mod tests {
         .unwrap();
         assert_eq!(summary.total().deactivated, 0);
         assert_eq!(kept(conn).as_deref(), Some(&b"after the third run"[..]));
+    }
+
+    #[test]
+    fn a_checkpoint_extended_by_later_runs_is_handed_over_whole_until_one_replaces_it() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        sync(conn, complete_run(), false).unwrap();
+        let extending = |state: &[u8]| -> Record {
+            roster_core::record::Checkpoint {
+                state: state.to_vec(),
+                extends: true,
+            }
+            .into()
+        };
+        let continuing = || -> Record { roster_core::record::Snapshot::continuing().into() };
+        sync(conn, vec![continuing(), extending(b", the second")], true).unwrap();
+        sync(conn, vec![continuing(), extending(b", the third")], true).unwrap();
+        // Nothing to add: the checkpoint stays as it is.
+        sync(conn, vec![continuing(), extending(b"")], true).unwrap();
+        assert_eq!(
+            kept(conn).as_deref(),
+            Some(&b"after the first run, the second, the third"[..])
+        );
+        let parts = |conn: &Connection| count(conn, "SELECT count(*) FROM source_checkpoint_parts");
+        assert_eq!(parts(conn), 2);
+
+        // Extending a checkpoint it was not given is refused, and changes nothing.
+        let before = state(conn);
+        let error = sync(conn, vec![extending(b", out of nowhere")], false).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("extends a checkpoint, but it was given none"),
+            "{error}"
+        );
+        assert_eq!(state(conn), before);
+        assert_eq!(parts(conn), 2);
+
+        // A checkpoint of its own replaces the base and what extended it.
+        sync(conn, vec![continuing(), checkpoint_record(b"anew")], true).unwrap();
+        assert_eq!(kept(conn).as_deref(), Some(&b"anew"[..]));
+        assert_eq!(parts(conn), 0);
+        sync(conn, vec![continuing(), extending(b", again")], true).unwrap();
+        assert_eq!(kept(conn).as_deref(), Some(&b"anew, again"[..]));
+        // A run that sends none leaves nothing to continue from.
+        sync(conn, vec![continuing()], true).unwrap();
+        assert_eq!(kept(conn), None);
+        assert_eq!(parts(conn), 0);
     }
 
     #[test]

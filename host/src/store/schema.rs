@@ -189,4 +189,13 @@ pub const MIGRATIONS: &[&str] = &[
         checkpoint BLOB NOT NULL
     );
     "#,
+    // 6: what later runs kept after a source's checkpoint (Checkpoint::extends), in order.
+    r#"
+    CREATE TABLE source_checkpoint_parts (
+        source TEXT NOT NULL REFERENCES source_checkpoints (source) ON DELETE CASCADE,
+        part   INTEGER NOT NULL,
+        bytes  BLOB NOT NULL,
+        PRIMARY KEY (source, part)
+    );
+    "#,
 ];

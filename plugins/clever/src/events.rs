@@ -53,6 +53,7 @@ pub fn usable(config: &Config) -> bool {
 pub fn checkpoint(version: &str, after: Option<&str>) -> Checkpoint {
     Checkpoint {
         state: format!("{TAG} {version} {}", after.unwrap_or("-")).into_bytes(),
+        extends: false,
     }
 }
 

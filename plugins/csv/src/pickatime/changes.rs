@@ -252,7 +252,7 @@ fn walk_lines(
 }
 
 /// How many bytes `a` and `b` start with in common.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+pub(super) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     const BLOCK: usize = 256;
     let n = a.len().min(b.len());
     let mut k = 0;
@@ -280,7 +280,7 @@ fn line_at(text: &[u8], at: usize) -> &[u8] {
 }
 
 /// Where the line after the one starting at `at` starts (the text's length after the last).
-fn next_line(text: &[u8], at: usize) -> usize {
+pub(super) fn next_line(text: &[u8], at: usize) -> usize {
     memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |end| at + end + 1)
 }
 

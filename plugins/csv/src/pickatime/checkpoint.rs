@@ -7,11 +7,21 @@
 //! than a digest per row, is what lets it name what a row *was* — the key of a removed
 //! student, the classes of an enrollment row that went — and keeps the comparison
 //! exact. A zstd level-1 frame costs about a fifth of the text.
+//!
+//! A continuing run keeps its texts as *deltas* of the ones it compared them with
+//! (`delta`), sent to extend the checkpoint it was given (`Checkpoint::extends`): at nyc
+//! a night's changes are a few hundred KiB where the texts again were 53 MB to compress
+//! and write. So a checkpoint is a base, then the deltas of the runs since, each the
+//! same layout under its own magic; the next run applies them all, composed, in one
+//! pass. Once the deltas come to a quarter of the base (or [`MAX_PARTS`] of them), a
+//! run keeps its texts whole again, as a new base.
 
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use super::delta::Delta;
 
 /// The files of a run, each by its number in a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,65 +36,132 @@ pub enum Slot {
 
 const SLOTS: usize = 6;
 const MAGIC: &[u8; 8] = b"rpkt\x00\x00\x00\x01";
+/// A later run's deltas, after the base.
+const DELTA_MAGIC: &[u8; 8] = b"rpkd\x00\x00\x00\x01";
+/// Deltas kept after one base at most: a run reads them all.
+pub const MAX_PARTS: usize = 60;
 const LEVEL: i32 = 1;
 /// The magic and the number of frames.
 const HEADER: usize = MAGIC.len() + 8;
 
 /// A checkpoint, as the last run left it: `slot length frame` for each file in the order
-/// it was read, then the aliases.
+/// it was read, then the aliases; then, for each run that extended it, the same with
+/// each frame a compressed delta.
 pub struct Kept {
     bytes: Vec<u8>,
     /// Where each file's zstd frame is in `bytes`; `None` for a file the run did not have.
     frames: [Option<Range<usize>>; SLOTS],
-    /// ParentID → the contact it was merged into, for merged ParentIDs only.
+    /// The deltas of each later run, oldest first, where `frames` has a file.
+    parts: Vec<[Option<Range<usize>>; SLOTS]>,
+    /// Where the parts start in `bytes` (the base's length).
+    base_len: usize,
+    /// ParentID → the contact it was merged into, for merged ParentIDs only (as the
+    /// newest run left them).
     pub aliases: Vec<(String, String)>,
 }
+
+type Frames = [Option<Range<usize>>; SLOTS];
 
 impl Kept {
     pub fn has(&self, slot: Slot) -> bool {
         self.frames[slot as usize].is_some()
     }
 
-    /// The frame of `slot`'s text (empty when the run had no such file).
+    /// The base's frame of `slot`'s text (empty when the run had no such file).
     pub fn frame(&self, slot: Slot) -> &[u8] {
         self.frames[slot as usize]
             .clone()
             .map_or(&[][..], |range| &self.bytes[range])
     }
 
+    /// Whether this run may keep its texts as deltas after these: the deltas are few
+    /// and small next to the base, so that reading them stays cheap.
+    pub fn extendable(&self) -> bool {
+        self.parts.len() < MAX_PARTS && (self.bytes.len() - self.base_len) * 4 < self.base_len
+    }
+
+    /// How many runs extended the base.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
     /// The text the last run read for `slot`, into `text` (cleared first).
     pub fn text(&self, slot: Slot, text: &mut Vec<u8>) -> io::Result<()> {
         text.clear();
-        if let Some(frame) = &self.frames[slot as usize] {
-            zstd::stream::copy_decode(&self.bytes[frame.clone()], text)?;
+        let Some(frame) = &self.frames[slot as usize] else {
+            return Ok(());
+        };
+        zstd::stream::copy_decode(&self.bytes[frame.clone()], &mut *text)?;
+        let mut chain: Option<Delta> = None;
+        for part in &self.parts {
+            let frame = part[slot as usize]
+                .clone()
+                .expect("decode checked every part");
+            let delta = Delta::decode(&zstd::stream::decode_all(&self.bytes[frame])?)
+                .ok_or_else(|| io::Error::other("a later run's delta is damaged"))?;
+            chain = Some(match chain {
+                None => delta,
+                Some(chain) => chain.then(&delta).ok_or_else(|| {
+                    io::Error::other("a later run's delta is not of the text before it")
+                })?,
+            });
+        }
+        match chain {
+            Some(chain) if !chain.is_identity() => {
+                let mut made = Vec::new();
+                chain.apply(text, &mut made).ok_or_else(|| {
+                    io::Error::other("the later runs' deltas do not make the text they recorded")
+                })?;
+                *text = made;
+            }
+            _ => {}
         }
         Ok(())
     }
 
     pub fn decode(bytes: Vec<u8>) -> Option<Kept> {
         let mut input = Input(&bytes, 0);
-        if input.take(MAGIC.len())? != MAGIC {
-            return None;
+        let (frames, mut aliases) = section(&mut input, MAGIC)?;
+        let base_len = input.1;
+        let mut parts = Vec::new();
+        while input.1 < bytes.len() {
+            let (part, part_aliases) = section(&mut input, DELTA_MAGIC)?;
+            // A run extends only a checkpoint of the same files.
+            if (0..SLOTS).any(|slot| part[slot].is_some() != frames[slot].is_some()) {
+                return None;
+            }
+            parts.push(part);
+            aliases = part_aliases;
         }
-        let mut frames: [Option<Range<usize>>; SLOTS] = Default::default();
-        for _ in 0..input.number()? {
-            let slot = usize::from(input.take(1)?[0]);
-            let length = input.number()?;
-            let start = input.1;
-            input.take(length)?;
-            *frames.get_mut(slot)? = Some(start..start + length);
-        }
-        let count = input.number()?;
-        let mut aliases = Vec::new();
-        for _ in 0..count {
-            aliases.push((input.text()?, input.text()?));
-        }
-        (input.1 == bytes.len()).then_some(Kept {
+        Some(Kept {
             bytes,
             frames,
+            parts,
+            base_len,
             aliases,
         })
     }
+}
+
+/// One run's frames and aliases, under `magic`.
+fn section(input: &mut Input<'_>, magic: &[u8; 8]) -> Option<(Frames, Vec<(String, String)>)> {
+    if input.take(magic.len())? != magic {
+        return None;
+    }
+    let mut frames: Frames = Default::default();
+    for _ in 0..input.number()? {
+        let slot = usize::from(input.take(1)?[0]);
+        let length = input.number()?;
+        let start = input.1;
+        input.take(length)?;
+        *frames.get_mut(slot)? = Some(start..start + length);
+    }
+    let count = input.number()?;
+    let mut aliases = Vec::new();
+    for _ in 0..count {
+        aliases.push((input.text()?, input.text()?));
+    }
+    Some((frames, aliases))
 }
 
 /// The next checkpoint, gathered as the run reads its files. A finished frame goes
@@ -95,6 +172,10 @@ pub struct Recorder {
     /// The thread making the last frame, which waits for the one before.
     compressing: Option<JoinHandle<()>>,
     aliases: Vec<(String, String)>,
+    /// Deltas to extend the checkpoint the run was given, instead of a new base.
+    extending: bool,
+    /// Whether any of the deltas changes its text.
+    changed: bool,
 }
 
 #[derive(Default)]
@@ -131,6 +212,27 @@ impl Out {
 }
 
 impl Recorder {
+    /// A recorder of deltas, to extend the checkpoint the run was given.
+    pub fn extending() -> Recorder {
+        Recorder {
+            extending: true,
+            ..Recorder::default()
+        }
+    }
+
+    pub fn is_extending(&self) -> bool {
+        self.extending
+    }
+
+    /// `slot`'s text as the delta from `old`, the text the last run read, compressed
+    /// while the run goes on.
+    pub fn delta(&mut self, slot: Slot, old: &[u8], new: &[u8]) {
+        let delta = Delta::between(old, new);
+        self.changed |= !delta.is_identity();
+        let delta = delta.encode();
+        self.in_turn(slot, move || zstd::bulk::compress(&delta, LEVEL));
+    }
+
     /// `reader`, with every byte it hands out compressed into `slot`'s frame.
     pub fn tee(&mut self, slot: Slot, reader: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
         let mut out = self.out.lock().unwrap();
@@ -190,7 +292,8 @@ impl Recorder {
         self.aliases = aliases;
     }
 
-    /// The checkpoint, once every file was read to its end.
+    /// The checkpoint, once every file was read to its end; for a recorder of deltas
+    /// none of which changes anything, nothing (the checkpoint stays as it is).
     pub fn finish(&mut self) -> io::Result<Vec<u8>> {
         if let Some(handle) = self.compressing.take() {
             handle
@@ -205,11 +308,15 @@ impl Recorder {
         if out.count != out.expected {
             return Err(io::Error::other("a file was not read to its end"));
         }
+        if self.extending && !self.changed {
+            return Ok(Vec::new());
+        }
         let mut out = out.frames;
         if out.is_empty() {
             out.resize(HEADER, 0);
         }
-        out[..MAGIC.len()].copy_from_slice(MAGIC);
+        let magic = if self.extending { DELTA_MAGIC } else { MAGIC };
+        out[..MAGIC.len()].copy_from_slice(magic);
         out[MAGIC.len()..HEADER].copy_from_slice(&count.to_le_bytes());
         out.extend_from_slice(&(self.aliases.len() as u64).to_le_bytes());
         for (alias, root) in &self.aliases {
@@ -308,6 +415,77 @@ mod tests {
         assert_eq!(kept.aliases, [("P2".to_string(), "P1".to_string())]);
         assert!(Kept::decode(bytes[..bytes.len() - 1].to_vec()).is_none());
         assert!(Kept::decode(b"something else".to_vec()).is_none());
+    }
+
+    #[test]
+    fn deltas_kept_after_a_checkpoint_make_the_newest_texts() {
+        let students = [
+            "StudentID\tLast\n1\tAb\n2\tCd\n3\tEf\n",
+            "StudentID\tLast\n1\tAb\n2\tCx\n3\tEf\n4\tGh\n",
+            "StudentID\tLast\n2\tCx\n3\tEf\n4\tGh\n",
+        ];
+        let classes = "ClassID\tTeacherID\nM1\tT1\n";
+        let mut recorder = Recorder::default();
+        recorder.compress(Slot::Students, students[0].as_bytes().to_vec());
+        recorder.compress(Slot::Classes, classes.as_bytes().to_vec());
+        let mut bytes = recorder.finish().unwrap();
+        let base_len = bytes.len();
+        for (night, pair) in students.windows(2).enumerate() {
+            let kept = Kept::decode(bytes.clone()).expect("decodes");
+            assert_eq!(kept.parts(), night);
+            let mut text = Vec::new();
+            kept.text(Slot::Students, &mut text).unwrap();
+            assert_eq!(text, pair[0].as_bytes());
+            let mut recorder = Recorder::extending();
+            recorder.delta(Slot::Students, pair[0].as_bytes(), pair[1].as_bytes());
+            recorder.delta(Slot::Classes, classes.as_bytes(), classes.as_bytes());
+            recorder.set_aliases(vec![(format!("P{night}"), "P9".into())]);
+            bytes.extend(recorder.finish().unwrap());
+        }
+        // A night when nothing changed leaves the checkpoint as it is.
+        let mut recorder = Recorder::extending();
+        recorder.delta(
+            Slot::Students,
+            students[2].as_bytes(),
+            students[2].as_bytes(),
+        );
+        recorder.delta(Slot::Classes, classes.as_bytes(), classes.as_bytes());
+        assert_eq!(recorder.finish().unwrap(), b"");
+        let kept = Kept::decode(bytes.clone()).expect("decodes");
+        assert_eq!(kept.parts(), 2);
+        let mut text = Vec::new();
+        kept.text(Slot::Students, &mut text).unwrap();
+        assert_eq!(text, students[2].as_bytes());
+        kept.text(Slot::Classes, &mut text).unwrap();
+        assert_eq!(text, classes.as_bytes());
+        assert_eq!(kept.aliases, [("P1".to_string(), "P9".to_string())]);
+        // Deltas this size next to so small a base: the next run keeps its texts whole.
+        assert!(bytes.len() - base_len > base_len / 4);
+        assert!(!kept.extendable());
+
+        // A part of other files, or a damaged one, makes no checkpoint to continue from.
+        let mut recorder = Recorder::extending();
+        recorder.delta(
+            Slot::Students,
+            students[0].as_bytes(),
+            students[1].as_bytes(),
+        );
+        let mut other_files = bytes[..base_len].to_vec();
+        other_files.extend(recorder.finish().unwrap());
+        assert!(Kept::decode(other_files).is_none());
+        assert!(Kept::decode(bytes[..bytes.len() - 1].to_vec()).is_none());
+        // A delta of another text is an error when its file is read.
+        let mut recorder = Recorder::extending();
+        recorder.delta(
+            Slot::Students,
+            students[2].as_bytes(),
+            students[0].as_bytes(),
+        );
+        recorder.delta(Slot::Classes, classes.as_bytes(), classes.as_bytes());
+        let mut wrong = bytes[..base_len].to_vec();
+        wrong.extend(recorder.finish().unwrap());
+        let kept = Kept::decode(wrong).expect("decodes");
+        assert!(kept.text(Slot::Students, &mut text).is_err());
     }
 
     #[test]

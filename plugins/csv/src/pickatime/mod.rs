@@ -26,6 +26,7 @@
 mod changes;
 mod checkpoint;
 mod classes;
+mod delta;
 mod enrollments;
 mod files;
 mod parents;
@@ -266,6 +267,17 @@ impl PickatimeSource {
             steps.push_back(Step::Relationships);
         }
         steps.push_back(Step::Snapshot);
+        let recorder = match &kept {
+            Some(kept) if kept.extendable() => Recorder::extending(),
+            Some(kept) => {
+                host.debug(&format!(
+                    "the checkpoint has the changes of {} runs after it: keeping the files whole again",
+                    kept.parts()
+                ));
+                Recorder::default()
+            }
+            None => Recorder::default(),
+        };
         Ok(PickatimeSource {
             host,
             files,
@@ -275,8 +287,8 @@ impl PickatimeSource {
             steps,
             current: None,
             failed: false,
+            recorder,
             kept,
-            recorder: Recorder::default(),
             scratch: Vec::new(),
         })
     }
@@ -478,16 +490,23 @@ impl PickatimeSource {
             diff.gone.len(),
             started.elapsed().as_secs_f64()
         ));
-        let unchanged = bytes == old;
+        // What the next run compares with: the night's delta, or the text whole.
+        let whole = if self.recorder.is_extending() {
+            self.recorder.delta(slot, &old, &bytes);
+            false
+        } else if bytes == old {
+            self.recorder.keep(slot, kept.frame(slot));
+            false
+        } else {
+            true
+        };
         // Kept for the next file, but not through the Parent file's index: that is the
         // run's peak, and the buffer is the size of the largest file.
         if slot != Slot::Parents {
             self.scratch = old;
         }
         let bytes = Shared(Arc::new(bytes));
-        if unchanged {
-            self.recorder.keep(slot, kept.frame(slot));
-        } else {
+        if whole {
             self.recorder.compress(slot, bytes.clone());
         }
         let memory = (bytes, encoding, delimiter);
@@ -672,8 +691,9 @@ impl PickatimeSource {
                 let continuing = self.kept.take().is_some();
                 self.scratch = Vec::new();
                 let mut records = VecDeque::new();
+                let extends = self.recorder.is_extending();
                 match self.recorder.finish() {
-                    Ok(state) => records.push_back(Record::from(Checkpoint { state })),
+                    Ok(state) => records.push_back(Record::from(Checkpoint { state, extends })),
                     Err(error) => self.host.warn(&format!(
                         "no checkpoint for the next run, which will read everything: {error}"
                     )),
