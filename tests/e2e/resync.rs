@@ -249,7 +249,9 @@ fn nights_of_changes_extend_the_checkpoint_and_each_leaves_what_a_complete_impor
             .unwrap()
     };
     assert_eq!(parts(), 0);
-    let nights: [(&dyn Fn(&Path), i64); 3] = [
+    // Each night's change to the files, and the parts kept after it.
+    type Night<'a> = (&'a dyn Fn(&Path), i64);
+    let nights: [Night; 3] = [
         (
             &|files| {
                 edit(files, "Student.txt", |lines| {
