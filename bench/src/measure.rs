@@ -54,6 +54,12 @@ pub fn run(
             .collect::<Vec<_>>()
             .join(" ")
     );
+    // Each command starts on an idle disk: what the one before left dirty (a first
+    // import leaves over a GB for the kernel to write back in the next minute) is
+    // written first, not measured against the next: a nightly re-sync comes hours after
+    // the import, not while the kernel writes the import back on the same two cores.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let mut wrapper = Command::new(std::env::current_exe()?);
     wrapper
         .arg("measure-child")
