@@ -10,7 +10,7 @@
 //!
 //! A continuing run keeps its texts as *deltas* of the ones it compared them with
 //! (`delta`), sent to extend the checkpoint it was given (`Checkpoint::extends`): at nyc
-//! a night's changes are a few hundred KiB where the texts again were 53 MB to compress
+//! a night of 1% changes is 1 MB where the texts again were 53 MB to compress
 //! and write. So a checkpoint is a base, then the deltas of the runs since, each the
 //! same layout under its own magic; the next run applies them all, composed, in one
 //! pass. Once the deltas come to a quarter of the base (or [`MAX_PARTS`] of them), a

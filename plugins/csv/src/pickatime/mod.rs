@@ -16,12 +16,14 @@
 //!   it are redirected there. Each merge is logged at info level.
 //! - **Passwords** in the Teacher file are never read into a record.
 //!
-//! **Continuing runs.** Every run sends a checkpoint: the text of each file it read (see
-//! `checkpoint`). Handed that checkpoint, the next run compares each file with the text
-//! the last one read (see `changes`), still reads and checks every row, and sends only
-//! the records whose rows changed, with a `Removal` for what went and a `LinksReplaced`
-//! for the class teachers of a changed class and the relationships of a changed contact.
-//! A run whose optional files are not the ones the last run had reads everything.
+//! **Continuing runs.** Every run sends a checkpoint: the text of each file it read, or,
+//! in a continuing run, how each differs from the text it was compared with (see
+//! `checkpoint` and `delta`). Handed that checkpoint, the next run compares each file
+//! with the text the last one read (see `changes`), still reads and checks every row, and
+//! sends only the records whose rows changed, with a `Removal` for what went and a
+//! `LinksReplaced` for the class teachers of a changed class and the relationships of a
+//! changed contact. A run whose optional files are not the ones the last run had reads
+//! everything.
 
 mod changes;
 mod checkpoint;
