@@ -60,6 +60,13 @@ fn roster_by_source_ids(sandbox: &Sandbox) -> Vec<String> {
     rows
 }
 
+/// `files` imported in full into a roster of their own, by the school's own ids.
+fn complete_import(files: &Path) -> Vec<String> {
+    let complete = Sandbox::new(&config(files));
+    complete.roster(&["import"]).ok();
+    roster_by_source_ids(&complete)
+}
+
 fn edit(files: &Path, name: &str, change: impl FnOnce(Vec<String>) -> Vec<String>) {
     let path = files.join(name);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -165,10 +172,8 @@ fn a_second_import_of_changed_files_continues_and_leaves_what_a_complete_one_lea
         second.stdout
     );
 
-    let complete = Sandbox::new(&config(&files));
-    complete.roster(&["import"]).ok();
     let continued = roster_by_source_ids(&sandbox);
-    assert_eq!(continued, roster_by_source_ids(&complete));
+    assert_eq!(continued, complete_import(&files));
     // The changes are in it: the merged parents, the one split off, the co-teacher; what
     // went is inactive.
     let has = |row: &str| continued.iter().any(|r| r == row);
@@ -223,12 +228,7 @@ fn full_reads_every_file_again() {
     change_the_district(&files);
     let full = sandbox.roster(&["import", "--full"]).ok();
     assert!(!full.stdout.contains("continued"), "{}", full.stdout);
-    let complete = Sandbox::new(&config(&files));
-    complete.roster(&["import"]).ok();
-    assert_eq!(
-        roster_by_source_ids(&sandbox),
-        roster_by_source_ids(&complete)
-    );
+    assert_eq!(roster_by_source_ids(&sandbox), complete_import(&files));
 }
 
 /// Night after night, a run keeps its files as the changes from the texts it compared
@@ -272,11 +272,9 @@ fn nights_of_changes_extend_the_checkpoint_and_each_leaves_what_a_complete_impor
         let run = sandbox.roster(&["import"]).ok();
         assert!(run.stdout.contains("continued"), "{}", run.stdout);
         assert_eq!(parts(), *kept_parts, "night {night}");
-        let complete = Sandbox::new(&config(&files));
-        complete.roster(&["import"]).ok();
         assert_eq!(
             roster_by_source_ids(&sandbox),
-            roster_by_source_ids(&complete),
+            complete_import(&files),
             "night {night}"
         );
     }
@@ -291,10 +289,5 @@ fn nights_of_changes_extend_the_checkpoint_and_each_leaves_what_a_complete_impor
     });
     sandbox.roster(&["import"]).ok();
     assert_eq!(parts(), 1);
-    let complete = Sandbox::new(&config(&files));
-    complete.roster(&["import"]).ok();
-    assert_eq!(
-        roster_by_source_ids(&sandbox),
-        roster_by_source_ids(&complete)
-    );
+    assert_eq!(roster_by_source_ids(&sandbox), complete_import(&files));
 }

@@ -39,7 +39,7 @@ const MAGIC: &[u8; 8] = b"rpkt\x00\x00\x00\x01";
 /// A later run's deltas, after the base.
 const DELTA_MAGIC: &[u8; 8] = b"rpkd\x00\x00\x00\x01";
 /// Deltas kept after one base at most: a run reads them all.
-pub const MAX_PARTS: usize = 60;
+const MAX_PARTS: usize = 60;
 const LEVEL: i32 = 1;
 /// The magic and the number of frames.
 const HEADER: usize = MAGIC.len() + 8;
