@@ -104,6 +104,75 @@ fn summary(records: &Records) -> Vec<String> {
         .collect()
 }
 
+/// What the host keeps after a run: its checkpoint, after `kept` when it extends it.
+fn kept_after(kept: Option<Vec<u8>>, records: &[Record]) -> (Vec<u8>, bool) {
+    let sent = records
+        .iter()
+        .find_map(|r| match &r.kind {
+            Some(Kind::Checkpoint(c)) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a checkpoint");
+    match (sent.extends, kept) {
+        (true, Some(mut kept)) => {
+            kept.extend(sent.state);
+            (kept, true)
+        }
+        (true, None) => panic!("extends a checkpoint it was not given"),
+        (false, _) => (sent.state, false),
+    }
+}
+
+/// Night after night: the changes kept after the checkpoint, then the texts whole again
+/// once those are large, and each night compares with the files as they were the night
+/// before — also a file the last night did not change, but one before it did.
+#[test]
+fn nights_compare_with_the_night_before_through_deltas_and_new_bases() {
+    let dir = folder(&[]);
+    let nights: [&[(&str, &[u8])]; 4] = [
+        // Every file changed: deltas as large as the texts.
+        &[
+            (
+                "Student.txt",
+                b"StudentID\tFirst\tLast\tSecurityValue\nS1\tAda\tKing\t12/10/2015\nS2\tAlan\tMathison\t06/23/2014\n",
+            ),
+            ("Class.txt", b"ClassID\tTeacherID\tClassName\nC1\tT1\tAlgebra\nC2\tT2\tBiology\n"),
+            ("Enrollment.txt", b"StudentID\tClassID\nS1\tC2\nS2\tC1\n"),
+            (
+                "Teacher.txt",
+                b"TeacherID\tFirst\tLast\tEmail\tRoom\nT1\tMary\tJackson\tmary@school.example.org\t21\nT2\tKatherine\tJohnson\tkj@school.example.org\t41\n",
+            ),
+        ],
+        // One student renamed: the texts kept whole again, the classes as last night.
+        &[(
+            "Student.txt",
+            b"StudentID\tFirst\tLast\tSecurityValue\nS1\tAda\tLovelace-King\t12/10/2015\nS2\tAlan\tMathison\t06/23/2014\n",
+        )],
+        // Nothing changed.
+        &[],
+        &[],
+    ];
+    let (_, first) = run(&dir, None);
+    let (mut kept, _) = kept_after(None, &first.unwrap());
+    let mut extended = Vec::new();
+    for changes in nights {
+        write(&dir, changes);
+        let (_, records) = run(&dir, Some(kept.clone()));
+        let records = records.unwrap_or_else(|e| panic!("{e}"));
+        let sent = summary(&Records(records.clone()));
+        let changed = sent.iter().any(|line| line.starts_with("class "));
+        extended.push((kept_after(Some(kept.clone()), &records).1, changed));
+        kept = kept_after(Some(kept), &records).0;
+    }
+    // The first night extends the checkpoint with its classes' changes, the second keeps
+    // the texts whole (the deltas are a quarter of the base and more), and after that no
+    // night sends a class again.
+    assert_eq!(
+        extended,
+        [(true, true), (false, false), (true, false), (true, false)]
+    );
+}
+
 #[test]
 fn files_that_did_not_change_send_nothing_but_the_checkpoint() {
     let (_, _, records) = continued(

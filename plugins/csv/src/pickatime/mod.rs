@@ -496,7 +496,8 @@ impl PickatimeSource {
         let whole = if self.recorder.is_extending() {
             self.recorder.delta(slot, &old, &bytes);
             false
-        } else if bytes == old {
+        } else if bytes == old && kept.parts() == 0 {
+            // The base's frame is this text only while no later run changed it.
             self.recorder.keep(slot, kept.frame(slot));
             false
         } else {
