@@ -60,6 +60,15 @@ fn roster_by_source_ids(sandbox: &Sandbox) -> Vec<String> {
     rows
 }
 
+/// A roster whose source is a copy of the fixture folder (the tests change the copy).
+fn fixture_folder() -> (Sandbox, std::path::PathBuf) {
+    let sandbox = Sandbox::new("");
+    let files = sandbox.dir.path().join("files");
+    copy_dir(&fixtures().join("pickatime"), &files);
+    sandbox.write_config(&config(&files));
+    (sandbox, files)
+}
+
 /// `files` imported in full into a roster of their own, by the school's own ids.
 fn complete_import(files: &Path) -> Vec<String> {
     let complete = Sandbox::new(&config(files));
@@ -148,10 +157,7 @@ fn change_the_district(files: &Path) {
 
 #[test]
 fn a_second_import_of_changed_files_continues_and_leaves_what_a_complete_one_leaves() {
-    let sandbox = Sandbox::new("");
-    let files = sandbox.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime"), &files);
-    sandbox.write_config(&config(&files));
+    let (sandbox, files) = fixture_folder();
     let first = sandbox.roster(&["import"]).ok();
     assert!(!first.stdout.contains("continued"), "{}", first.stdout);
     let kept: i64 = sandbox
@@ -220,10 +226,7 @@ fn a_second_import_of_changed_files_continues_and_leaves_what_a_complete_one_lea
 
 #[test]
 fn full_reads_every_file_again() {
-    let sandbox = Sandbox::new("");
-    let files = sandbox.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime"), &files);
-    sandbox.write_config(&config(&files));
+    let (sandbox, files) = fixture_folder();
     sandbox.roster(&["import"]).ok();
     change_the_district(&files);
     let full = sandbox.roster(&["import", "--full"]).ok();
@@ -235,10 +238,7 @@ fn full_reads_every_file_again() {
 /// them with (parts after the checkpoint), and the next run reads them back exactly.
 #[test]
 fn nights_of_changes_extend_the_checkpoint_and_each_leaves_what_a_complete_import_leaves() {
-    let sandbox = Sandbox::new("");
-    let files = sandbox.dir.path().join("files");
-    copy_dir(&fixtures().join("pickatime"), &files);
-    sandbox.write_config(&config(&files));
+    let (sandbox, files) = fixture_folder();
     sandbox.roster(&["import"]).ok();
     let parts = || -> i64 {
         sandbox

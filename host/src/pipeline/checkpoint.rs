@@ -67,6 +67,9 @@ pub fn keep(
     checkpoint: Option<&[u8]>,
     extends: bool,
 ) -> rusqlite::Result<()> {
+    if extends && checkpoint.is_some_and(<[u8]>::is_empty) {
+        return Ok(());
+    }
     let Some(checkpoint) = checkpoint else {
         tx.execute(
             "DELETE FROM source_checkpoint_parts WHERE source = ?1",
@@ -79,9 +82,6 @@ pub fn keep(
     // would take a copy of a file source's tens of MiB.
     let size = i32::try_from(checkpoint.len())
         .map_err(|_| rusqlite::Error::ToSqlConversionFailure("a checkpoint over 2 GiB".into()))?;
-    if extends && checkpoint.is_empty() {
-        return Ok(());
-    }
     let (table, column, row) = if extends {
         // The run was handed this source's checkpoint under `context` (the caller checks).
         tx.execute(
