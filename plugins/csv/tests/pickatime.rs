@@ -302,6 +302,47 @@ fn email_chains_merge_into_the_earliest_parent() {
     assert_eq!(p1.identifiers.len(), 3);
 }
 
+/// More rows than the Parent file's first pass reads ahead (16), merging across that
+/// window in every way an email is compared: as written, in other case, not ASCII.
+#[test]
+fn parents_merge_across_a_long_file() {
+    let mut parents = String::from("ParentID\tFirst\tLast\tEmail\n");
+    for n in 1..=40 {
+        let email = match n {
+            3 => "ana@example.com".to_string(),
+            5 => "josé@example.com".to_string(),
+            21 => "ANA@Example.COM".to_string(),
+            33 => "JOSÉ@example.com".to_string(),
+            39 => "ana@example.com".to_string(),
+            _ => format!("p{n}@example.com"),
+        };
+        parents.push_str(&format!("P{n}\tF{n}\tL{n}\t{email}\n"));
+    }
+    parents.push_str("P7\tSeven\tAgain\tp7@example.com\n");
+    let (recorder, records) = folder_ok(&[("Parent.txt", parents.as_bytes())], "");
+    assert_eq!(records.people(Role::Parent).len(), 40 - 3);
+    let ids = |id: &str| -> Vec<String> {
+        let person = records.person(Role::Parent, id);
+        person.identifiers.iter().map(|i| i.value.clone()).collect()
+    };
+    assert_eq!(ids("P3"), ["P3", "P21", "P39"]);
+    assert_eq!(ids("P5"), ["P5", "P33"]);
+    assert_eq!(records.person(Role::Parent, "P7").first_name, "Seven");
+    let infos = recorder.at(Level::Info);
+    assert_eq!(infos.len(), 4, "{infos:?}");
+    assert!(infos.iter().any(|m| m
+        .contains("Parent.txt:34: ParentID `P33` has the same Email as ParentID `P5` (line 6)")));
+    assert!(infos
+        .iter()
+        .any(|m| m.contains("Parent.txt:42: ParentID `P7` repeats line 8")));
+
+    // A row without its ParentID far into the file: that row is named.
+    let broken = parents.replacen("P30\t", "\t", 1);
+    let (location, message) = folder_err(&[("Parent.txt", broken.as_bytes())], "");
+    assert_eq!(location.as_deref(), Some("Parent.txt:31:1"));
+    assert!(message.contains("ParentID"), "{message}");
+}
+
 #[test]
 fn parent_errors() {
     let (location, message) = folder_err(

@@ -2,8 +2,7 @@
 //! (same ParentID, or same Email), once to emit each contact from its last row. Two
 //! passes keep memory to an index of ids instead of every parent record.
 
-use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use roster_core::record::{Person, Record, Role};
@@ -181,10 +180,11 @@ fn build_index(
     last_at.reserve(rows);
     emails.reserve(rows);
     email_owner.reserve(rows);
-    let mut row = Row::default();
-    while table.read_row(&mut row)? {
-        let id = required(table, &row, id_column, "ParentID")?;
-        let node = match index.ids.insert(id) {
+    let mut ahead = ReadAhead::default();
+    while let Some(read) = ahead.next(table, id_column, email_column, &index.ids, &emails)? {
+        let row = &read.row;
+        let id = row.get(id_column);
+        let node = match index.ids.insert_hashed(id, read.id_hash) {
             (node, false) => {
                 host.info(&format!(
                     "{}:{}: ParentID `{id}` repeats line {}; the later row updates the contact",
@@ -202,40 +202,133 @@ fn build_index(
             }
         };
         last_at[node] = (row.line, row.offset);
-        let email = row.get(email_column);
-        if email.is_empty() {
-            continue;
-        }
-        // Most emails are lowercase ASCII already: no copy of a million and more of them.
-        let email = if !email.is_ascii() {
-            Cow::Owned(email.to_lowercase())
-        } else if email.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(email.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(email)
-        };
-        match emails.insert(&email) {
-            (_, true) => email_owner.push(node as u32),
-            (number, false) => {
-                let owner = email_owner[number] as usize;
-                let (a, b) = (index.root(owner), index.root(node));
-                if a != b {
-                    let (root, merged) = (a.min(b), a.max(b));
-                    index.parent[merged] = root as u32;
-                    host.info(&format!(
-                        "{}:{}: ParentID `{}` has the same Email as ParentID `{}` (line {}); merged into one contact `{}`",
-                        table.file.shown,
-                        row.line,
-                        index.ids.name(node),
-                        index.ids.name(owner),
-                        first_line[owner],
-                        index.ids.name(root)
-                    ));
+        if let Some(email_hash) = read.email_hash {
+            match emails.insert_hashed(read.email(email_column), email_hash) {
+                (_, true) => email_owner.push(node as u32),
+                (number, false) => {
+                    let owner = email_owner[number] as usize;
+                    let (a, b) = (index.root(owner), index.root(node));
+                    if a != b {
+                        let (root, merged) = (a.min(b), a.max(b));
+                        index.parent[merged] = root as u32;
+                        host.info(&format!(
+                            "{}:{}: ParentID `{}` has the same Email as ParentID `{}` (line {}); merged into one contact `{}`",
+                            table.file.shown,
+                            row.line,
+                            index.ids.name(node),
+                            index.ids.name(owner),
+                            first_line[owner],
+                            index.ids.name(root)
+                        ));
+                    }
                 }
             }
         }
+        ahead.done_with(read);
     }
     Ok((index, last_at))
+}
+
+/// How many rows the first pass reads before it indexes the first of them.
+const READ_AHEAD: usize = 16;
+
+/// The first pass's rows, read [`READ_AHEAD`] ahead of the one being indexed, their
+/// slots in both tables asked for as they are read: a few million ids and emails in
+/// tables far larger than the CPU's caches are a cache miss each, and this way the
+/// misses of 16 rows overlap instead of coming one after another.
+#[derive(Default)]
+struct ReadAhead {
+    rows: VecDeque<AheadRow>,
+    spare: Vec<AheadRow>,
+    /// The error of the row after the last one read, reported once those before it
+    /// are indexed; or that the file ended.
+    stopped: Option<Result<(), PluginError>>,
+}
+
+#[derive(Default)]
+struct AheadRow {
+    row: Row,
+    id_hash: u64,
+    /// `None` for a row without an email.
+    email_hash: Option<u64>,
+    /// The email lowercased, where it was not already (most are: no copy for them).
+    lowered: String,
+    lowered_used: bool,
+}
+
+impl AheadRow {
+    fn email(&self, email_column: usize) -> &str {
+        if self.lowered_used {
+            &self.lowered
+        } else {
+            self.row.get(email_column)
+        }
+    }
+}
+
+impl ReadAhead {
+    /// The next row in the order of the file, its ParentID present; `None` at the end.
+    fn next(
+        &mut self,
+        table: &mut Table,
+        id_column: usize,
+        email_column: usize,
+        ids: &IdTable,
+        emails: &IdTable,
+    ) -> Result<Option<AheadRow>, PluginError> {
+        while self.stopped.is_none() && self.rows.len() < READ_AHEAD {
+            let mut read = self.spare.pop().unwrap_or_default();
+            match table.read_row(&mut read.row) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.stopped = Some(Ok(()));
+                    break;
+                }
+                Err(error) => {
+                    self.stopped = Some(Err(error));
+                    break;
+                }
+            }
+            let id = match required(table, &read.row, id_column, "ParentID") {
+                Ok(id) => id,
+                Err(error) => {
+                    self.stopped = Some(Err(error));
+                    break;
+                }
+            };
+            read.id_hash = ids.hash(id);
+            ids.prefetch(read.id_hash);
+            let email = read.row.get(email_column);
+            read.lowered_used = false;
+            read.email_hash = if email.is_empty() {
+                None
+            } else {
+                // Most emails are lowercase ASCII already: no copy of a million and more.
+                if !email.is_ascii() {
+                    read.lowered = email.to_lowercase();
+                    read.lowered_used = true;
+                } else if email.bytes().any(|b| b.is_ascii_uppercase()) {
+                    read.lowered.clear();
+                    read.lowered.push_str(email);
+                    read.lowered.make_ascii_lowercase();
+                    read.lowered_used = true;
+                }
+                let hash = emails.hash(read.email(email_column));
+                emails.prefetch(hash);
+                Some(hash)
+            };
+            self.rows.push_back(read);
+        }
+        match self.rows.pop_front() {
+            Some(read) => Ok(Some(read)),
+            None => self.stopped.take().unwrap_or(Ok(())).map(|()| None),
+        }
+    }
+
+    /// Gives a row's buffers back for a row read later.
+    fn done_with(&mut self, read: AheadRow) {
+        self.spare.push(read);
+    }
 }
 
 impl Reader for Parents {
