@@ -1161,15 +1161,37 @@ impl<'t> Apply<'t> {
             Some(entry) => {
                 entry.set_seen(Seen::Written);
                 let unchanged = entry.has_fingerprint(fp) && entry.active();
+                let active_as = entry.active().then(|| entry.role()).flatten();
                 entry.set_fingerprint(fp);
                 entry.set_active(true);
                 entry.set_role(role);
-                Some(Known {
-                    contact_id: entry.id().expect("loaded"),
-                    changed: !unchanged,
-                })
+                Some((
+                    Known {
+                        contact_id: entry.id().expect("loaded"),
+                        changed: !unchanged,
+                        ids_checked: false,
+                    },
+                    active_as,
+                ))
             }
             None => None,
+        };
+        // A changed person's identifiers as the roster has them from this source, read
+        // once for the dedupe stage and for writing only those that changed.
+        let mut had = None;
+        let existing = match existing {
+            Some((mut known, active_as)) if known.changed => {
+                let ids = self.identifiers_had(known.contact_id)?;
+                known.ids_checked = active_as == Some(role)
+                    && person
+                        .identifiers
+                        .iter()
+                        .filter(|i| !i.kind.trim().is_empty() && !i.value.trim().is_empty())
+                        .all(|i| ids.iter().any(|(k, v)| *k == i.kind && *v == i.value));
+                had = Some(ids);
+                Some(known)
+            }
+            other => other.map(|(known, _)| known),
         };
         let resolution = dedupe.check(self.tx, &self.source, &person, existing, &self.people)?;
         match existing {
@@ -1177,7 +1199,7 @@ impl<'t> Apply<'t> {
             Some(Known { contact_id, .. }) => {
                 self.summary.counts(entity).updated += 1;
                 self.update_contact(contact_id, &person)?;
-                self.replace_source_data(contact_id, &person, &school_ids, false)?;
+                self.replace_source_data_had(contact_id, &person, &school_ids, had)?;
                 self.tx
                     .prepare_cached(
                         "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
@@ -1459,6 +1481,18 @@ impl<'t> Apply<'t> {
 
     /// Identifiers and school memberships as this source gives them now.
     /// `fresh`: the contact was created in this call, so it has nothing to delete.
+    /// The identifiers contact `contact_id` has from this source, as (kind, value).
+    fn identifiers_had(&self, contact_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
+        self.tx
+            .prepare_cached(
+                "SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2",
+            )?
+            .query_map(params![contact_id, self.source], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+    }
+
     fn replace_source_data(
         &self,
         contact_id: i64,
@@ -1466,6 +1500,23 @@ impl<'t> Apply<'t> {
         school_ids: &[i64],
         fresh: bool,
     ) -> Result<()> {
+        let had = match fresh {
+            true => None,
+            false => Some(self.identifiers_had(contact_id)?),
+        };
+        self.replace_source_data_had(contact_id, person, school_ids, had)
+    }
+
+    /// `had`: the contact's identifiers from this source ([`Apply::identifiers_had`]), or
+    /// `None` for a contact created just now, which has none.
+    fn replace_source_data_had(
+        &self,
+        contact_id: i64,
+        person: &Person,
+        school_ids: &[i64],
+        had: Option<Vec<(String, String)>>,
+    ) -> Result<()> {
+        let fresh = had.is_none();
         let mut identifiers: Vec<_> = person
             .identifiers
             .iter()
@@ -1473,19 +1524,10 @@ impl<'t> Apply<'t> {
             .collect();
         identifiers.sort();
         identifiers.dedup();
-        if !fresh {
+        if let Some(had) = had {
             // Only what changed is written: a person's identifiers sit on as many pages of
             // `contact_ids` as they have kinds, and a changed name leaves them all as they
             // were (rewriting them was most of a re-sync's writes).
-            let had: Vec<(String, String)> = self
-                .tx
-                .prepare_cached(
-                    "SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2",
-                )?
-                .query_map(params![contact_id, self.source], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
             for (kind, value) in &had {
                 if !identifiers
                     .iter()

@@ -33,6 +33,9 @@ pub struct Known {
     pub contact_id: i64,
     /// The source's data for the person differs from last time.
     pub changed: bool,
+    /// The person was active in the same role, with every identifier it has now, from
+    /// this source: those ids were checked against the roster when they arrived.
+    pub ids_checked: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -731,8 +734,10 @@ impl DedupeStage for Dedupe {
         let prior = self.prior(tx, source)?;
         // A person this source sent unchanged was checked against the roster when their
         // ids arrived, and every later holder of one of those ids was checked against
-        // them: only people new or changed in this run can bring a collision.
-        let in_db = prior.this_source && known.is_none_or(|k| k.changed);
+        // them: only people new in this run, or changed in their ids, role or active
+        // state, can bring a collision. (A new name or email keeps the ids as they were:
+        // at nyc the query for each of 30,000 changed people was 0.3 s of a re-sync.)
+        let in_db = prior.this_source && known.is_none_or(|k| k.changed && !k.ids_checked);
         self.check_namespace_and_email(tx, source, person, in_db, run)?;
         if let Some(known) = known {
             if known.changed {

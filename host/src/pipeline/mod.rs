@@ -738,6 +738,91 @@ mod tests {
         )
     }
 
+    /// A person with a contact id of pickAtime's one namespace (`kind`: StudentID, ...).
+    fn with_id(id: &str, role: Role, kind: &str, last_name: &str) -> Person {
+        Person {
+            source_id: id.into(),
+            role: role as i32,
+            first_name: id.into(),
+            last_name: last_name.into(),
+            identifiers: vec![Identifier {
+                kind: kind.into(),
+                value: id.into(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn continuing(records: impl IntoIterator<Item = Record>) -> Vec<Record> {
+        let mut run = vec![roster_core::record::Snapshot::continuing().into()];
+        run.extend(records);
+        run.push(checkpoint_record(b"later"));
+        run
+    }
+
+    fn cross_role_findings(result: Result<Summary, ImportError>) -> Vec<String> {
+        match result {
+            Err(ImportError::Conflicts { findings, .. }) => findings
+                .iter()
+                .filter(|f| f.rule == dedupe::Rule::CrossRoleId)
+                .map(|f| f.reason.clone())
+                .collect(),
+            other => panic!("expected conflicts, got {other:?}"),
+        }
+    }
+
+    /// A changed person is checked against the roster's other roles for what is new in
+    /// them: a new id, or a return after being removed (what a rename brings is not).
+    #[test]
+    fn a_changed_person_is_checked_against_other_roles_for_a_new_id_or_a_return() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let mut first = complete_run();
+        first.insert(0, with_id("T1", Role::Teacher, "TeacherID", "Ames").into());
+        first.insert(0, with_id("A7", Role::Student, "StudentID", "Baker").into());
+        sync(conn, first, false).unwrap();
+
+        // A rename: updated, nothing found.
+        let renamed = with_id("A7", Role::Student, "StudentID", "Baker-Cole");
+        let summary = sync(conn, continuing([renamed.clone().into()]), true).unwrap();
+        assert_eq!(summary.get(summary::EntityName::Students).updated, 1);
+
+        // The same student with the teacher's TeacherID as another id of theirs.
+        let mut taking = renamed.clone();
+        taking.last_name = "Cole".into();
+        taking.identifiers.push(Identifier {
+            kind: "ID".into(),
+            value: "T1".into(),
+        });
+        let before = state(conn);
+        let found = cross_role_findings(sync(conn, continuing([taking.into()]), true));
+        assert_eq!(
+            found,
+            ["ID `T1` is already TeacherID `T1` of another contact"]
+        );
+        assert_eq!(state(conn), before);
+
+        // Removed, then a teacher with the student's id arrives (no active holder then),
+        // then the student comes back with the ids it always had: the return is checked.
+        let removal = roster_core::record::Removal {
+            entity: Entity::Students as i32,
+            source_id: "A7".into(),
+            ..Default::default()
+        };
+        sync(conn, continuing([removal.into()]), true).unwrap();
+        let teacher = with_id("A7-T", Role::Teacher, "TeacherID", "Dunn");
+        let mut teacher_taking = teacher.clone();
+        teacher_taking.identifiers[0].value = "A7".into();
+        sync(conn, continuing([teacher_taking.into()]), true).unwrap();
+        let before = state(conn);
+        let found = cross_role_findings(sync(conn, continuing([renamed.into()]), true));
+        assert_eq!(
+            found,
+            ["StudentID `A7` is already TeacherID `A7` of another contact"]
+        );
+        assert_eq!(state(conn), before);
+    }
+
     /// A continuing run that names more classes than it looks up one by one loads the
     /// source's others at once: each is found (none written twice), and what the run
     /// changed before that stays changed.
