@@ -475,11 +475,30 @@ impl PickatimeSource {
         // the comparison.
         let size = std::fs::metadata(&file.path).map_or(0, |m| m.len() as usize);
         let mut bytes = Vec::with_capacity(size + 1);
-        { reader }.read_to_end(&mut bytes).map_err(cannot_read)?;
-        let mut old = std::mem::take(&mut self.scratch);
-        old.clear();
-        old.reserve(bytes.len() + bytes.len() / 8);
-        kept.text(slot, &mut old).map_err(|e| {
+        let old = std::mem::take(&mut self.scratch);
+        let decode = |mut old: Vec<u8>| {
+            old.clear();
+            old.reserve(size + size / 8);
+            kept.text(slot, &mut old).map(|()| old)
+        };
+        // The last run's text is decompressed on a thread of its own while the file is
+        // read: at the start of a file the host has mostly applied what came before and
+        // waits for this file's first change, so the second core is free.
+        let (read, decoded) = std::thread::scope(|scope| {
+            match std::thread::Builder::new().spawn_scoped(scope, move || decode(old)) {
+                Ok(decoding) => {
+                    let read = { reader }.read_to_end(&mut bytes);
+                    let decoded = decoding
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (read, decoded)
+                }
+                // No thread to be had: one after the other.
+                Err(_) => ({ reader }.read_to_end(&mut bytes), decode(Vec::new())),
+            }
+        });
+        read.map_err(cannot_read)?;
+        let old = decoded.map_err(|e| {
             PluginError::input(format!("the last run's checkpoint cannot be read: {e}"))
                 .with_hint("run with `--full` to read every file in full")
         })?;
