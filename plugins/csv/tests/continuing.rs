@@ -338,3 +338,28 @@ fn a_checkpoint_that_does_not_fit_reads_everything() {
         .iter()
         .any(|m| m.contains("reading everything")));
 }
+
+#[test]
+fn a_damaged_text_in_the_checkpoint_fails_the_run_with_the_way_out() {
+    let dir = folder(&[]);
+    let (_, records) = run(&dir, None);
+    let mut kept = checkpoint(&records.unwrap());
+    // The first file's zstd frame, its magic number broken.
+    let frame = kept
+        .windows(4)
+        .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
+        .expect("a zstd frame");
+    kept[frame..frame + 4].fill(0);
+    let (_, records) = run(&dir, Some(kept));
+    let error = records.unwrap_err();
+    assert!(
+        error
+            .message
+            .starts_with("the last run's checkpoint cannot be read"),
+        "{error}"
+    );
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("run with `--full` to read every file in full")
+    );
+}
