@@ -323,6 +323,78 @@ mod tests {
         assert!(error.contains("already running"), "{error}");
     }
 
+    /// The opcodes SQLite runs for `sql`.
+    fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut statement = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let mut rows = statement.raw_query(); // unbound parameters are NULL
+        let mut opcodes = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            opcodes.push(row.get(1).unwrap());
+        }
+        opcodes
+    }
+
+    #[test]
+    fn contacts_check_role_and_access_level_without_a_temporary_table_per_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let insert = "INSERT INTO contacts (role, first_name, last_name, access_level)
+                      VALUES (?1, 'A', 'B', ?2)";
+        // A roster of the migrations before, with a contact, and a reader open on it.
+        let conn = Connection::open(&path).unwrap();
+        for migration in &schema::MIGRATIONS[..6] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.execute(insert, ["student", "customer"]).unwrap();
+        assert!(opcodes(&conn, insert).contains(&"OpenEphemeral".to_string()));
+
+        let store = Store::open(&path).unwrap();
+        // The open connection notices the schema changed at its next statement.
+        let _: i64 = conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+            .unwrap();
+        for (name, conn) in [("migrating", &store.conn), ("open before", &conn)] {
+            let ephemeral = "OpenEphemeral".to_string();
+            assert!(!opcodes(conn, insert).contains(&ephemeral), "{name}");
+            let update = "UPDATE contacts SET role = ?1 WHERE id = 1";
+            assert!(!opcodes(conn, update).contains(&ephemeral), "{name}");
+        }
+        let conn = &store.conn;
+        for (role, access) in [
+            ("student", "customer"),
+            ("teacher", "appointment_viewer"),
+            ("parent", "appointment_maker"),
+            ("staff", "resource_admin"),
+            ("staff", "event_admin"),
+            ("teacher", "admin"),
+        ] {
+            conn.execute(insert, [role, access]).unwrap();
+        }
+        for (role, access) in [
+            ("robot", "customer"),
+            ("student", "root"),
+            ("Student", "customer"),
+        ] {
+            let error = conn
+                .execute(insert, [role, access])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("CHECK constraint failed"),
+                "{role} {access}: {error}"
+            );
+        }
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 7);
+    }
+
     fn store_second(path: &Path) -> Store {
         Store::open(path).unwrap()
     }
