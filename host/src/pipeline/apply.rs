@@ -1479,8 +1479,6 @@ impl<'t> Apply<'t> {
         Ok(())
     }
 
-    /// Identifiers and school memberships as this source gives them now.
-    /// `fresh`: the contact was created in this call, so it has nothing to delete.
     /// The identifiers contact `contact_id` has from this source, as (kind, value).
     fn identifiers_had(&self, contact_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
         self.tx
@@ -1493,6 +1491,8 @@ impl<'t> Apply<'t> {
             .collect()
     }
 
+    /// Identifiers and school memberships as this source gives them now.
+    /// `fresh`: the contact was created in this call, so it has nothing to delete.
     fn replace_source_data(
         &self,
         contact_id: i64,
