@@ -1199,7 +1199,7 @@ impl<'t> Apply<'t> {
             Some(Known { contact_id, .. }) => {
                 self.summary.counts(entity).updated += 1;
                 self.update_contact(contact_id, &person)?;
-                self.replace_source_data_had(contact_id, &person, &school_ids, had)?;
+                self.replace_source_data(contact_id, &person, &school_ids, had)?;
                 self.tx
                     .prepare_cached(
                         "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
@@ -1227,7 +1227,11 @@ impl<'t> Apply<'t> {
                     person.source_id,
                     fp
                 ])?;
-                self.replace_source_data(contact_id, &person, &school_ids, fresh)?;
+                let had = match fresh {
+                    true => None,
+                    false => Some(self.identifiers_had(contact_id)?),
+                };
+                self.replace_source_data(contact_id, &person, &school_ids, had)?;
                 let mut entry = Entry::new_in_run(Some(contact_id), fp, Seen::Written);
                 entry.set_role(role);
                 self.people.insert(&person.source_id, entry);
@@ -1491,25 +1495,10 @@ impl<'t> Apply<'t> {
             .collect()
     }
 
-    /// Identifiers and school memberships as this source gives them now.
-    /// `fresh`: the contact was created in this call, so it has nothing to delete.
+    /// Identifiers and school memberships as this source gives them now. `had`: the
+    /// contact's identifiers from this source ([`Apply::identifiers_had`]), or `None` for
+    /// a contact created just now, which has none and so nothing to delete.
     fn replace_source_data(
-        &self,
-        contact_id: i64,
-        person: &Person,
-        school_ids: &[i64],
-        fresh: bool,
-    ) -> Result<()> {
-        let had = match fresh {
-            true => None,
-            false => Some(self.identifiers_had(contact_id)?),
-        };
-        self.replace_source_data_had(contact_id, person, school_ids, had)
-    }
-
-    /// `had`: the contact's identifiers from this source ([`Apply::identifiers_had`]), or
-    /// `None` for a contact created just now, which has none.
-    fn replace_source_data_had(
         &self,
         contact_id: i64,
         person: &Person,

@@ -760,7 +760,12 @@ mod tests {
         run
     }
 
-    fn cross_role_findings(result: Result<Summary, ImportError>) -> Vec<String> {
+    /// The cross-role conflicts that refuse a continuing run sending `person`; the
+    /// roster is as it was.
+    fn refused_for_cross_role(conn: &mut Connection, person: Person) -> Vec<String> {
+        let before = state(conn);
+        let result = sync(conn, continuing([person.into()]), true);
+        assert_eq!(state(conn), before, "a refused run writes nothing");
         match result {
             Err(ImportError::Conflicts { findings, .. }) => findings
                 .iter()
@@ -794,13 +799,10 @@ mod tests {
             kind: "ID".into(),
             value: "T1".into(),
         });
-        let before = state(conn);
-        let found = cross_role_findings(sync(conn, continuing([taking.into()]), true));
         assert_eq!(
-            found,
+            refused_for_cross_role(conn, taking),
             ["ID `T1` is already TeacherID `T1` of another contact"]
         );
-        assert_eq!(state(conn), before);
 
         // Removed, then a teacher with the student's id arrives (no active holder then),
         // then the student comes back with the ids it always had: the return is checked.
@@ -810,17 +812,13 @@ mod tests {
             ..Default::default()
         };
         sync(conn, continuing([removal.into()]), true).unwrap();
-        let teacher = with_id("A7-T", Role::Teacher, "TeacherID", "Dunn");
-        let mut teacher_taking = teacher.clone();
-        teacher_taking.identifiers[0].value = "A7".into();
-        sync(conn, continuing([teacher_taking.into()]), true).unwrap();
-        let before = state(conn);
-        let found = cross_role_findings(sync(conn, continuing([renamed.into()]), true));
+        let mut teacher = with_id("A7-T", Role::Teacher, "TeacherID", "Dunn");
+        teacher.identifiers[0].value = "A7".into();
+        sync(conn, continuing([teacher.into()]), true).unwrap();
         assert_eq!(
-            found,
+            refused_for_cross_role(conn, renamed),
             ["StudentID `A7` is already TeacherID `A7` of another contact"]
         );
-        assert_eq!(state(conn), before);
     }
 
     /// A continuing run that names more classes than it looks up one by one loads the
