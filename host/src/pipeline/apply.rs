@@ -29,6 +29,14 @@ use crate::config::{AccessDefaults, AccessLevel};
 pub enum ApplyError {
     Invalid(String),
     Sql(rusqlite::Error),
+    /// A first import's identifiers could not be set aside (`pending_ids.rs`).
+    TempFile(std::io::Error),
+}
+
+impl From<std::io::Error> for ApplyError {
+    fn from(error: std::io::Error) -> Self {
+        ApplyError::TempFile(error)
+    }
 }
 
 impl From<rusqlite::Error> for ApplyError {
@@ -539,7 +547,7 @@ pub struct Apply<'t> {
     class_scope: FastMap<i64, ClassScope>,
     people: Ids,
     links: SourceLinksLoading,
-    /// A first import's identifiers, written in sorted chunks (see `pending_ids.rs`);
+    /// A first import's identifiers, written at its end in key order (`pending_ids.rs`);
     /// `None` when the roster had contacts, whose identifiers others may look up.
     pending_ids: Option<RefCell<PendingIds>>,
     /// `Some` in a run that continues from a checkpoint.
@@ -616,7 +624,7 @@ fn role_from_db(text: &str) -> Role {
 
 impl<'t> Apply<'t> {
     /// `bulk`: the roster has no contacts yet (`bulk.rs`), so nothing looks up
-    /// `contact_ids` while the run goes on, and identifiers are written in sorted chunks.
+    /// `contact_ids` while the run goes on, and identifiers are written at its end.
     pub fn new(
         tx: &'t Transaction<'t>,
         source: &str,
@@ -1435,50 +1443,43 @@ impl<'t> Apply<'t> {
     /// Write the gathered identifiers, in key order. As when each is written with its
     /// person, the first to give an identifier keeps it and a later one is warned about
     /// or refused, only here rather than where it came.
-    pub fn write_pending_ids(&self) -> Result<()> {
+    /// False when the run writes identifiers with their people.
+    pub fn write_pending_ids(&self) -> Result<bool> {
         let Some(pending) = &self.pending_ids else {
-            return Ok(());
+            return Ok(false);
         };
-        let mut pending = pending.borrow_mut();
-        let result = self.write_sorted(&mut pending);
-        pending.clear();
-        result
+        pending
+            .borrow_mut()
+            .drain_sorted(IDS_PER_INSERT, |group| self.write_id_group(group))?;
+        Ok(true)
     }
 
-    fn write_sorted(&self, pending: &mut PendingIds) -> Result<()> {
-        if pending.is_empty() {
+    /// Write up to [`IDS_PER_INSERT`] (contact id, kind, value) rows, warning about or
+    /// refusing each that another contact holds.
+    fn write_id_group(&self, group: &[(i64, &str, &str)]) -> Result<()> {
+        let inserted = self.hot.insert_id_rows(self.tx, &self.source, group)?;
+        if inserted == group.len() {
             return Ok(());
         }
-        pending.sort();
-        let mut group = Vec::with_capacity(IDS_PER_INSERT);
-        let mut rows = pending.rows().peekable();
-        while rows.peek().is_some() {
-            group.clear();
-            group.extend(rows.by_ref().take(IDS_PER_INSERT));
-            let inserted = self.hot.insert_id_rows(self.tx, &self.source, &group)?;
-            if inserted == group.len() {
+        for &(contact_id, kind, value) in group {
+            // The insert skipped it: somebody has it, maybe an earlier row of its own.
+            let Some(holder) = self.holder_of(kind, value)? else {
+                continue;
+            };
+            if holder.0 == contact_id {
                 continue;
             }
-            for &(contact_id, kind, value) in &group {
-                // The insert skipped it: somebody has it, maybe an earlier row of its own.
-                let Some(holder) = self.holder_of(kind, value)? else {
-                    continue;
-                };
-                if holder.0 == contact_id {
-                    continue;
-                }
-                let (role, source_id): (String, String) = self
-                    .tx
-                    .prepare_cached(
-                        "SELECT c.role, s.source_id FROM contacts c
-                         JOIN contact_sources s ON s.contact_id = c.id AND s.source = ?2
-                         WHERE c.id = ?1",
-                    )?
-                    .query_row(params![contact_id, self.source], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
-                self.identifier_taken(&role, &source_id, kind, value, holder.0, &holder.1)?;
-            }
+            let (role, source_id): (String, String) = self
+                .tx
+                .prepare_cached(
+                    "SELECT c.role, s.source_id FROM contacts c
+                     JOIN contact_sources s ON s.contact_id = c.id AND s.source = ?2
+                     WHERE c.id = ?1",
+                )?
+                .query_row(params![contact_id, self.source], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            self.identifier_taken(&role, &source_id, kind, value, holder.0, &holder.1)?;
         }
         Ok(())
     }
@@ -1540,7 +1541,7 @@ impl<'t> Apply<'t> {
                 pending.is_full()
             };
             if full {
-                self.write_pending_ids()?;
+                pending.borrow_mut().spill()?;
             }
             identifiers.clear();
         }
