@@ -467,26 +467,17 @@ fn v2_ids<'a>(id: &'a str) -> Ids<'a> {
 
 pub(crate) fn v2_student(s: &v2::Student) -> Mapped {
     let id = get(&s.id)?;
-    Some((
-        student(&v2_ids(&id), s.name.as_ref(), &s.email, &s.fields),
-        vec![],
-    ))
+    Some((student(&v2_ids(&id), s.name.as_ref(), &s.email, s), vec![]))
 }
 
 pub(crate) fn v2_teacher(t: &v2::Teacher) -> Mapped {
     let id = get(&t.id)?;
-    Some((
-        teacher(&v2_ids(&id), t.name.as_ref(), &t.email, &t.fields),
-        vec![],
-    ))
+    Some((teacher(&v2_ids(&id), t.name.as_ref(), &t.email, t), vec![]))
 }
 
 pub(crate) fn v2_school_admin(a: &v2::SchoolAdmin) -> Mapped {
     let id = get(&a.id)?;
-    Some((
-        staff(&v2_ids(&id), a.name.as_ref(), &a.email, &a.fields),
-        vec![],
-    ))
+    Some((staff(&v2_ids(&id), a.name.as_ref(), &a.email, a), vec![]))
 }
 
 pub(crate) fn v2_district_admin(a: &v2::DistrictAdmin) -> Mapped {
@@ -559,7 +550,7 @@ pub(crate) fn v3_user(u: &v3::User) -> V3Person {
             clever_id: &clever_id,
             legacy_ids: &legacy,
         };
-        return V3Person::Person(student(&ids, name, &u.email, &s.fields), clever_id);
+        return V3Person::Person(student(&ids, name, &u.email, s), clever_id);
     }
     if let Some(c) = &r.contact {
         let legacy: Vec<String> = get(&c.legacy_id).into_iter().collect();
@@ -611,13 +602,13 @@ pub(crate) fn v3_user(u: &v3::User) -> V3Person {
     let mut person = None;
     if let Some(t) = &r.teacher {
         roles.push("teacher");
-        person = Some(teacher(&ids, name, &u.email, &t.fields));
+        person = Some(teacher(&ids, name, &u.email, t));
     }
     if let Some(s) = &r.staff {
         roles.push("staff");
         match &mut person {
-            Some(p) => add_staff_fields(p, &s.fields),
-            None => person = Some(staff(&ids, name, &u.email, &s.fields)),
+            Some(p) => add_staff_fields(p, s),
+            None => person = Some(staff(&ids, name, &u.email, s)),
         }
     }
     if let Some(d) = &r.district_admin {

@@ -5,35 +5,10 @@ use serde::Deserialize;
 
 use crate::model::{ids, Field, Name, StaffFields, StudentFields, TeacherFields, Text};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Student {
-    pub id: Field,
-    pub name: Option<Name>,
-    pub email: Field,
-    #[serde(flatten)]
-    pub fields: StudentFields,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Teacher {
-    pub id: Field,
-    pub name: Option<Name>,
-    pub email: Field,
-    #[serde(flatten)]
-    pub fields: TeacherFields,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct SchoolAdmin {
-    pub id: Field,
-    pub name: Option<Name>,
-    pub email: Field,
-    #[serde(flatten)]
-    pub fields: StaffFields,
-}
+/// A role's fields are the v2 object itself (see `StudentFields`).
+pub type Student = StudentFields;
+pub type Teacher = TeacherFields;
+pub type SchoolAdmin = StaffFields;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
