@@ -69,6 +69,8 @@ pub enum ImportError {
     Sql(#[from] rusqlite::Error),
     #[error("a temporary file in {}: {error}; nothing was written", std::env::temp_dir().display())]
     TempFile { error: std::io::Error },
+    #[error("the import would leave {0}; nothing was written")]
+    BrokenReference(bulk::BrokenReference),
     #[error("import cancelled; nothing was written")]
     Cancelled,
     #[error("source `{source_name}`: {} dedupe conflict(s) under policy `{policy}`; nothing was written", findings.len())]
@@ -91,6 +93,9 @@ impl ImportError {
                 "if the source really lost them (a new school year), run again with --allow-mass-deactivation; --dry-run shows the changes first".into(),
             ),
             ImportError::Sql(error) => crate::store::sqlite_hint(error),
+            ImportError::BrokenReference(_) => Some(
+                "this is a fault in roster, not in the source: please report it with the command that ran".into(),
+            ),
             ImportError::TempFile { .. } => Some(
                 "a first import sorts its identifiers in temporary files, about 30 bytes each: free space there or set TMPDIR to a folder with room".into(),
             ),
@@ -202,6 +207,13 @@ const IMPORT_CACHE_KIB: i64 = 128 * 1024;
 const SYNC_CACHE_KIB: i64 = 32 * 1024;
 const LARGE_RUN_WRITES: u64 = 100_000;
 
+/// What a job sets on its connection for its run, and puts back after it (the journal
+/// aside: `run_job` never needs it).
+struct Settings {
+    cache: PageCache,
+    foreign_keys: bulk::ForeignKeys,
+}
+
 /// The connection's page cache during a job: raised for the job (never lowered below
 /// what the connection had), restored after it.
 struct PageCache {
@@ -257,7 +269,10 @@ pub fn run(
     dedupe: &mut dyn DedupeStage,
     progress: &dyn Progress,
 ) -> Result<Summary, ImportError> {
-    let mut cache = PageCache::of(conn)?;
+    let mut settings = Settings {
+        cache: PageCache::of(conn)?,
+        foreign_keys: bulk::ForeignKeys::begin(conn)?,
+    };
     let journal = bulk::RollbackJournal::begin(conn)?;
     let window = Window::new(READ_AHEAD);
     let result = std::thread::scope(|scope| {
@@ -290,13 +305,14 @@ pub fn run(
             job,
             dedupe,
             progress,
-            &mut cache,
+            &mut settings,
         )
     });
     // The memory goes back once the job is over; a failure here changes no data.
-    let _ = cache.restore(conn);
+    let _ = settings.cache.restore(conn);
     journal.end(conn);
-    result
+    let restored = settings.foreign_keys.end(conn);
+    result.and_then(|summary| restored.map(|()| summary).map_err(ImportError::Sql))
 }
 
 fn run_job(
@@ -306,7 +322,7 @@ fn run_job(
     job: Job<'_>,
     dedupe: &mut dyn DedupeStage,
     progress: &dyn Progress,
-    cache: &mut PageCache,
+    settings: &mut Settings,
 ) -> Result<Summary, ImportError> {
     let source_name = job.source.to_string();
     let invalid = |message: String| ImportError::Invalid {
@@ -324,9 +340,9 @@ fn run_job(
     let deferred = bulk::Deferred::begin(&tx)?;
     if deferred.is_active() {
         tracing::debug!("empty roster: lookup indexes are built once, after the rows");
-        cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
+        settings.cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
     } else {
-        cache.raise_to(&tx, SYNC_CACHE_KIB)?;
+        settings.cache.raise_to(&tx, SYNC_CACHE_KIB)?;
     }
     let started = std::time::Instant::now();
     let read = |next_batch: &mut dyn FnMut() -> NextBatch| match next_batch() {
@@ -446,11 +462,11 @@ fn run_job(
             done += 1;
         }
         progress.records(done);
-        if cache.current_kib < IMPORT_CACHE_KIB {
+        if settings.cache.current_kib < IMPORT_CACHE_KIB {
             let written = apply.summary.total();
             if written.inserted + written.updated + written.deactivated > LARGE_RUN_WRITES {
                 tracing::debug!("source `{}`: a large change, larger page cache", job.source);
-                cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
+                settings.cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
             }
         }
     }
@@ -547,6 +563,13 @@ fn run_job(
     } else {
         writeback.include_database();
         deferred.finish(&tx)?;
+        settings
+            .foreign_keys
+            .prove(&tx)
+            .map_err(|error| match error {
+                bulk::ProveError::Broken(broken) => ImportError::BrokenReference(broken),
+                bulk::ProveError::Sql(error) => ImportError::Sql(error),
+            })?;
         tx.commit()?;
         tracing::debug!(
             "source `{}`: committed after {:.2} s",
@@ -1179,6 +1202,34 @@ mod tests {
                 .unwrap();
             assert_eq!(holder, "S1", "first import: {first_import}");
         }
+    }
+
+    /// A first import writes without foreign keys and proves them before its commit; the
+    /// connection has them on again after it, whether it committed or failed.
+    #[test]
+    fn foreign_keys_are_on_again_after_a_first_import() {
+        let foreign_keys_on = |conn: &Connection| -> bool {
+            conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                .unwrap()
+        };
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        import(
+            conn,
+            vec![
+                person("S1", Role::Student, "7"),
+                person("S2", Role::Student, "7"),
+            ],
+        )
+        .unwrap_err();
+        assert!(foreign_keys_on(conn), "after a failed first import");
+        import(conn, vec![person("S1", Role::Student, "7")]).unwrap();
+        assert!(foreign_keys_on(conn), "after a first import");
+        let orphan = conn.execute(
+            "INSERT INTO enrollments (class_id, contact_id, source) VALUES (99, 99, 'sis')",
+            [],
+        );
+        assert!(orphan.is_err(), "and they are enforced");
     }
 
     /// An identifier another contact of the role holds goes to the new person when the
