@@ -152,32 +152,34 @@ impl ForeignKeys {
             )?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let mut spans = std::collections::HashMap::new();
+        let mut parents: std::collections::HashMap<String, Parent> = Default::default();
         for child in &tables {
             let keys = foreign_keys_of(tx, child)?;
             let mut row_by_row = false;
             for key in &keys {
-                let span = if key.is_single(&keys) && refers_to_rowid(tx, key)? {
-                    if !spans.contains_key(&key.parent) {
-                        spans.insert(key.parent.clone(), contiguous_ids(tx, &key.parent)?);
-                    }
-                    spans[&key.parent]
-                } else {
-                    None
+                if !parents.contains_key(&key.parent) {
+                    parents.insert(key.parent.clone(), Parent::read(tx, &key.parent)?);
+                }
+                let parent = &parents[&key.parent];
+                // A key of several columns, or not to a rowid, is checked row by row, as
+                // are rowids with gaps.
+                let ids = match parent.ids {
+                    Some(ids) if key.is_single(&keys) && parent.is_rowid(key) => ids,
+                    _ => Rowids::Gaps,
                 };
-                let Some(span) = span else {
+                if ids == Rowids::Gaps {
                     row_by_row = true;
                     continue;
-                };
+                }
                 for bound in ["min", "max"] {
                     let value: Value = tx.query_row(
                         &format!("SELECT {bound}(\"{}\") FROM \"{child}\"", key.column),
                         [],
                         |r| r.get(0),
                     )?;
-                    let refers = match (&value, span) {
+                    let refers = match (&value, ids) {
                         (Value::Null, _) => true,
-                        (Value::Integer(id), Some((least, greatest))) => {
+                        (Value::Integer(id), Rowids::Every(least, greatest)) => {
                             (least..=greatest).contains(id)
                         }
                         _ => false,
@@ -310,60 +312,81 @@ fn first_broken(
     }))
 }
 
-/// Whether `key` names its parent's rowid (an `INTEGER PRIMARY KEY`).
-fn refers_to_rowid(tx: &Transaction<'_>, key: &KeyColumn) -> rusqlite::Result<bool> {
-    Ok(match rowid_alias(tx, &key.parent)? {
-        Some(alias) => key
-            .to
-            .as_ref()
-            .is_none_or(|to| to.eq_ignore_ascii_case(&alias)),
-        None => false,
-    })
+/// What the proof needs of a table that keys refer to: which column is its rowid (its
+/// `INTEGER PRIMARY KEY`), if one is, and then what its rowids are.
+struct Parent {
+    rowid_alias: Option<String>,
+    ids: Option<Rowids>,
 }
 
-/// The column that is `table`'s rowid (its `INTEGER PRIMARY KEY`), if it has one.
-fn rowid_alias(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<Option<String>> {
-    let without_rowid: bool = tx.query_row(
-        "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
-        [table],
-        |r| r.get(0),
-    )?;
-    if without_rowid {
-        return Ok(None);
+/// A table's rowids.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rowids {
+    /// None: the table has no rows.
+    Empty,
+    /// Every integer from the first to the second.
+    Every(i64, i64),
+    /// Some integers between its least and greatest are not rowids.
+    Gaps,
+}
+
+impl Parent {
+    fn read(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<Parent> {
+        let without_rowid: bool = tx.query_row(
+            "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        let keys: Vec<(String, String)> = tx
+            .prepare("SELECT name, type FROM pragma_table_info(?1) WHERE pk > 0")?
+            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let rowid_alias = match keys.as_slice() {
+            [(name, kind)] if !without_rowid && kind.eq_ignore_ascii_case("INTEGER") => {
+                Some(name.clone())
+            }
+            _ => None,
+        };
+        let ids = match rowid_alias {
+            Some(_) => Some(rowids(tx, table)?),
+            None => None,
+        };
+        Ok(Parent { rowid_alias, ids })
     }
-    let keys: Vec<(String, String)> = tx
-        .prepare("SELECT name, type FROM pragma_table_info(?1) WHERE pk > 0")?
-        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(match keys.as_slice() {
-        [(name, kind)] if kind.eq_ignore_ascii_case("INTEGER") => Some(name.clone()),
-        _ => None,
-    })
+
+    /// Whether `key` names this table's rowid.
+    fn is_rowid(&self, key: &KeyColumn) -> bool {
+        self.rowid_alias.as_ref().is_some_and(|alias| {
+            key.to
+                .as_ref()
+                .is_none_or(|to| to.eq_ignore_ascii_case(alias))
+        })
+    }
 }
 
-/// `Some(None)` for a table without rows, `Some(Some((least, greatest)))` when its rowids
-/// are every integer between the two, `None` when they have gaps.
-fn contiguous_ids(
-    tx: &Transaction<'_>,
-    table: &str,
-) -> rusqlite::Result<Option<Option<(i64, i64)>>> {
+fn rowids(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<Rowids> {
     let rows: i64 = tx.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
         r.get(0)
     })?;
     if rows == 0 {
-        return Ok(Some(None));
+        return Ok(Rowids::Empty);
     }
-    let least: i64 = tx.query_row(&format!("SELECT min(rowid) FROM \"{table}\""), [], |r| {
-        r.get(0)
-    })?;
-    let greatest: i64 = tx.query_row(&format!("SELECT max(rowid) FROM \"{table}\""), [], |r| {
-        r.get(0)
-    })?;
-    Ok((greatest
+    let bound = |bound: &str| -> rusqlite::Result<i64> {
+        tx.query_row(
+            &format!("SELECT {bound}(rowid) FROM \"{table}\""),
+            [],
+            |r| r.get(0),
+        )
+    };
+    let (least, greatest) = (bound("min")?, bound("max")?);
+    let span = greatest
         .checked_sub(least)
-        .and_then(|span| span.checked_add(1))
-        == Some(rows))
-    .then_some(Some((least, greatest))))
+        .and_then(|span| span.checked_add(1));
+    Ok(if span == Some(rows) {
+        Rowids::Every(least, greatest)
+    } else {
+        Rowids::Gaps
+    })
 }
 
 /// The indexes only lookups use (see `store/schema.rs`). Unique constraints are not here.

@@ -204,7 +204,8 @@ pub struct Section {
 // A role's fields are one struct, read as v2 sends the person and as v3's role object:
 // each version leaves the other's few fields out. Sharing them through
 // `#[serde(flatten)]` instead buffered every field of every person as serde's generic
-// `Content` before reading it again, a fifth of the fetching thread's work at nyc.
+// `Content` before reading it again (with the roles boxed, model_v3.rs, the fetching
+// thread went from 20.5 to 17.2 s of CPU at nyc).
 
 /// A student as v2 sends it (`/students`), and v3's `roles.student`.
 #[derive(Debug, Default, Deserialize)]
