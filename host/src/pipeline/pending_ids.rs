@@ -48,7 +48,7 @@ struct Chunk {
     rows: Vec<Row>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Row {
     contact_id: i64,
     kind: u32,
@@ -66,22 +66,7 @@ struct Run {
 
 impl PendingIds {
     pub fn push(&mut self, contact_id: i64, kind: &str, value: &str) {
-        let chunk = &mut self.chunk;
-        let kind = match chunk.kinds.iter().position(|k| k == kind) {
-            Some(index) => index,
-            None => {
-                chunk.kinds.push(kind.to_string());
-                chunk.kinds.len() - 1
-            }
-        };
-        chunk.rows.push(Row {
-            contact_id,
-            // At most CHUNK_KINDS plus one person's identifiers.
-            kind: u32::try_from(kind).expect("fewer than 2^32 kinds in a chunk"),
-            start: u32::try_from(chunk.values.len()).expect("a chunk's values fit in 4 GiB"),
-            len: u32::try_from(value.len()).expect("an identifier under 4 GiB"),
-        });
-        chunk.values.push_str(value);
+        self.chunk.push(contact_id, kind, value);
     }
 
     /// Time to set the chunk aside ([`PendingIds::spill`]).
@@ -178,15 +163,60 @@ impl PendingIds {
 }
 
 impl Chunk {
-    /// Put the rows in key order; rows with the same key stay in the order they came.
-    fn sort(&mut self) {
-        let (kinds, values) = (&self.kinds, &self.values);
-        let key = |row: &Row| {
-            let value = &values[row.start as usize..(row.start + row.len) as usize];
-            (kinds[row.kind as usize].as_bytes(), value.as_bytes())
+    fn push(&mut self, contact_id: i64, kind: &str, value: &str) {
+        let kind = match self.kinds.iter().position(|k| k == kind) {
+            Some(index) => index,
+            None => {
+                self.kinds.push(kind.to_string());
+                self.kinds.len() - 1
+            }
         };
-        // Stable, and in byte order, as SQLite's BINARY collation.
-        self.rows.sort_by(|a, b| key(a).cmp(&key(b)));
+        self.rows.push(Row {
+            contact_id,
+            // At most CHUNK_KINDS plus one person's identifiers.
+            kind: u32::try_from(kind).expect("fewer than 2^32 kinds in a chunk"),
+            start: u32::try_from(self.values.len()).expect("a chunk's values fit in 4 GiB"),
+            len: u32::try_from(value.len()).expect("an identifier under 4 GiB"),
+        });
+        self.values.push_str(value);
+    }
+
+    /// Put the rows in key order; rows with the same key stay in the order they came.
+    ///
+    /// A chunk has a handful of kinds: its rows are first placed kind by kind (a counting
+    /// sort, stable), then each kind's rows sorted by value alone. Comparing the kinds'
+    /// texts in every comparison made the sort three times slower: 190 ms a chunk instead
+    /// of 70, about 4 s of nyc Clever's 22 chunks on the thread that writes.
+    fn sort(&mut self) {
+        let kinds = &self.kinds;
+        let mut by_text: Vec<usize> = (0..kinds.len()).collect();
+        by_text.sort_by(|&a, &b| kinds[a].cmp(&kinds[b]));
+        let mut rank = vec![0; kinds.len()];
+        for (position, &kind) in by_text.iter().enumerate() {
+            rank[kind] = position;
+        }
+        // Where each kind's rows begin, in rank order; the last entry is the end.
+        let mut bounds = vec![0; kinds.len() + 1];
+        for row in &self.rows {
+            bounds[rank[row.kind as usize] + 1] += 1;
+        }
+        for i in 1..bounds.len() {
+            bounds[i] += bounds[i - 1];
+        }
+        let mut next = bounds.clone();
+        let mut placed = vec![Row::default(); self.rows.len()];
+        for row in &self.rows {
+            let slot = &mut next[rank[row.kind as usize]];
+            placed[*slot] = *row;
+            *slot += 1;
+        }
+        let values = self.values.as_bytes();
+        let value = |row: &Row| &values[row.start as usize..(row.start + row.len) as usize];
+        for range in bounds.windows(2) {
+            // Stable, and in byte order, as SQLite's BINARY collation.
+            placed[range[0]..range[1]].sort_by(|a, b| value(a).cmp(value(b)));
+        }
+        self.rows = placed;
     }
 
     /// (contact id, kind's index, value) of each row, in their order.
@@ -422,6 +452,32 @@ mod tests {
         assert_eq!(rows, expected);
         assert!(pending.runs.is_empty() && pending.chunk.rows.is_empty());
         assert!(drained(&mut pending, 3).is_empty());
+    }
+
+    /// A release build sorts chunks of half a million rows; tests spill at five, where a
+    /// sort is stable whatever its kind. So one large chunk, sorted directly: many rows
+    /// per key, the kinds pushed out of order.
+    #[test]
+    fn a_large_chunk_sorts_by_kind_then_value_keeping_the_order_of_equal_keys() {
+        let mut pending = PendingIds::default();
+        let kinds = ["sis_id", "clever_id", "state_id", "Zed", "émail", "a"];
+        let mut expected = Vec::new();
+        for contact in 0..5_000i64 {
+            let kind = kinds[(contact * 7 % 6) as usize];
+            let value = format!("{}", contact * 13 % 37);
+            pending.chunk.push(contact, kind, &value);
+            expected.push((contact, kind.to_string(), value));
+        }
+        pending.chunk.sort();
+        expected.sort_by(|a, b| {
+            (a.1.as_bytes(), a.2.as_bytes()).cmp(&(b.1.as_bytes(), b.2.as_bytes()))
+        });
+        let sorted: Vec<_> = pending
+            .chunk
+            .rows()
+            .map(|(c, k, v)| (c, k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(sorted, expected);
     }
 
     #[test]
