@@ -10,6 +10,7 @@
 //! constant and an import's dedupe cost grows linearly with its size.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use roster_core::record::{Person, Role};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -17,6 +18,42 @@ use serde::Serialize;
 
 use super::digest::{digest, Digest, DigestMap};
 use crate::config::DedupePolicy;
+
+/// The contact this source gives `?2` as another manual-file kind than `?3`, of a role other
+/// than `?4`.
+static SAME_SOURCE_OTHER_KIND: LazyLock<String> = LazyLock::new(|| {
+    one_kind_at_a_time(
+        &["ID", "ParentID", "StudentID", "TeacherID"],
+        "SELECT i.contact_id, i.kind FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+         WHERE i.kind = {kind} AND i.value = ?2 AND i.source = ?1
+           AND i.kind != ?3 AND c.role != ?4 AND c.active = 1",
+    )
+});
+
+/// The contact another source (not `?2`) gives manual-file id `?1`, of a role other than `?3`.
+static OTHER_SOURCE_FILE_ID: LazyLock<String> = LazyLock::new(|| {
+    one_kind_at_a_time(
+        &["ParentID", "StudentID", "TeacherID"],
+        "SELECT i.contact_id, i.kind, i.source FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
+         WHERE i.kind = {kind} AND i.value = ?1 AND i.source != ?2
+           AND c.role != ?3 AND c.active = 1",
+    )
+});
+
+/// `select` for each of `kinds` (`{kind}` in it), joined by `UNION ALL`, first row only.
+///
+/// Not `i.kind IN (…)`: for a list of three or more constants SQLite builds a temporary
+/// B-tree of it on every execution (docs/performance.md, item 36), and a switch from
+/// files to Clever runs these once or twice per person. Each arm seeks `contact_ids`'s
+/// primary key. `kinds` are in byte order, the order the `IN` list was visited in, so
+/// the row `LIMIT 1` keeps is the same.
+fn one_kind_at_a_time(kinds: &[&str], select: &str) -> String {
+    let arms: Vec<String> = kinds
+        .iter()
+        .map(|kind| select.replace("{kind}", &format!("'{kind}'")))
+        .collect();
+    format!("{} LIMIT 1", arms.join("\nUNION ALL\n"))
+}
 
 /// What to do with an incoming person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -420,12 +457,10 @@ impl Dedupe {
                     }
                     // The same value under another role's kind, already in the roster for this source.
                     let holder: Option<(i64, String)> = tx
-                        .prepare_cached(
-                            "SELECT i.contact_id, i.kind FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
-                             WHERE i.source = ?1 AND i.value = ?2 AND i.kind IN ('StudentID', 'TeacherID', 'ParentID', 'ID')
-                               AND i.kind != ?3 AND c.role != ?4 AND c.active = 1 LIMIT 1",
-                        )?
-                        .query_row(params![source, value, id.kind, role.as_db_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .prepare_cached(&SAME_SOURCE_OTHER_KIND)?
+                        .query_row(params![source, value, id.kind, role.as_db_str()], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
                         .optional()?;
                     if let Some((contact_id, kind)) = holder {
                         let reason = format!(
@@ -536,12 +571,10 @@ impl Dedupe {
                 continue;
             };
             let holder: Option<(i64, String, String)> = tx
-                .prepare_cached(
-                    "SELECT i.contact_id, i.kind, i.source FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
-                     WHERE i.kind IN ('StudentID', 'TeacherID', 'ParentID') AND i.value = ?1 AND i.source != ?2
-                       AND c.role != ?3 AND c.active = 1 LIMIT 1",
-                )?
-                .query_row(params![value, source, role.as_db_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .prepare_cached(&OTHER_SOURCE_FILE_ID)?
+                .query_row(params![value, source, role.as_db_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             if let Some((contact_id, other_kind, other_source)) = holder {
                 let reason = format!(
@@ -935,6 +968,40 @@ impl DedupeStage for Dedupe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plan of each query by manual-file kind: a primary-key seek per kind, and no
+    /// temporary table (what `i.kind IN (…)` built on every execution).
+    #[test]
+    fn id_lookups_across_kinds_seek_each_kind_and_build_no_temporary_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
+        // One column of what `sql` returns, its parameters unbound (NULL).
+        let column = |sql: &str, index: usize| -> Vec<String> {
+            let mut statement = store.conn.prepare(sql).unwrap();
+            let mut rows = statement.raw_query();
+            let mut values = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                values.push(row.get(index).unwrap());
+            }
+            values
+        };
+        for (sql, kinds) in [(&*SAME_SOURCE_OTHER_KIND, 4), (&*OTHER_SOURCE_FILE_ID, 3)] {
+            let opcodes = column(&format!("EXPLAIN {sql}"), 1);
+            assert!(!opcodes.iter().any(|op| op == "OpenEphemeral"), "{sql}");
+            let plan = column(&format!("EXPLAIN QUERY PLAN {sql}"), 3);
+            let seeks = plan
+                .iter()
+                .filter(|step| step.contains("SEARCH i USING PRIMARY KEY (kind=? AND value=?"))
+                .count();
+            assert_eq!(seeks, kinds, "{plan:?}");
+        }
+        let in_list = "EXPLAIN SELECT i.contact_id FROM contact_ids i
+                       WHERE i.kind IN ('ParentID', 'StudentID', 'TeacherID') AND i.value = ?1";
+        assert!(
+            column(in_list, 1).iter().any(|op| op == "OpenEphemeral"),
+            "the IN list this replaces builds one"
+        );
+    }
 
     #[test]
     fn holders_give_back_each_values_holder() {
