@@ -649,10 +649,9 @@ pub(crate) struct MappedSection<I> {
     pub note: Option<String>,
 }
 
-/// A section as a class and its links; `Err` is the note for a section without an id.
 /// Each value once, in the order first given. A section's students are a score or two,
 /// where a scan beats a set (a set per section, hashed with SipHash and grown row by
-/// row, was a tenth of the plugin's work while the host waited for the sections); past
+/// row, was an eighth of the plugin's work while the host waited for the sections); past
 /// [`Distinct::SCAN`], a set, so a section of thousands costs no more than thousands of
 /// sections.
 struct Distinct<T> {
@@ -689,6 +688,7 @@ impl<T: Clone + Eq + std::hash::Hash> Distinct<T> {
     }
 }
 
+/// A section as a class and its links; `Err` is the note for a section without an id.
 pub(crate) fn map_section<R: Resolve>(
     s: &model::Section,
     refs: &Refs<R>,
