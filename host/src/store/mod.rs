@@ -2,6 +2,7 @@
 //! **Architecture invariant:** only the host touches SQLite; plugins never see it.
 
 mod schema;
+mod wal_writes;
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,18 @@ pub fn sqlite_hint(error: &rusqlite::Error) -> Option<String> {
         "an import is writing the roster (a first import keeps it to itself until it ends); try again once it is done"
             .into()
     })
+}
+
+/// A connection that writes: through [`wal_writes`]' VFS, which gathers WAL frames into
+/// large writes.
+fn open_writing(path: &Path) -> rusqlite::Result<Connection> {
+    wal_writes::register().map_err(|code| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            Some("cannot register roster's VFS with SQLite".into()),
+        )
+    })?;
+    Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_writes::VFS_NAME)
 }
 
 /// Process-wide SQLite settings: SQLite allocates from mimalloc like the rest of the host
@@ -130,7 +143,7 @@ impl Store {
             path: shown.clone(),
             source,
         })?;
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let conn = open_writing(path).map_err(|source| StoreError::Open {
             path: shown.clone(),
             source,
         })?;
