@@ -17,7 +17,7 @@
 //! event (Clever keeps 30 days), or when a course changed (every section of the course
 //! would change with it, and the feed does not say so).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use roster_core::record::{
@@ -143,38 +143,47 @@ enum Action {
     Deleted,
 }
 
-/// Each object's last event, in the order the objects first appeared.
+/// Each object's last event, in the order the objects first appeared: the events in a
+/// vector, found by id through a map of positions (an event's object is a few hundred
+/// bytes; moved on every rehash of a map holding them, it was a tenth of the reading).
 struct Latest<T> {
-    order: Vec<String>,
-    last: HashMap<String, T>,
+    position: foldhash::HashMap<String, usize>,
+    last: Vec<T>,
 }
 
 impl<T> Default for Latest<T> {
     fn default() -> Self {
         Latest {
-            order: Vec::new(),
-            last: HashMap::new(),
+            position: foldhash::HashMap::default(),
+            last: Vec::new(),
         }
     }
 }
 
 impl<T> Latest<T> {
     /// The entry for object `id`, made by `first` at its first event.
-    fn entry(&mut self, id: &str, first: impl FnOnce() -> T) -> &mut T {
-        if !self.last.contains_key(id) {
-            self.order.push(id.to_string());
+    fn entry(&mut self, id: String, first: impl FnOnce() -> T) -> &mut T {
+        let next = self.last.len();
+        let at = *self.position.entry(id).or_insert(next);
+        if at == next {
+            self.last.push(first());
         }
-        self.last.entry(id.to_string()).or_insert_with(first)
+        &mut self.last[at]
     }
 
-    fn set(&mut self, id: &str, value: T) {
-        if self.last.insert(id.to_string(), value).is_none() {
-            self.order.push(id.to_string());
+    fn set(&mut self, id: String, value: T) {
+        let next = self.last.len();
+        match self.position.entry(id) {
+            std::collections::hash_map::Entry::Occupied(at) => self.last[*at.get()] = value,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(next);
+                self.last.push(value);
+            }
         }
     }
 
     fn in_order(&self) -> impl Iterator<Item = &T> {
-        self.order.iter().map(|id| &self.last[id])
+        self.last.iter()
     }
 }
 
@@ -201,36 +210,36 @@ impl Changes {
         fn parse<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Option<T> {
             serde_json::from_str(raw.get()).ok()
         }
-        fn id(raw: &RawValue) -> Option<String> {
-            #[derive(Deserialize)]
-            struct Id {
-                id: Field,
-            }
-            parse::<Id>(raw).and_then(|i| get(&i.id))
-        }
-        // An object without an id is skipped, as a list's object without one is.
-        let Some(id) = id(&data.object) else {
-            return Ok(());
-        };
+        // Each object is parsed once, as what its resource is; one without an id is
+        // skipped, as a list's object without one is, and so is one that is not what its
+        // resource says.
         let object = &data.object;
         match resource {
             "schools" => {
-                if let Some(school) = parse(object) {
-                    self.schools.set(&id, (action, school));
+                if let Some((id, school)) = parse::<model::School>(object)
+                    .and_then(|school| Some((get(&school.id)?, school)))
+                {
+                    self.schools.set(id, (action, school));
                 }
             }
             "terms" => {
-                if let Some(term) = parse(object) {
-                    self.terms.set(&id, (action, term));
+                if let Some((id, term)) =
+                    parse::<model::Term>(object).and_then(|term| Some((get(&term.id)?, term)))
+                {
+                    self.terms.set(id, (action, term));
                 }
             }
             "users" => {
-                if let Some(user) = parse(object) {
-                    self.users.set(&id, (action, user));
+                if let Some((id, user)) =
+                    parse::<v3::User>(object).and_then(|user| Some((get(&user.id)?, user)))
+                {
+                    self.users.set(id, (action, user));
                 }
             }
             "sections" => {
-                let Some(section) = parse::<model::Section>(object) else {
+                let Some((id, section)) = parse::<model::Section>(object)
+                    .and_then(|section| Some((get(&section.id)?, section)))
+                else {
                     return Ok(());
                 };
                 let before: SectionBefore = data
@@ -239,7 +248,7 @@ impl Changes {
                     .and_then(parse)
                     .unwrap_or_default();
                 let teachers_changed = before.teachers.is_some() || before.teacher.is_some();
-                let change = self.sections.entry(&id, || SectionChange {
+                let change = self.sections.entry(id, || SectionChange {
                     action,
                     // Before an update, its students were the old list when it changed
                     // them, else the ones it still has; a section created in the run had
@@ -261,7 +270,15 @@ impl Changes {
                 change.section = section;
             }
             "courses" => {
-                return Err("a course changed, and with it every section of the course".into())
+                #[derive(Deserialize)]
+                struct Id {
+                    id: Field,
+                }
+                if parse::<Id>(object).and_then(|i| get(&i.id)).is_some() {
+                    return Err(
+                        "a course changed, and with it every section of the course".into(),
+                    );
+                }
             }
             // Districts and resources map to nothing in the roster.
             _ => {}
