@@ -279,6 +279,8 @@ pub struct Pager<'a> {
     client: &'a Client,
     resource: &'a str,
     url: Option<String>,
+    /// The page `next_page` fetched last.
+    last_url: String,
     fetched: HashSet<String>,
     count: u64,
 }
@@ -295,6 +297,7 @@ impl<'a> Pager<'a> {
             resource,
             fetched: HashSet::from([url.clone()]),
             url: Some(url),
+            last_url: String::new(),
             count: 0,
         }
     }
@@ -305,6 +308,7 @@ impl<'a> Pager<'a> {
             return Ok(None);
         };
         let client = self.client;
+        self.last_url.clone_from(&url);
         let page: Envelope<T> = client.fetch_page(&url).await?;
         if page.data.is_empty() {
             return Ok(self.finish());
@@ -328,6 +332,11 @@ impl<'a> Pager<'a> {
             self.finish::<()>();
         }
         Ok(Some(items))
+    }
+
+    /// The URL of the page `next_page` fetched last.
+    pub fn last_url(&self) -> &str {
+        &self.last_url
     }
 
     fn finish<T>(&mut self) -> Option<T> {

@@ -204,49 +204,101 @@ struct Changes {
     sections: Latest<SectionChange>,
 }
 
-impl Changes {
-    /// Fold one event in; `Err` names what makes the feed unusable.
-    fn add(&mut self, resource: &str, action: Action, data: EventData) -> Result<(), String> {
+/// One event of a page, parsed on a worker thread while the next page is fetched.
+// Built once and folded once, never stored: boxing the object would add an allocation
+// per event for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Parsed {
+    /// Without an id, a type or data: counted, and nothing else.
+    Skipped,
+    /// An event with nothing for the roster: the run continues after it.
+    Seen(String),
+    Change(String, Action, Object),
+}
+
+impl Parsed {
+    fn of(raw: &RawValue) -> serde_json::Result<Parsed> {
+        let event: Event = serde_json::from_str(raw.get())?;
+        let (Some(id), Some(kind), Some(data)) = (get(&event.id), get(&event.kind), event.data)
+        else {
+            return Ok(Parsed::Skipped);
+        };
+        let Some((resource, action)) = kind.rsplit_once('.') else {
+            return Ok(Parsed::Seen(id));
+        };
+        let action = match action {
+            "created" => Action::Created,
+            "updated" => Action::Updated,
+            "deleted" => Action::Deleted,
+            _ => return Ok(Parsed::Seen(id)),
+        };
+        Ok(Parsed::Change(id, action, Object::of(resource, &data)))
+    }
+}
+
+/// An event's object, parsed once, as what its resource is, with its id. One without an
+/// id is skipped, as a list's object without one is, and so is one that is not what its
+/// resource says.
+enum Object {
+    School(String, model::School),
+    Term(String, model::Term),
+    User(String, v3::User),
+    Section(String, model::Section, SectionBefore),
+    /// A course changed: the feed cannot say what that did to its sections.
+    Course,
+    /// Nothing the roster keeps: districts and other resources, or an object skipped.
+    Nothing,
+}
+
+impl Object {
+    fn of(resource: &str, data: &EventData) -> Object {
         fn parse<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Option<T> {
             serde_json::from_str(raw.get()).ok()
         }
-        // Each object is parsed once, as what its resource is; one without an id is
-        // skipped, as a list's object without one is, and so is one that is not what its
-        // resource says.
+        fn with_id<T>(object: Option<T>, id: impl Fn(&T) -> &Field) -> Option<(String, T)> {
+            let object = object?;
+            Some((get(id(&object))?, object))
+        }
         let object = &data.object;
-        match resource {
-            "schools" => {
-                if let Some((id, school)) = parse::<model::School>(object)
-                    .and_then(|school| Some((get(&school.id)?, school)))
-                {
-                    self.schools.set(id, (action, school));
-                }
-            }
-            "terms" => {
-                if let Some((id, term)) =
-                    parse::<model::Term>(object).and_then(|term| Some((get(&term.id)?, term)))
-                {
-                    self.terms.set(id, (action, term));
-                }
-            }
-            "users" => {
-                if let Some((id, user)) =
-                    parse::<v3::User>(object).and_then(|user| Some((get(&user.id)?, user)))
-                {
-                    self.users.set(id, (action, user));
-                }
-            }
+        let parsed = match resource {
+            "schools" => with_id(parse::<model::School>(object), |s| &s.id)
+                .map(|(id, school)| Object::School(id, school)),
+            "terms" => with_id(parse::<model::Term>(object), |t| &t.id)
+                .map(|(id, term)| Object::Term(id, term)),
+            "users" => with_id(parse::<v3::User>(object), |u| &u.id)
+                .map(|(id, user)| Object::User(id, user)),
             "sections" => {
-                let Some((id, section)) = parse::<model::Section>(object)
-                    .and_then(|section| Some((get(&section.id)?, section)))
-                else {
-                    return Ok(());
-                };
-                let before: SectionBefore = data
-                    .previous_attributes
-                    .as_deref()
-                    .and_then(parse)
-                    .unwrap_or_default();
+                with_id(parse::<model::Section>(object), |s| &s.id).map(|(id, section)| {
+                    let before = data
+                        .previous_attributes
+                        .as_deref()
+                        .and_then(parse)
+                        .unwrap_or_default();
+                    Object::Section(id, section, before)
+                })
+            }
+            "courses" => {
+                #[derive(Deserialize)]
+                struct Id {
+                    id: Field,
+                }
+                with_id(parse::<Id>(object), |i| &i.id).map(|_| Object::Course)
+            }
+            _ => None,
+        };
+        parsed.unwrap_or(Object::Nothing)
+    }
+}
+
+impl Changes {
+    /// Fold one event's object in, in the feed's order; `Err` names what makes the feed
+    /// unusable.
+    fn fold(&mut self, action: Action, object: Object) -> Result<(), String> {
+        match object {
+            Object::School(id, school) => self.schools.set(id, (action, school)),
+            Object::Term(id, term) => self.terms.set(id, (action, term)),
+            Object::User(id, user) => self.users.set(id, (action, user)),
+            Object::Section(id, section, before) => {
                 let teachers_changed = before.teachers.is_some() || before.teacher.is_some();
                 let change = self.sections.entry(id, || SectionChange {
                     action,
@@ -269,19 +321,10 @@ impl Changes {
                 change.teachers_changed |= teachers_changed || action == Action::Created;
                 change.section = section;
             }
-            "courses" => {
-                #[derive(Deserialize)]
-                struct Id {
-                    id: Field,
-                }
-                if parse::<Id>(object).and_then(|i| get(&i.id)).is_some() {
-                    return Err(
-                        "a course changed, and with it every section of the course".into(),
-                    );
-                }
+            Object::Course => {
+                return Err("a course changed, and with it every section of the course".into())
             }
-            // Districts and resources map to nothing in the roster.
-            _ => {}
+            Object::Nothing => {}
         }
         Ok(())
     }
@@ -340,8 +383,41 @@ pub async fn continue_from(
     let mut changes = Changes::default();
     let mut last_event = after.clone();
     let mut events = 0usize;
+    // Each page is parsed on the runtime's blocking pool while the next one is fetched,
+    // and folded in in the feed's order: the host has nothing to apply until the last
+    // page is in, and parsing them one after another was most of that wait.
+    let mut parsing: Option<(
+        String,
+        tokio::task::JoinHandle<serde_json::Result<Vec<Parsed>>>,
+    )> = None;
     loop {
-        let page = match pager.next_page::<Event>().await {
+        let next = pager.next_page::<Box<RawValue>>().await;
+        if let Some((url, parsed)) = parsing.take() {
+            let parsed = match parsed.await {
+                Ok(parsed) => parsed.map_err(|error| FetchError::Body {
+                    url,
+                    detail: error.to_string(),
+                    attempts: 1,
+                })?,
+                Err(error) => std::panic::resume_unwind(error.into_panic()),
+            };
+            for event in parsed {
+                events += 1;
+                let (id, action, object) = match event {
+                    Parsed::Skipped => continue,
+                    Parsed::Seen(id) => {
+                        last_event = Some(id);
+                        continue;
+                    }
+                    Parsed::Change(id, action, object) => (id, action, object),
+                };
+                last_event = Some(id);
+                if let Err(why) = changes.fold(action, object) {
+                    return Ok(Continued::Full(why));
+                }
+            }
+        }
+        let page = match next {
             Ok(Some(page)) => page,
             Ok(None) => break,
             // The mock's answer for an event the feed no longer has; Clever does not
@@ -354,26 +430,11 @@ pub async fn continue_from(
             }
             Err(error) => return Err(error.into()),
         };
-        for event in page {
-            events += 1;
-            let (Some(id), Some(kind), Some(data)) = (get(&event.id), get(&event.kind), event.data)
-            else {
-                continue;
-            };
-            last_event = Some(id);
-            let Some((resource, action)) = kind.rsplit_once('.') else {
-                continue;
-            };
-            let action = match action {
-                "created" => Action::Created,
-                "updated" => Action::Updated,
-                "deleted" => Action::Deleted,
-                _ => continue,
-            };
-            if let Err(why) = changes.add(resource, action, data) {
-                return Ok(Continued::Full(why));
-            }
-        }
+        let url = pager.last_url().to_string();
+        parsing = Some((
+            url,
+            tokio::task::spawn_blocking(move || page.iter().map(|raw| Parsed::of(raw)).collect()),
+        ));
     }
 
     // What sections and people refer to, in full: a few thousand objects.
