@@ -17,8 +17,9 @@ use roster_core::record::{
     Class, ClassTeacher, Enrollment, Entity, LinksReplaced, Person, Relationship, Removal, Role,
     School, Term,
 };
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Statement, Transaction};
 
+use super::alongside::Alongside;
 use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
 use super::digest::{digest, Digest, DigestMap};
 use super::pending_ids::PendingIds;
@@ -373,76 +374,84 @@ impl SourceLinks {
     }
 }
 
-/// The source's links, loaded on a thread of their own while the run's first records
-/// (schools, people, classes) are applied, or already here.
+/// The source's links, read alongside the run's first records (schools, people,
+/// classes), or already here.
 ///
 /// A district's re-sync loads millions of links, and no record needs them before the
 /// first link: loading them alongside saves seconds of a run that is a few seconds long
-/// when little changed. The loader reads over its own read-only connection. In WAL mode
-/// it sees the database as last committed, which is what the source supplied before: the
-/// job holds the write lock, so nothing else commits, and its own uncommitted writes are
-/// not visible to another connection.
-enum SourceLinksLoading {
-    /// `None` once joined, when the load failed.
-    Loading(Option<std::thread::JoinHandle<rusqlite::Result<SourceLinks>>>),
-    Loaded(Box<SourceLinks>),
+/// when little changed.
+fn load_links_alongside(
+    tx: &Transaction<'_>,
+    source: &str,
+) -> rusqlite::Result<Alongside<SourceLinks>> {
+    let owned = source.to_string();
+    match Alongside::start(tx, "links loader", move |conn| {
+        SourceLinks::load(conn, &owned)
+    })? {
+        Some(loading) => Ok(loading),
+        None => Ok(Alongside::here(SourceLinks::load(tx, source)?)),
+    }
 }
 
-impl SourceLinksLoading {
-    fn start(tx: &Transaction<'_>, source: &str) -> rusqlite::Result<SourceLinksLoading> {
-        let journal: String = tx.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-        let path = tx.path().filter(|path| !path.is_empty());
-        let (Some(path), true) = (path, journal.eq_ignore_ascii_case("wal")) else {
-            // An in-memory database (tests) has no second connection to read it.
-            return Ok(SourceLinksLoading::Loaded(Box::new(SourceLinks::load(
-                tx, source,
-            )?)));
-        };
-        let (path, source) = (path.to_string(), source.to_string());
-        let loader = std::thread::Builder::new()
-            .name("links loader".into())
-            .spawn(move || {
-                let conn = Connection::open_with_flags(
-                    &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                conn.busy_timeout(std::time::Duration::from_secs(5))?;
-                SourceLinks::load(&conn, &source)
-            })
-            // As for the job's reading thread: no thread, no import.
-            .expect("a thread to load the source's links");
-        Ok(SourceLinksLoading::Loading(Some(loader)))
-    }
+/// The classes a source supplied before the run, by source id, and each one's scope.
+#[derive(Default)]
+struct SuppliedClasses {
+    classes: Ids,
+    /// By class row id.
+    scope: FastMap<i64, ClassScope>,
+}
 
-    fn get(&mut self) -> rusqlite::Result<&mut SourceLinks> {
-        if let SourceLinksLoading::Loading(loader) = self {
-            // A failed load fails the job, which asks for nothing after its first error.
-            let loader = loader
-                .take()
-                .expect("links asked for after their load failed");
-            let links = match loader.join() {
-                Ok(links) => links?,
-                Err(panic) => std::panic::resume_unwind(panic),
+impl SuppliedClasses {
+    fn load(conn: &Connection, source: &str) -> rusqlite::Result<SuppliedClasses> {
+        let mut statement = conn.prepare(
+            "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes
+             WHERE source = ?1",
+        )?;
+        let mut rows = statement.query([source])?;
+        let mut supplied = SuppliedClasses::default();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(1)?;
+            supplied.classes.insert(
+                row.get_ref(0)?.as_str()?,
+                Entry::unseen(id, row.get(2)?, row.get(3)?),
+            );
+            let scope = ClassScope {
+                term_id: row.get(4)?,
+                school_id: row.get(5)?,
             };
-            *self = SourceLinksLoading::Loaded(Box::new(links));
+            supplied.scope.insert(id, scope);
         }
-        match self {
-            SourceLinksLoading::Loaded(links) => Ok(links),
-            SourceLinksLoading::Loading(_) => unreachable!("joined above"),
-        }
+        Ok(supplied)
     }
 }
 
-impl Drop for SourceLinksLoading {
-    /// A job that ends before its first link (an error, a cancel) waits for the loader,
-    /// so that its maps are gone before the next job of a batch or the daemon starts.
-    fn drop(&mut self) {
-        if let SourceLinksLoading::Loading(loader) = self {
-            if let Some(loader) = loader.take() {
-                // Its result is of no use any more; a panic in it is not this job's error.
-                let _ = loader.join();
-            }
+/// The source's classes, read alongside from the job's start, before the plugin's first
+/// record says whether the run is complete or continues.
+///
+/// A complete run needs them all and waits for them (while the plugin starts). A
+/// continuing one looks up only those it names: one by one on its own connection until
+/// the read is over, from the map after it. At nyc a night names more than
+/// [`CLASSES_ONE_BY_ONE`] of the 280,000 (students changing classes), and loading them
+/// all in the middle of the run was 6-7% of a re-sync's busiest thread; a Clever re-sync
+/// reads them while its plugin reads the events. A small night ends before the read
+/// does, which is then stopped. People are looked up one by one whatever the
+/// size: reading the source's millions alongside took three seconds of the core the
+/// plugin reads on, and each person a night names is one whose pages its write reads
+/// anyway.
+pub struct SuppliedBefore(Option<Alongside<SuppliedClasses>>);
+
+impl SuppliedBefore {
+    /// `empty`: a roster without data, where there is nothing to read.
+    pub fn start(tx: &Transaction<'_>, source: &str, empty: bool) -> rusqlite::Result<Self> {
+        if empty {
+            return Ok(SuppliedBefore(None));
         }
+        let source = source.to_string();
+        Ok(SuppliedBefore(Alongside::start(
+            tx,
+            "classes loader",
+            move |conn| SuppliedClasses::load(conn, &source),
+        )?))
     }
 }
 
@@ -553,7 +562,7 @@ pub struct Apply<'t> {
     /// By class row id.
     class_scope: FastMap<i64, ClassScope>,
     people: Ids,
-    links: SourceLinksLoading,
+    links: Alongside<SourceLinks>,
     /// A first import's identifiers, written at its end in key order (`pending_ids.rs`);
     /// `None` when the roster had contacts, whose identifiers others may look up.
     pending_ids: Option<RefCell<PendingIds>>,
@@ -592,6 +601,8 @@ struct Continuing {
     /// loaded at once and `all_classes` is set.
     classes_looked_up: usize,
     all_classes: bool,
+    /// The classes the source supplied before, while and once read alongside.
+    supplied: Option<Alongside<SuppliedClasses>>,
 }
 
 /// How many classes a continuing run looks up one at a time before it loads all of the
@@ -639,13 +650,14 @@ impl<'t> Apply<'t> {
         mut scope: Scope,
         bulk: bool,
         continuing: bool,
+        supplied: SuppliedBefore,
     ) -> rusqlite::Result<Self> {
         // An empty roster has no links to load (they refer to contacts); a continuing run
         // loads those of the owners it replaces, when it names them.
         let links = if bulk || continuing {
-            SourceLinksLoading::Loaded(Box::default())
+            Alongside::here(SourceLinks::default())
         } else {
-            SourceLinksLoading::start(tx, source)?
+            load_links_alongside(tx, source)?
         };
         if continuing {
             // What a complete run established about the event's scope is in the roster:
@@ -659,23 +671,14 @@ impl<'t> Apply<'t> {
             };
             scope.resume(active("schools")?, active("terms")?);
         }
-        let mut class_scope = FastMap::default();
-        let mut load = |sql: &str| -> rusqlite::Result<Ids> {
+        let load = |sql: &str| -> rusqlite::Result<Ids> {
             let mut statement = tx.prepare(sql)?;
             let mut rows = statement.query([source])?;
             let mut ids = Ids::default();
             while let Some(row) = rows.next()? {
-                let id: i64 = row.get(1)?;
-                if row.as_ref().column_count() > 4 {
-                    let scope = ClassScope {
-                        term_id: row.get(4)?,
-                        school_id: row.get(5)?,
-                    };
-                    class_scope.insert(id, scope);
-                }
                 ids.insert(
                     row.get_ref(0)?.as_str()?,
-                    Entry::unseen(id, row.get(2)?, row.get(3)?),
+                    Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?),
                 );
             }
             Ok(ids)
@@ -685,15 +688,24 @@ impl<'t> Apply<'t> {
         let terms = load("SELECT source_id, id, fingerprint, active FROM terms WHERE source = ?1")?;
         // A continuing run looks its classes and people up as it names them (`ensure`):
         // loading a district's millions was half of a night's sync.
-        let (classes, people) = if continuing {
-            (Ids::default(), Ids::default())
-        } else {
-            (
-                load(
-                    "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes WHERE source = ?1",
-                )?,
+        let (classes, people, continuing) = match (supplied.0, continuing) {
+            (classes, true) => (
+                SuppliedClasses::default(),
+                Ids::default(),
+                Some(Continuing {
+                    supplied: classes,
+                    ..Continuing::default()
+                }),
+            ),
+            (Some(classes), false) => {
+                let people = Self::load_people(tx, source)?;
+                (classes.wait()?, people, None)
+            }
+            (None, false) => (
+                SuppliedClasses::load(tx, source)?,
                 Self::load_people(tx, source)?,
-            )
+                None,
+            ),
         };
         Ok(Apply {
             tx,
@@ -704,23 +716,23 @@ impl<'t> Apply<'t> {
             summary: Summary::default(),
             schools,
             terms,
-            classes,
-            class_scope,
+            classes: classes.classes,
+            class_scope: classes.scope,
             people,
             links,
             pending_ids: bulk.then(RefCell::default),
-            continuing: continuing.then(Continuing::default),
+            continuing,
             contested: RefCell::default(),
         })
     }
 
     /// Every person the source supplied before, by source id.
-    fn load_people(tx: &Transaction<'_>, source: &str) -> rusqlite::Result<Ids> {
+    fn load_people(conn: &Connection, source: &str) -> rusqlite::Result<Ids> {
         // Sized up front (an upper bound: other sources' contacts count too), so that
         // a district's millions are not rehashed as the map grows.
-        let contacts: i64 = tx.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
+        let contacts: i64 = conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
         let mut people = Ids::with_capacity(usize::try_from(contacts).unwrap_or(0));
-        let mut statement = tx.prepare(
+        let mut statement = conn.prepare(
             "SELECT cs.source_id, cs.contact_id, cs.fingerprint, cs.active, c.role
              FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
              WHERE cs.source = ?1",
@@ -735,7 +747,8 @@ impl<'t> Apply<'t> {
     }
 
     /// In a continuing run, what the roster has for class or person `id`, into its map
-    /// (once per id: a point query).
+    /// (once per id): a class from those read alongside once they are here, else (and a
+    /// person always) by a point query.
     fn ensure(&mut self, map: MapName, id: &str) -> rusqlite::Result<()> {
         let Some(continuing) = &mut self.continuing else {
             return Ok(());
@@ -746,8 +759,30 @@ impl<'t> Apply<'t> {
         if !continuing.looked_up.insert((map, digest(id))) {
             return Ok(());
         }
+        let known = match map {
+            MapName::Classes => self.classes.get(id).is_some(),
+            MapName::People => self.people.get(id).is_some(),
+            _ => true,
+        };
+        if known {
+            return Ok(());
+        }
+        if map == MapName::Classes {
+            if let Some(supplied) = match &mut continuing.supplied {
+                Some(supplied) => supplied.ready()?,
+                None => None,
+            } {
+                if let Some(entry) = supplied.classes.get(id) {
+                    self.classes.insert(id, *entry);
+                    if let Some(scope) = supplied.scope.get(&entry.row) {
+                        self.class_scope.insert(entry.row, *scope);
+                    }
+                }
+                return Ok(());
+            }
+        }
         match map {
-            MapName::Classes if self.classes.get(id).is_none() => {
+            MapName::Classes => {
                 continuing.classes_looked_up += 1;
                 if continuing.classes_looked_up > CLASSES_ONE_BY_ONE {
                     continuing.all_classes = true;
@@ -777,7 +812,7 @@ impl<'t> Apply<'t> {
                     self.class_scope.insert(row, scope);
                 }
             }
-            MapName::People if self.people.get(id).is_none() => {
+            MapName::People => {
                 let found = self
                     .tx
                     .prepare_cached(

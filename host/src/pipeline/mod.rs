@@ -5,6 +5,7 @@
 //! plugin-specific write code. An import either applies completely or not at all: any
 //! error (from the plugin, from validation, from SQLite, or a cancel) rolls it back.
 
+mod alongside;
 mod apply;
 mod bulk;
 pub mod checkpoint;
@@ -345,6 +346,8 @@ fn run_job(
         settings.cache.raise_to(&tx, SYNC_CACHE_KIB)?;
     }
     let started = std::time::Instant::now();
+    // Read from now on, while the plugin starts: what its first record asks for.
+    let supplied = apply::SuppliedBefore::start(&tx, job.source, deferred.is_active())?;
     let read = |next_batch: &mut dyn FnMut() -> NextBatch| match next_batch() {
         Ok(batch) => Ok(batch),
         Err(error) if error.kind == roster_core::ErrorKind::Cancelled => {
@@ -376,6 +379,7 @@ fn run_job(
         job.scope,
         deferred.is_active(),
         continuing,
+        supplied,
     )?;
     tracing::debug!(
         "source `{}`: what it supplied before loaded in {:.2} s{}",
