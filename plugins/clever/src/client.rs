@@ -127,7 +127,6 @@ impl Client {
     }
 
     /// One page, with retries.
-    /// One page, with retries.
     async fn fetch_page<T: DeserializeOwned>(&self, url: &str) -> Result<Envelope<T>, FetchError> {
         let mut retries = 0u32;
         let mut rate_limited = 0u32;
