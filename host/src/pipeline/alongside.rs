@@ -3,8 +3,8 @@
 //! A job's transaction takes the write lock with its first statement (an immediate
 //! transaction), so nothing else commits until it ends, and its own uncommitted writes
 //! are not visible to another connection: in WAL mode a second, read-only connection
-//! sees exactly what the roster held before the job. What a job needs of that (the
-//! source's links, people and classes: millions of rows at nyc) is read there, on the
+//! sees exactly what the roster held before the job. What a job needs of that in bulk
+//! (the source's links and classes: millions of rows at nyc) is read there, on the
 //! other core, instead of on the job's own connection.
 
 use std::thread::JoinHandle;
@@ -98,7 +98,13 @@ impl<T> Drop for Alongside<T> {
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take() {
             if let Some(interrupt) = &self.interrupt {
-                interrupt.interrupt();
+                // SQLite forgets an interrupt that comes between two statements (one that
+                // starts with none running clears it), so it is repeated until the read
+                // is over.
+                while !thread.is_finished() {
+                    interrupt.interrupt();
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
             }
             // Its result is of no use any more; a panic in it is not this job's error.
             let _ = thread.join();
@@ -147,29 +153,55 @@ mod tests {
     }
 
     /// A job that ends first (a small night, an error) does not wait for a read it no
-    /// longer needs: dropping it interrupts the read.
+    /// longer needs: dropping it interrupts the read, whether a statement is running
+    /// then or only about to start.
     #[test]
     fn a_read_no_longer_needed_is_stopped() {
-        let (_dir, mut conn) = roster();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        for statement_started in [false, true] {
+            let (_dir, mut conn) = roster();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .unwrap();
+            let (started, has_started) = std::sync::mpsc::channel();
+            let (go, may_go) = std::sync::mpsc::channel::<()>();
+            let read = Alongside::start(&tx, "test reader", move |conn| {
+                started.send(()).unwrap();
+                if !statement_started {
+                    // Dropped before its statement starts.
+                    let _ = may_go.recv();
+                }
+                // Hours of work, unless interrupted.
+                conn.query_row(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+                     SELECT count(*) FROM (SELECT i FROM n LIMIT 100000000000)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .unwrap()
             .unwrap();
-        let (sender, started) = std::sync::mpsc::channel();
-        let read = Alongside::start(&tx, "test reader", move |conn| {
-            sender.send(()).unwrap();
-            // Minutes of work, unless interrupted.
-            conn.query_row(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
-                 SELECT count(*) FROM (SELECT i FROM n LIMIT 10000000000)",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .unwrap()
-        .unwrap();
-        started.recv().unwrap();
-        let dropped = std::time::Instant::now();
-        drop(read);
-        assert!(dropped.elapsed() < std::time::Duration::from_secs(30));
+            has_started.recv().unwrap();
+            if statement_started {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let (dropped, was_dropped) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                drop(read);
+                dropped.send(()).unwrap();
+            });
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(go);
+            assert!(
+                was_dropped
+                    .recv_timeout(std::time::Duration::from_secs(60))
+                    .is_ok(),
+                "the read went on (its statement {})",
+                if statement_started {
+                    "running"
+                } else {
+                    "about to start"
+                }
+            );
+        }
     }
 }
