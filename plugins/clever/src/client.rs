@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
@@ -127,7 +128,7 @@ impl Client {
     }
 
     /// One page, with retries.
-    async fn fetch_page<T: DeserializeOwned>(&self, url: &str) -> Result<Envelope<T>, FetchError> {
+    async fn fetch_page<P: Page>(&self, url: &str) -> Result<P, FetchError> {
         let mut retries = 0u32;
         let mut rate_limited = 0u32;
         loop {
@@ -165,7 +166,7 @@ impl Client {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, url: &str) -> Result<Envelope<T>, Failure> {
+    async fn attempt<P: Page>(&self, url: &str) -> Result<P, Failure> {
         let _permit = self
             .permits
             .acquire()
@@ -211,7 +212,7 @@ impl Client {
             })
         })?;
         if status.is_success() {
-            return parse_page(url, &body).map_err(|(error, retry)| {
+            return P::read(url, body).map_err(|(error, retry)| {
                 if retry {
                     Failure::Transient(error)
                 } else {
@@ -303,18 +304,28 @@ impl<'a> Pager<'a> {
 
     /// The next page's objects, or `None` after the last page.
     pub async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>, FetchError> {
+        let page = self.next::<Envelope<T>>().await?;
+        Ok(page.map(|page| page.data.into_iter().map(|item| item.data).collect()))
+    }
+
+    /// The next page as its bytes, its items left for the caller to parse (only the
+    /// envelope is read here, for the next link), or `None` after the last page.
+    pub async fn next_raw_page(&mut self) -> Result<Option<RawPage>, FetchError> {
+        self.next::<RawPage>().await
+    }
+
+    async fn next<P: Page>(&mut self) -> Result<Option<P>, FetchError> {
         let Some(url) = self.url.take() else {
             return Ok(None);
         };
         let client = self.client;
         self.last_url.clone_from(&url);
-        let page: Envelope<T> = client.fetch_page(&url).await?;
-        if page.data.is_empty() {
+        let page: P = client.fetch_page(&url).await?;
+        if page.items() == 0 {
             return Ok(self.finish());
         }
         let next = page.next_link();
-        let items: Vec<T> = page.data.into_iter().map(|item| item.data).collect();
-        self.count += items.len() as u64;
+        self.count += page.items() as u64;
         client.report.progress(self.resource, self.count);
         if let Some(next) = next {
             let next =
@@ -330,7 +341,7 @@ impl<'a> Pager<'a> {
         } else {
             self.finish::<()>();
         }
-        Ok(Some(items))
+        Ok(Some(page))
     }
 
     /// The URL of the page `next_page` fetched last.
@@ -375,6 +386,57 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
         };
         (error, retry)
     })
+}
+
+/// What a page's body is read as.
+pub(crate) trait Page: Sized {
+    /// The page, or why the body is not one and whether another try may help (as for
+    /// [`parse_page`]).
+    fn read(url: &str, body: Bytes) -> Result<Self, (FetchError, bool)>;
+    fn items(&self) -> usize;
+    fn next_link(&self) -> Option<String>;
+}
+
+impl<T: DeserializeOwned> Page for Envelope<T> {
+    fn read(url: &str, body: Bytes) -> Result<Self, (FetchError, bool)> {
+        parse_page(url, body.as_ref())
+    }
+
+    fn items(&self) -> usize {
+        self.data.len()
+    }
+
+    fn next_link(&self) -> Option<String> {
+        Envelope::next_link(self)
+    }
+}
+
+/// A page kept as its bytes: its envelope read for the next link and its items counted
+/// (skipped, which allocates nothing), the items left to parse elsewhere — the Events
+/// API's pages, parsed on another thread while the next one is fetched.
+pub(crate) struct RawPage {
+    pub body: Bytes,
+    items: usize,
+    next: Option<String>,
+}
+
+impl Page for RawPage {
+    fn read(url: &str, body: Bytes) -> Result<Self, (FetchError, bool)> {
+        let envelope = parse_page::<serde::de::IgnoredAny>(url, &body)?;
+        Ok(RawPage {
+            items: envelope.data.len(),
+            next: envelope.next_link(),
+            body,
+        })
+    }
+
+    fn items(&self) -> usize {
+        self.items
+    }
+
+    fn next_link(&self) -> Option<String> {
+        self.next.clone()
+    }
 }
 
 fn with_attempts(mut error: FetchError, n: u32) -> FetchError {

@@ -31,7 +31,7 @@ use crate::client::{Client, Pager};
 use crate::config::Config;
 use crate::error::FetchError;
 use crate::mapping::{self, Courses, Refs, Resolve, V3Person};
-use crate::model::{self, get, Field};
+use crate::model::{self, get, Envelope, Field};
 use crate::model_v3 as v3;
 use crate::report::Reporter;
 use crate::stream::{Sink, Stop};
@@ -71,21 +71,24 @@ pub fn continues_after(state: &[u8], version: &str) -> Option<Option<String>> {
     Some((after != "-").then(|| after.to_string()))
 }
 
-/// An event as it comes: its object is parsed once its type is known.
+/// An event as it comes, borrowed from its page: its object is parsed once its type is
+/// known.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct Event {
+struct Event<'a> {
     id: Field,
     #[serde(rename = "type")]
     kind: Field,
-    data: Option<EventData>,
+    #[serde(borrow)]
+    data: Option<EventData<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct EventData {
-    object: Box<RawValue>,
-    #[serde(default)]
-    previous_attributes: Option<Box<RawValue>>,
+struct EventData<'a> {
+    #[serde(borrow)]
+    object: &'a RawValue,
+    #[serde(borrow, default)]
+    previous_attributes: Option<&'a RawValue>,
 }
 
 /// What a section's update changed, of what the links need.
@@ -109,7 +112,13 @@ pub async fn newest(client: &Client, report: &Reporter) -> Option<Checkpoint> {
     let version = client.version();
     let url = client.events_url("ending_before=last&limit=1");
     let mut pager = Pager::at(client, "events", url);
-    match pager.next_page::<Event>().await {
+    /// Of the newest event, its id is all that is needed.
+    #[derive(Deserialize)]
+    struct Newest {
+        #[serde(default)]
+        id: Field,
+    }
+    match pager.next_page::<Newest>().await {
         Ok(page) => {
             let newest = page.unwrap_or_default().pop().and_then(|e| get(&e.id));
             Some(checkpoint(version, newest.as_deref()))
@@ -190,24 +199,23 @@ impl<T> Latest<T> {
 /// A section over the run's events.
 struct SectionChange {
     action: Action,
-    section: model::Section,
+    section: Box<model::Section>,
     /// Its students before the run; `None` when the run created it.
     students_before: Option<Vec<String>>,
     teachers_changed: bool,
 }
 
 #[derive(Default)]
+/// The objects are boxed where they are parsed, on the worker threads: folding an event
+/// in on the fetching thread then moves a pointer, and the vectors it grows stay small.
 struct Changes {
-    schools: Latest<(Action, model::School)>,
-    terms: Latest<(Action, model::Term)>,
-    users: Latest<(Action, v3::User)>,
+    schools: Latest<(Action, Box<model::School>)>,
+    terms: Latest<(Action, Box<model::Term>)>,
+    users: Latest<(Action, Box<v3::User>)>,
     sections: Latest<SectionChange>,
 }
 
 /// One event of a page, parsed on a worker thread while the next page is fetched.
-// Built once and folded once, never stored: boxing the object would add an allocation
-// per event for nothing.
-#[allow(clippy::large_enum_variant)]
 enum Parsed {
     /// Without an id, a type or data: counted, and nothing else.
     Skipped,
@@ -217,22 +225,35 @@ enum Parsed {
 }
 
 impl Parsed {
-    fn of(raw: &RawValue) -> serde_json::Result<Parsed> {
-        let event: Event = serde_json::from_str(raw.get())?;
+    /// A page's events, in order. Its bytes were read as JSON when it was fetched, and
+    /// its objects are borrowed from them until parsed.
+    fn page(body: &[u8]) -> serde_json::Result<Vec<Parsed>> {
+        let page: Envelope<Event<'_>> = match std::str::from_utf8(body) {
+            Ok(text) => serde_json::from_str(text)?,
+            Err(_) => serde_json::from_slice(body)?,
+        };
+        Ok(page
+            .data
+            .into_iter()
+            .map(|item| Parsed::of(item.data))
+            .collect())
+    }
+
+    fn of(event: Event<'_>) -> Parsed {
         let (Some(id), Some(kind), Some(data)) = (get(&event.id), get(&event.kind), event.data)
         else {
-            return Ok(Parsed::Skipped);
+            return Parsed::Skipped;
         };
         let Some((resource, action)) = kind.rsplit_once('.') else {
-            return Ok(Parsed::Seen(id));
+            return Parsed::Seen(id);
         };
         let action = match action {
             "created" => Action::Created,
             "updated" => Action::Updated,
             "deleted" => Action::Deleted,
-            _ => return Ok(Parsed::Seen(id)),
+            _ => return Parsed::Seen(id),
         };
-        Ok(Parsed::Change(id, action, Object::of(resource, &data)))
+        Parsed::Change(id, action, Object::of(resource, &data))
     }
 }
 
@@ -240,10 +261,10 @@ impl Parsed {
 /// id is skipped, as a list's object without one is, and so is one that is not what its
 /// resource says.
 enum Object {
-    School(String, model::School),
-    Term(String, model::Term),
-    User(String, v3::User),
-    Section(String, model::Section, SectionBefore),
+    School(String, Box<model::School>),
+    Term(String, Box<model::Term>),
+    User(String, Box<v3::User>),
+    Section(String, Box<model::Section>, SectionBefore),
     /// A course changed: the feed cannot say what that did to its sections.
     Course,
     /// Nothing the roster keeps: districts and other resources, or an object skipped.
@@ -251,7 +272,7 @@ enum Object {
 }
 
 impl Object {
-    fn of(resource: &str, data: &EventData) -> Object {
+    fn of(resource: &str, data: &EventData<'_>) -> Object {
         fn parse<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Option<T> {
             serde_json::from_str(raw.get()).ok()
         }
@@ -259,22 +280,18 @@ impl Object {
             let object = object?;
             Some((get(id(&object))?, object))
         }
-        let object = &data.object;
+        let object = data.object;
         let parsed = match resource {
             "schools" => with_id(parse::<model::School>(object), |s| &s.id)
-                .map(|(id, school)| Object::School(id, school)),
+                .map(|(id, school)| Object::School(id, Box::new(school))),
             "terms" => with_id(parse::<model::Term>(object), |t| &t.id)
-                .map(|(id, term)| Object::Term(id, term)),
+                .map(|(id, term)| Object::Term(id, Box::new(term))),
             "users" => with_id(parse::<v3::User>(object), |u| &u.id)
-                .map(|(id, user)| Object::User(id, user)),
+                .map(|(id, user)| Object::User(id, Box::new(user))),
             "sections" => {
                 with_id(parse::<model::Section>(object), |s| &s.id).map(|(id, section)| {
-                    let before = data
-                        .previous_attributes
-                        .as_deref()
-                        .and_then(parse)
-                        .unwrap_or_default();
-                    Object::Section(id, section, before)
+                    let before = data.previous_attributes.and_then(parse).unwrap_or_default();
+                    Object::Section(id, Box::new(section), before)
                 })
             }
             "courses" => {
@@ -300,26 +317,27 @@ impl Changes {
             Object::User(id, user) => self.users.set(id, (action, user)),
             Object::Section(id, section, before) => {
                 let teachers_changed = before.teachers.is_some() || before.teacher.is_some();
-                let change = self.sections.entry(id, || SectionChange {
-                    action,
-                    // Before an update, its students were the old list when it changed
-                    // them, else the ones it still has; a section created in the run had
-                    // none.
-                    students_before: match action {
-                        Action::Created => None,
-                        _ => Some(
-                            before
-                                .students
-                                .clone()
-                                .unwrap_or_else(|| section.students.clone()),
-                        ),
-                    },
-                    teachers_changed: false,
-                    section: model::Section::default(),
+                let mut section = Some(section);
+                let change = self.sections.entry(id, || {
+                    let section = section.take().expect("taken once");
+                    SectionChange {
+                        action,
+                        // Before an update, its students were the old list when it
+                        // changed them, else the ones it still has; a section created in
+                        // the run had none.
+                        students_before: match action {
+                            Action::Created => None,
+                            _ => Some(before.students.unwrap_or_else(|| section.students.clone())),
+                        },
+                        teachers_changed: false,
+                        section,
+                    }
                 });
                 change.action = action;
                 change.teachers_changed |= teachers_changed || action == Action::Created;
-                change.section = section;
+                if let Some(section) = section {
+                    change.section = section;
+                }
             }
             Object::Course => {
                 return Err("a course changed, and with it every section of the course".into())
@@ -391,7 +409,7 @@ pub async fn continue_from(
         tokio::task::JoinHandle<serde_json::Result<Vec<Parsed>>>,
     )> = None;
     loop {
-        let next = pager.next_page::<Box<RawValue>>().await;
+        let next = pager.next_raw_page().await;
         if let Some((url, parsed)) = parsing.take() {
             let parsed = match parsed.await {
                 Ok(parsed) => parsed.map_err(|error| FetchError::Body {
@@ -433,7 +451,7 @@ pub async fn continue_from(
         let url = pager.last_url().to_string();
         parsing = Some((
             url,
-            tokio::task::spawn_blocking(move || page.iter().map(|raw| Parsed::of(raw)).collect()),
+            tokio::task::spawn_blocking(move || Parsed::page(&page.body)),
         ));
     }
 
