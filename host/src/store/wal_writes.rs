@@ -276,11 +276,10 @@ unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
             owner.held = std::ptr::null_mut();
         }
     }
-    let code = close_real((*wrapped).real);
-    (*wrapped).base.pMethods = std::ptr::null();
-    code
+    database_close(file)
 }
 
+/// Closes the real file; what SQLite holds is then no file of this VFS's.
 unsafe extern "C" fn database_close(file: *mut ffi::sqlite3_file) -> c_int {
     let wrapped = file.cast::<Wrapped>();
     let code = close_real((*wrapped).real);
