@@ -9,6 +9,7 @@
 
 // No `#[global_allocator]` here: the linked csv plugin crate sets mimalloc, the one the
 // `roster` binary uses, so the in-process imports compare with the CLI ones.
+mod changes;
 mod child;
 mod clever;
 mod generate;
@@ -91,6 +92,17 @@ enum Internal {
         #[arg(last = true, required = true)]
         command: Vec<std::ffi::OsString>,
     },
+    /// (internal) apply the changes `changes.rs` collected to a database, and write the
+    /// seconds it took to `out`.
+    #[command(hide = true)]
+    ApplyChanges {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        changes: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// (internal) serve captured Clever pages until interrupted, to profile an import by
     /// hand: prints the base URL; the token is `bench-token`.
     #[command(hide = true)]
@@ -137,6 +149,9 @@ fn main() -> ExitCode {
         Some(Internal::ChildImport(args)) => child::run(args).map(|()| ExitCode::SUCCESS),
         Some(Internal::MeasureChild { out, command }) => measure::child_main(out, command),
         Some(Internal::ServeReplay { dirs }) => serve_replay(dirs),
+        Some(Internal::ApplyChanges { db, changes, out }) => changes::apply(db, changes)
+            .and_then(|seconds| Ok(std::fs::write(out, serde_json::to_string(&seconds)?)?))
+            .map(|()| ExitCode::SUCCESS),
         None => Bench::new(&cli)
             .and_then(|mut bench| bench.run(&cli))
             .map(|()| ExitCode::SUCCESS),
@@ -159,6 +174,13 @@ struct Row {
     max_rss_mib: f64,
     /// What the ratio column compares against, and the ratio.
     ratios: Vec<(String, f64)>,
+}
+
+/// A re-sync's median run, and its floor.
+struct Resynced {
+    median: Measured,
+    floor: Measured,
+    changed: changes::Changed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -684,7 +706,8 @@ sync = false
         let folder = stage(files1, &self.runs.join(FILE_FOLDER))?;
         let config = self.file_config("resync", &db, &folder, FILE_SOURCE, EVENT)?;
         say("resync: roster import (1% changed) ...");
-        let measured = self.resync_runs(&db, &config, "resync")?;
+        let resynced = self.resync_runs(&db, &config, "resync")?;
+        let measured = resynced.median;
         let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let summary: String = conn.query_row(
             "SELECT summary FROM sync_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
@@ -728,14 +751,22 @@ sync = false
                 remove_db(&db1);
             }
         }
-        self.rows.push(Row {
-            scenario: "re-sync, files, 1% changed (CLI)".into(),
-            rows,
-            seconds: measured.seconds,
-            cpu_seconds: measured.cpu_seconds,
-            max_rss_mib: measured.max_rss_mib,
-            ratios: vec![("full import".into(), measured.seconds / full.seconds)],
-        });
+        let at = self.rows.len();
+        let floor = self.floor_row(&resynced, "re-sync, files");
+        self.rows.insert(
+            at,
+            Row {
+                scenario: "re-sync, files, 1% changed (CLI)".into(),
+                rows,
+                seconds: measured.seconds,
+                cpu_seconds: measured.cpu_seconds,
+                max_rss_mib: measured.max_rss_mib,
+                ratios: vec![
+                    ("full import".into(), measured.seconds / full.seconds),
+                    floor,
+                ],
+            },
+        );
         Ok(())
     }
 
@@ -929,7 +960,8 @@ sync = false
         stamp: &str,
     ) -> Result<()> {
         say("clever-resync: roster import from the events (1% changed) ...");
-        let measured = self.resync_runs(db, config, "clever-resync")?;
+        let resynced = self.resync_runs(db, config, "clever-resync")?;
+        let measured = resynced.median;
         let summary: String = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?
             .query_row(
                 "SELECT summary FROM sync_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
@@ -974,26 +1006,35 @@ sync = false
                 remove_db(&db1);
             }
         }
-        self.rows.push(Row {
-            scenario: "re-sync, Clever events, 1% changed (CLI)".into(),
-            rows,
-            seconds: measured.seconds,
-            cpu_seconds: measured.cpu_seconds,
-            max_rss_mib: measured.max_rss_mib,
-            ratios: vec![("full Clever import".into(), measured.seconds / full.seconds)],
-        });
+        let at = self.rows.len();
+        let floor = self.floor_row(&resynced, "re-sync, Clever");
+        self.rows.insert(
+            at,
+            Row {
+                scenario: "re-sync, Clever events, 1% changed (CLI)".into(),
+                rows,
+                seconds: measured.seconds,
+                cpu_seconds: measured.cpu_seconds,
+                max_rss_mib: measured.max_rss_mib,
+                ratios: vec![
+                    ("full Clever import".into(), measured.seconds / full.seconds),
+                    floor,
+                ],
+            },
+        );
         Ok(())
     }
 
     /// The re-sync `name` of `db` run `--resync-runs` times, each on a copy of `db` as
     /// its import left it: the median run, the others in the notes.
-    fn resync_runs(&mut self, db: &Path, config: &Path, name: &str) -> Result<Measured> {
+    ///
+    /// Then its floor ([`changes`]): SQLite applying the rows the re-sync changed to the
+    /// database it started from, in a process of its own.
+    fn resync_runs(&mut self, db: &Path, config: &Path, name: &str) -> Result<Resynced> {
         let runs = self.resync_runs.max(1);
         let base = self.runs.join(format!("{name}-base.db"));
-        if runs > 1 {
-            // The import's process has ended: its database is whole, without a WAL.
-            std::fs::copy(db, &base)?;
-        }
+        // The import's process has ended: its database is whole, without a WAL.
+        std::fs::copy(db, &base)?;
         let mut measured = Vec::new();
         for run in 0..runs {
             if run > 0 {
@@ -1004,7 +1045,9 @@ sync = false
             say(format!("{name}: {:.2} s", one.seconds));
             measured.push(one);
         }
+        let floor = self.changes_floor(&base, db, name);
         remove_db(&base);
+        let (floor, changed) = floor?;
         measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
         if runs > 1 {
             let each: Vec<String> = measured
@@ -1016,7 +1059,80 @@ sync = false
                 each.join(", ")
             ));
         }
-        Ok(measured[(measured.len() - 1) / 2])
+        Ok(Resynced {
+            median: measured[(measured.len() - 1) / 2],
+            floor,
+            changed,
+        })
+    }
+
+    /// SQLite alone applying what the re-sync of `base` into `db` changed (`changes.rs`),
+    /// to `base` itself (renamed); with `--check`, it must end as `db` did.
+    fn changes_floor(
+        &mut self,
+        base: &Path,
+        db: &Path,
+        name: &str,
+    ) -> Result<(Measured, changes::Changed)> {
+        let collected = self.runs.join(format!("{name}-changes.db"));
+        let changed = changes::collect(base, db, &collected)?;
+        // The starting database is needed no more: the floor starts from it as it is.
+        let floor_db = self.runs.join(format!("{name}-floor.db"));
+        remove_db(&floor_db);
+        std::fs::rename(base, &floor_db)?;
+        say(format!(
+            "{name}: SQLite applying its {} changed rows ...",
+            changed.rows()
+        ));
+        let (out, err) = self.log_paths(&format!("{name}-floor"));
+        let seconds_file = self.runs.join(format!("{name}-floor.json"));
+        let args: Vec<std::ffi::OsString> = vec![
+            "apply-changes".into(),
+            "--db".into(),
+            floor_db.clone().into(),
+            "--changes".into(),
+            collected.clone().into(),
+            "--out".into(),
+            seconds_file.clone().into(),
+        ];
+        let mut measured = measure::run(&std::env::current_exe()?, &args, &[], None, &out, &err)?;
+        // The transaction's own time: the changes were read into memory before it.
+        measured.seconds = serde_json::from_slice(&std::fs::read(&seconds_file)?)?;
+        say(format!(
+            "{name}: its changes in SQLite: {:.2} s",
+            measured.seconds
+        ));
+        if self.check {
+            let left = changes::differences(&floor_db, db)?;
+            if !left.is_empty() {
+                self.fail(format!(
+                    "{name}: SQLite applying its changes left another roster: {}",
+                    left.join("; ")
+                ));
+            }
+        }
+        if !self.keep {
+            remove_db(&floor_db);
+            remove_db(&collected);
+        }
+        Ok((measured, changed))
+    }
+
+    /// The row of a re-sync's floor, and the re-sync's ratio to it.
+    fn floor_row(&mut self, resynced: &Resynced, what: &str) -> (String, f64) {
+        let Resynced { floor, changed, .. } = resynced;
+        self.rows.push(Row {
+            scenario: format!("{what}: its changes applied by SQLite alone (floor)"),
+            rows: changed.rows(),
+            seconds: floor.seconds,
+            cpu_seconds: floor.cpu_seconds,
+            max_rss_mib: floor.max_rss_mib,
+            ratios: vec![],
+        });
+        (
+            "its changes in SQLite".into(),
+            resynced.median.seconds / floor.seconds,
+        )
     }
 
     fn child_import(
