@@ -208,17 +208,8 @@ pub fn plugin_file_name(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::record::Record;
-    use crate::sdk::{Level, OpenContext};
+    use crate::sdk::{OpenContext, Silent};
     use crate::ErrorKind;
-
-    struct Quiet;
-    impl HostHooks for Quiet {
-        fn log(&self, _: Level, _: &str) {}
-        fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
-        fn is_cancelled(&self) -> bool {
-            false
-        }
-    }
 
     struct Boom;
     struct BoomSource;
@@ -243,13 +234,13 @@ mod tests {
     fn a_linked_plugin_that_panics_returns_errors_and_is_not_called_again() {
         let plugin = LinkedPlugin::<Boom>::default();
         let error = plugin
-            .open("panic", Path::new("."), Arc::new(Quiet))
+            .open("panic", Path::new("."), Arc::new(Silent))
             .err()
             .unwrap();
         assert_eq!(error.kind, ErrorKind::Panic);
         assert!(error.message.contains("boom in open"), "{}", error.message);
 
-        let mut source = plugin.open("", Path::new("."), Arc::new(Quiet)).unwrap();
+        let mut source = plugin.open("", Path::new("."), Arc::new(Silent)).unwrap();
         let error = source.next_batch().unwrap_err();
         assert_eq!(error.kind, ErrorKind::Panic);
         assert!(

@@ -62,6 +62,18 @@ pub trait HostHooks: Send + Sync {
     fn is_cancelled(&self) -> bool;
 }
 
+/// Hooks that drop every message and progress report and never cancel: for a source
+/// driven on its own, as tests and fuzz targets do.
+pub struct Silent;
+
+impl HostHooks for Silent {
+    fn log(&self, _: Level, _: &str) {}
+    fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
 /// A plugin's handle on the host: logging, progress, cancellation. Cheap to clone and
 /// safe to share with the plugin's own threads.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use encoding_rs::{UTF_16BE, UTF_16LE};
-use roster_core::sdk::{Host, HostHooks, Level};
+use roster_core::sdk::{Host, Silent};
 use roster_core::ErrorKind;
 use roster_plugin_csv::config::{Config, Delimiter};
 use roster_plugin_csv::pickatime::{self, fuzzing};
@@ -35,16 +35,6 @@ pub const BASE: [&[u8]; 6] = [
     b"ParentID\tFirst\tLast\tEmail\nP1\tAda\tLovelace\tada@home.example.org\nP2\tJorge\tN\xc3\xba\xc3\xb1ez\tjorge@home.example.org\nP3\tJ.\tNunez\tJORGE@home.example.org\n",
     b"ParentID\tStudentID\tRelationship\nP1\tS1\tMother\nP3\tS2\tFather\nP2\tS2\t\n",
 ];
-
-struct Quiet;
-
-impl HostHooks for Quiet {
-    fn log(&self, _: Level, _: &str) {}
-    fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
-    fn is_cancelled(&self) -> bool {
-        false
-    }
-}
 
 static FOLDERS: AtomicUsize = AtomicUsize::new(0);
 
@@ -106,7 +96,7 @@ impl Folder {
             self.name
         ))
         .unwrap();
-        let host = Host::new(Arc::new(Quiet));
+        let host = Host::new(Arc::new(Silent));
         match pickatime::read_all(&config, &self.parent, host) {
             Ok(records) => crate::records::check_consistent(&records),
             Err(error) => {

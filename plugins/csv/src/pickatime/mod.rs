@@ -1114,17 +1114,7 @@ impl Roster {
 mod tests {
     use super::*;
     use roster_core::record::Kind;
-    use roster_core::sdk::{HostHooks, Level};
-
-    struct Quiet;
-
-    impl HostHooks for Quiet {
-        fn log(&self, _: Level, _: &str) {}
-        fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
-        fn is_cancelled(&self) -> bool {
-            false
-        }
-    }
+    use roster_core::sdk::Silent;
 
     const FILES: [(&str, &str); 6] = [
         (
@@ -1144,7 +1134,7 @@ mod tests {
     fn source(dir: &tempfile::TempDir, checkpoint: Option<Vec<u8>>) -> PickatimeSource {
         let name = dir.path().file_name().unwrap().to_str().unwrap();
         let config = Config::parse(&format!("format = \"pickatime\"\npath = {name:?}\n")).unwrap();
-        let host = Host::new(Arc::new(Quiet));
+        let host = Host::new(Arc::new(Silent));
         PickatimeSource::open_from(&config, dir.path().parent().unwrap(), host, checkpoint).unwrap()
     }
 
