@@ -42,6 +42,17 @@ impl Table {
         keys.join(", ")
     }
 
+    /// `k1 = ?1 AND k2 = ?2 …`: the row by its key, bound first.
+    fn by_key(&self) -> String {
+        let each: Vec<String> = self
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} = ?{}", i + 1))
+            .collect();
+        each.join(" AND ")
+    }
+
     fn key_match(&self, a: &str, b: &str) -> String {
         let each: Vec<String> = self
             .key
@@ -186,12 +197,104 @@ pub fn collect(before: &Path, after: &Path, out: &Path) -> Result<Changed> {
     Ok(changed)
 }
 
-/// One change, read into memory before the clock starts.
-enum Change {
-    Delete(Vec<Value>),
-    Insert(Vec<Value>),
-    /// The row, and the mask of its columns that differ.
-    Update(Vec<Value>, i64),
+/// The statements the changes need, and each change as the statement it runs and the
+/// values it binds: everything but the writing done before the clock starts.
+#[derive(Default)]
+struct Plan {
+    statements: Vec<String>,
+    changes: Vec<(usize, Vec<Value>)>,
+}
+
+impl Plan {
+    fn statement(&mut self, sql: String) -> usize {
+        match self.statements.iter().position(|s| *s == sql) {
+            Some(at) => at,
+            None => {
+                self.statements.push(sql);
+                self.statements.len() - 1
+            }
+        }
+    }
+
+    /// Every row `sql` reads from the changes, in key order (the order they were written).
+    fn read(source: &Connection, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let mut statement = source.prepare(sql)?;
+        let width = statement.column_count();
+        let mut rows = statement.query([])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push(
+                (0..width)
+                    .map(|i| row.get::<_, Value>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            );
+        }
+        Ok(found)
+    }
+
+    fn deletions(&mut self, source: &Connection, table: &Table) -> Result<()> {
+        let sql = format!("DELETE FROM \"{}\" WHERE {}", table.name, table.by_key());
+        let statement = self.statement(sql);
+        let keys = Self::read(source, &format!("SELECT * FROM deleted_{}", table.name))?;
+        self.changes
+            .extend(keys.into_iter().map(|key| (statement, key)));
+        Ok(())
+    }
+
+    fn insertions(&mut self, source: &Connection, table: &Table) -> Result<()> {
+        let marks: Vec<String> = (1..=table.columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO \"{}\" ({}) VALUES ({})",
+            table.name,
+            table.columns.join(", "),
+            marks.join(", ")
+        );
+        let statement = self.statement(sql);
+        let rows = Self::read(source, &format!("SELECT * FROM inserted_{}", table.name))?;
+        self.changes
+            .extend(rows.into_iter().map(|row| (statement, row)));
+        Ok(())
+    }
+
+    /// One statement per set of columns that differ: the key bound first, then those.
+    fn updates(&mut self, source: &Connection, table: &Table) -> Result<()> {
+        let at = |column: &String| {
+            table
+                .columns
+                .iter()
+                .position(|c| c == column)
+                .expect("a column of the table")
+        };
+        for mut row in Self::read(source, &format!("SELECT * FROM updated_{}", table.name))? {
+            let Some(Value::Integer(mask)) = row.pop() else {
+                anyhow::bail!("updated_{}: a row without its mask", table.name);
+            };
+            let set: Vec<&String> = table
+                .values()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, c)| c)
+                .collect();
+            let assignments: Vec<String> = set
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = ?{}", table.key.len() + i + 1))
+                .collect();
+            let sql = format!(
+                "UPDATE \"{}\" SET {} WHERE {}",
+                table.name,
+                assignments.join(", "),
+                table.by_key()
+            );
+            let statement = self.statement(sql);
+            let mut values: Vec<Value> = table.key.iter().map(|k| row[at(k)].clone()).collect();
+            values.extend(
+                set.iter()
+                    .map(|c| std::mem::replace(&mut row[at(c)], Value::Null)),
+            );
+            self.changes.push((statement, values));
+        }
+        Ok(())
+    }
 }
 
 /// Applies the changes `collect` wrote to `changes` to `db` in one transaction, as the
@@ -200,47 +303,23 @@ enum Change {
 /// closing it, the changes already in memory.
 pub fn apply(db: &Path, changes: &Path) -> Result<f64> {
     let source = Connection::open_with_flags(changes, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut shapes = source.prepare("SELECT shape FROM tables ORDER BY position")?;
-    let tables: Vec<Table> = shapes
-        .query_map([], |r| r.get::<_, String>(0))?
-        .map(|shape| Ok(serde_json::from_str(&shape?)?))
-        .collect::<Result<_>>()?;
-    let read = |sql: &str, make: &dyn Fn(Vec<Value>) -> Change| -> Result<Vec<Change>> {
-        let mut statement = source.prepare(sql)?;
-        let width = statement.column_count();
-        let mut rows = statement.query([])?;
-        let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
-            let values = (0..width)
-                .map(|i| row.get::<_, Value>(i))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            found.push(make(values));
-        }
-        Ok(found)
+    let tables: Vec<Table> = {
+        let mut shapes = source.prepare("SELECT shape FROM tables ORDER BY position")?;
+        let shapes = shapes.query_map([], |r| r.get::<_, String>(0))?;
+        shapes
+            .map(|shape| Ok(serde_json::from_str(&shape?)?))
+            .collect::<Result<_>>()?
     };
     // Deletions first, the tables that refer to others before those they refer to; then
     // insertions and updates the other way round.
-    let mut plan: Vec<(&Table, Vec<Change>)> = Vec::new();
+    let mut plan = Plan::default();
     for table in tables.iter().rev() {
-        let sql = format!("SELECT * FROM deleted_{} ORDER BY rowid", table.name);
-        plan.push((table, read(&sql, &Change::Delete)?));
+        plan.deletions(&source, table)?;
     }
     for table in &tables {
-        let sql = format!("SELECT * FROM inserted_{} ORDER BY rowid", table.name);
-        plan.push((table, read(&sql, &Change::Insert)?));
-        let sql = format!("SELECT * FROM updated_{} ORDER BY rowid", table.name);
-        plan.push((
-            table,
-            read(&sql, &|mut row: Vec<Value>| {
-                let mask = match row.pop() {
-                    Some(Value::Integer(mask)) => mask,
-                    _ => 0,
-                };
-                Change::Update(row, mask)
-            })?,
-        ));
+        plan.insertions(&source, table)?;
+        plan.updates(&source, table)?;
     }
-    drop(shapes);
     drop(source);
 
     let started = Instant::now();
@@ -250,61 +329,14 @@ pub fn apply(db: &Path, changes: &Path) -> Result<f64> {
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "cache_size", -128 * 1024)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (table, changes) in &plan {
-        let name = &table.name;
-        let key_at = |i: usize| {
-            table
-                .columns
-                .iter()
-                .position(|c| *c == table.key[i])
-                .expect("a key is a column")
-        };
-        let by_key: Vec<String> = table
-            .key
+    {
+        let mut statements = plan
+            .statements
             .iter()
-            .enumerate()
-            .map(|(i, k)| format!("{k} = ?{}", i + 1))
-            .collect();
-        let by_key = by_key.join(" AND ");
-        for change in changes {
-            match change {
-                Change::Delete(key) => {
-                    tx.prepare_cached(&format!("DELETE FROM \"{name}\" WHERE {by_key}"))?
-                        .execute(params_from_iter(key))?;
-                }
-                Change::Insert(row) => {
-                    let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
-                    tx.prepare_cached(&format!(
-                        "INSERT INTO \"{name}\" ({}) VALUES ({})",
-                        table.columns.join(", "),
-                        marks.join(", ")
-                    ))?
-                    .execute(params_from_iter(row))?;
-                }
-                Change::Update(row, mask) => {
-                    let set: Vec<String> = table
-                        .values()
-                        .filter(|(i, _)| mask & (1 << i) != 0)
-                        .map(|(_, c)| c.clone())
-                        .collect();
-                    let assignments: Vec<String> = set
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| format!("{c} = ?{}", table.key.len() + i + 1))
-                        .collect();
-                    let mut values: Vec<&Value> =
-                        (0..table.key.len()).map(|i| &row[key_at(i)]).collect();
-                    for column in &set {
-                        let at = table.columns.iter().position(|c| c == column);
-                        values.push(&row[at.expect("a value is a column")]);
-                    }
-                    tx.prepare_cached(&format!(
-                        "UPDATE \"{name}\" SET {} WHERE {by_key}",
-                        assignments.join(", ")
-                    ))?
-                    .execute(params_from_iter(values))?;
-                }
-            }
+            .map(|sql| tx.prepare(sql))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (statement, values) in &plan.changes {
+            statements[*statement].execute(params_from_iter(values))?;
         }
     }
     tx.commit()?;
@@ -312,8 +344,8 @@ pub fn apply(db: &Path, changes: &Path) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Rows of any table that one database has and the other has not, up to `limit` shown
-/// per table; empty when both hold the same rows.
+/// For each table, how many rows one database has and the other has not; empty when
+/// both hold the same rows.
 pub fn differences(a: &Path, b: &Path) -> Result<Vec<String>> {
     let conn = Connection::open_with_flags(a, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.execute(
