@@ -144,45 +144,38 @@ pub fn collect(before: &Path, after: &Path, out: &Path) -> Result<Changed> {
         };
         let all: Vec<String> = table.columns.iter().map(|c| format!("a.{c}")).collect();
         let all = all.join(", ");
-        let first_key = &table.key[0];
-        conn.execute(
-            &format!(
-                "CREATE TABLE updated_{name} AS SELECT {all}, {mask} AS changed_columns
-                 FROM after.\"{name}\" a JOIN before.\"{name}\" b ON {on}
-                 WHERE {mask} != 0 ORDER BY {keys}",
-                on = table.key_match("a", "b"),
-                keys = table.key_list("a"),
-            ),
-            [],
+        let (on, keys, first_key) = (
+            table.key_match("a", "b"),
+            table.key_list("a"),
+            &table.key[0],
+        );
+        // The rows of `a` (in `from`) that `condition` picks against `b` (in `to`), as
+        // table `{kind}_{name}` in key order; how many.
+        let gather =
+            |kind: &str, select: &str, from: &str, to: &str, join: &str, condition: &str| {
+                conn.execute(
+                    &format!(
+                        "CREATE TABLE {kind}_{name} AS SELECT {select}
+                     FROM {from}.\"{name}\" a {join} {to}.\"{name}\" b ON {on}
+                     WHERE {condition} ORDER BY {keys}"
+                    ),
+                    [],
+                )?;
+                conn.query_row(&format!("SELECT count(*) FROM {kind}_{name}"), [], |r| {
+                    r.get::<_, u64>(0)
+                })
+            };
+        let absent = format!("b.{first_key} IS NULL");
+        changed.updated += gather(
+            "updated",
+            &format!("{all}, {mask} AS changed_columns"),
+            "after",
+            "before",
+            "JOIN",
+            &format!("{mask} != 0"),
         )?;
-        conn.execute(
-            &format!(
-                "CREATE TABLE inserted_{name} AS SELECT {all}
-                 FROM after.\"{name}\" a LEFT JOIN before.\"{name}\" b ON {on}
-                 WHERE b.{first_key} IS NULL ORDER BY {keys}",
-                on = table.key_match("a", "b"),
-                keys = table.key_list("a"),
-            ),
-            [],
-        )?;
-        conn.execute(
-            &format!(
-                "CREATE TABLE deleted_{name} AS SELECT {keys}
-                 FROM before.\"{name}\" a LEFT JOIN after.\"{name}\" b ON {on}
-                 WHERE b.{first_key} IS NULL ORDER BY {keys}",
-                on = table.key_match("a", "b"),
-                keys = table.key_list("a"),
-            ),
-            [],
-        )?;
-        let count = |kind: &str| -> rusqlite::Result<u64> {
-            conn.query_row(&format!("SELECT count(*) FROM {kind}_{name}"), [], |r| {
-                r.get(0)
-            })
-        };
-        changed.updated += count("updated")?;
-        changed.inserted += count("inserted")?;
-        changed.deleted += count("deleted")?;
+        changed.inserted += gather("inserted", &all, "after", "before", "LEFT JOIN", &absent)?;
+        changed.deleted += gather("deleted", &keys, "before", "after", "LEFT JOIN", &absent)?;
     }
     conn.execute(
         "CREATE TABLE tables (position INTEGER PRIMARY KEY, shape TEXT NOT NULL)",
