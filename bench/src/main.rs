@@ -103,6 +103,14 @@ enum Internal {
         #[arg(long)]
         out: PathBuf,
     },
+    /// (internal) collect what turns one roster into another, as the harness does after
+    /// a re-sync, into a database `apply-changes` reads: to profile a floor by hand.
+    #[command(hide = true)]
+    CollectChanges {
+        before: PathBuf,
+        after: PathBuf,
+        out: PathBuf,
+    },
     /// (internal) serve captured Clever pages until interrupted, to profile an import by
     /// hand: prints the base URL; the token is `bench-token`.
     #[command(hide = true)]
@@ -149,6 +157,12 @@ fn main() -> ExitCode {
         Some(Internal::ChildImport(args)) => child::run(args).map(|()| ExitCode::SUCCESS),
         Some(Internal::MeasureChild { out, command }) => measure::child_main(out, command),
         Some(Internal::ServeReplay { dirs }) => serve_replay(dirs),
+        Some(Internal::CollectChanges { before, after, out }) => {
+            changes::collect(before, after, out).map(|changed| {
+                println!("{} rows changed", changed.rows());
+                ExitCode::SUCCESS
+            })
+        }
         Some(Internal::ApplyChanges { db, changes, out }) => changes::apply(db, changes)
             .and_then(|seconds| Ok(std::fs::write(out, serde_json::to_string(&seconds)?)?))
             .map(|()| ExitCode::SUCCESS),

@@ -282,8 +282,22 @@ fn a_days_changes() -> District {
 /// changed district leaves it, row for row.
 #[test]
 fn a_sync_from_events_leaves_the_roster_a_complete_read_would() {
+    sync_from_events_matches_a_complete_read("");
+}
+
+/// The same with the feed read two events a page: pages are parsed side by side and
+/// must still be folded in in the feed's order (an object changed on several pages
+/// ends as its last event has it).
+#[test]
+fn a_sync_from_events_read_in_many_pages_folds_them_in_the_feeds_order() {
+    let pages = sync_from_events_matches_a_complete_read("page_size = 2");
+    assert!(pages >= 5, "{pages} pages of events");
+}
+
+/// Returns how many pages of events the sync read.
+fn sync_from_events_matches_a_complete_read(extra_source: &str) -> usize {
     let server = MockServer::start(District::demo(), TOKEN).unwrap();
-    let config = clever_config(server.base_url(), "v3.0", "", "");
+    let config = clever_config(server.base_url(), "v3.0", extra_source, "");
     let continued = Sandbox::new(&config);
     let complete = Sandbox::new(&config);
     for sandbox in [&continued, &complete] {
@@ -293,6 +307,10 @@ fn a_sync_from_events_leaves_the_roster_a_complete_read_would() {
     let before = server.requests().len();
 
     let out = run_with_token(&continued, &["-v", "import"]).ok();
+    let event_pages = server.requests()[before..]
+        .iter()
+        .filter(|r| r.uri.contains("/events"))
+        .count();
     assert!(
         out.stderr.contains("continued after event"),
         "{}",
@@ -348,6 +366,7 @@ fn a_sync_from_events_leaves_the_roster_a_complete_read_would() {
     assert!(server.requests()[before..]
         .iter()
         .all(|r| !r.uri.contains("/users")));
+    event_pages
 }
 
 /// A checkpoint older than the feed (Clever keeps 30 days) reads the whole district.

@@ -17,7 +17,7 @@
 //! event (Clever keeps 30 days), or when a course changed (every section of the course
 //! would change with it, and the feed does not say so).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
 use roster_core::record::{
@@ -383,6 +383,109 @@ fn entity_of(role: i32) -> Entity {
     }
 }
 
+/// Pages of events parsed side by side (the fetching thread goes on with the next).
+const PAGES_PARSED_AT_ONCE: usize = 2;
+
+/// The events after the checkpoint's, folded into the objects they leave changed.
+struct Feed {
+    changes: Changes,
+    last_event: Option<String>,
+    events: usize,
+}
+
+impl Feed {
+    /// Folds a parsed page's events in, in order; `Some(why)` when one of them means
+    /// the run must read the whole district instead.
+    async fn fold_page(
+        &mut self,
+        url: String,
+        parsed: tokio::task::JoinHandle<serde_json::Result<Vec<Parsed>>>,
+    ) -> Result<Option<String>, Stop> {
+        let parsed = match parsed.await {
+            Ok(parsed) => parsed.map_err(|error| FetchError::Body {
+                url,
+                detail: error.to_string(),
+                attempts: 1,
+            })?,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        };
+        for event in parsed {
+            self.events += 1;
+            let (id, action, object) = match event {
+                Parsed::Skipped => continue,
+                Parsed::Seen(id) => {
+                    self.last_event = Some(id);
+                    continue;
+                }
+                Parsed::Change(id, action, object) => (id, action, object),
+            };
+            self.last_event = Some(id);
+            if let Err(why) = self.changes.fold(action, object) {
+                return Ok(Some(why));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Reads the feed from `query` on: `Err(why)` inside when the run must read the whole
+/// district instead.
+async fn read_events(
+    client: &Client,
+    query: &str,
+    after: &Option<String>,
+) -> Result<Result<Feed, String>, Stop> {
+    let mut pager = Pager::at(client, "events", client.events_url(query));
+    let mut feed = Feed {
+        changes: Changes::default(),
+        last_event: after.clone(),
+        events: 0,
+    };
+    let mut pages = 0usize;
+    // Each page is parsed on the runtime's blocking pool while the next ones are fetched,
+    // and folded in in the feed's order: the host has nothing to apply until the last
+    // page is in. Parsing is what that wait is made of (a page takes longer to parse than
+    // to fetch), and the host's core is idle meanwhile: [`PAGES_PARSED_AT_ONCE`] pages
+    // are parsed side by side.
+    let mut parsing = VecDeque::new();
+    let fetched = loop {
+        let page = match pager.next_raw_page().await {
+            Ok(Some(page)) => page,
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
+        };
+        pages += 1;
+        let url = pager.last_url().to_string();
+        parsing.push_back((
+            url,
+            tokio::task::spawn_blocking(move || Parsed::page(&page.body)),
+        ));
+        if parsing.len() == PAGES_PARSED_AT_ONCE {
+            let (url, parsed) = parsing.pop_front().expect("a page is being parsed");
+            if let Some(why) = feed.fold_page(url, parsed).await? {
+                return Ok(Err(why));
+            }
+        }
+    };
+    // The pages fetched before a failure are folded in first: one of them may already
+    // have decided that the run reads the whole district.
+    while let Some((url, parsed)) = parsing.pop_front() {
+        if let Some(why) = feed.fold_page(url, parsed).await? {
+            return Ok(Err(why));
+        }
+    }
+    match fetched {
+        Ok(()) => Ok(Ok(feed)),
+        // The mock's answer for an event the feed no longer has; Clever does not
+        // document its own, so any 404 on the first page is read that way.
+        Err(FetchError::Status { status: 404, .. }) if pages == 0 => Ok(Err(format!(
+            "the events feed no longer has event {}",
+            after.as_deref().unwrap_or("(start)")
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Read the events after `after` and send what changed, or say why the whole district
 /// must be read instead (before anything was sent).
 pub async fn continue_from(
@@ -397,70 +500,27 @@ pub async fn continue_from(
         Some(id) => format!("starting_after={id}"),
         None => String::new(),
     };
-    let mut pager = Pager::at(client, "events", client.events_url(&query));
-    let mut changes = Changes::default();
-    let mut last_event = after.clone();
-    let mut events = 0usize;
-    // Each page is parsed on the runtime's blocking pool while the next one is fetched,
-    // and folded in in the feed's order: the host has nothing to apply until the last
-    // page is in, and parsing them one after another was most of that wait.
-    let mut parsing: Option<(
-        String,
-        tokio::task::JoinHandle<serde_json::Result<Vec<Parsed>>>,
-    )> = None;
-    loop {
-        let next = pager.next_raw_page().await;
-        if let Some((url, parsed)) = parsing.take() {
-            let parsed = match parsed.await {
-                Ok(parsed) => parsed.map_err(|error| FetchError::Body {
-                    url,
-                    detail: error.to_string(),
-                    attempts: 1,
-                })?,
-                Err(error) => std::panic::resume_unwind(error.into_panic()),
-            };
-            for event in parsed {
-                events += 1;
-                let (id, action, object) = match event {
-                    Parsed::Skipped => continue,
-                    Parsed::Seen(id) => {
-                        last_event = Some(id);
-                        continue;
-                    }
-                    Parsed::Change(id, action, object) => (id, action, object),
-                };
-                last_event = Some(id);
-                if let Err(why) = changes.fold(action, object) {
-                    return Ok(Continued::Full(why));
-                }
-            }
-        }
-        let page = match next {
-            Ok(Some(page)) => page,
-            Ok(None) => break,
-            // The mock's answer for an event the feed no longer has; Clever does not
-            // document its own, so any 404 on the first page is read that way.
-            Err(FetchError::Status { status: 404, .. }) if events == 0 => {
-                return Ok(Continued::Full(format!(
-                    "the events feed no longer has event {}",
-                    after.as_deref().unwrap_or("(start)")
-                )));
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let url = pager.last_url().to_string();
-        parsing = Some((
-            url,
-            tokio::task::spawn_blocking(move || Parsed::page(&page.body)),
-        ));
-    }
-
-    // What sections and people refer to, in full: a few thousand objects.
-    let (schools, terms, courses) = tokio::try_join!(
-        client.fetch_all::<model::School>("schools"),
-        client.fetch_all::<model::Term>("terms"),
-        client.fetch_all::<model::Course>("courses"),
-    )?;
+    // What sections and people refer to, in full (a few thousand objects), fetched
+    // while the events are read: after them, it was the last wait before the first
+    // record.
+    let refs = async {
+        tokio::try_join!(
+            client.fetch_all::<model::School>("schools"),
+            client.fetch_all::<model::Term>("terms"),
+            client.fetch_all::<model::Course>("courses"),
+        )
+    };
+    let (read, refs) = tokio::join!(read_events(client, &query, &after), refs);
+    // The events decide first: a run that reads the whole district fetches these again.
+    let Feed {
+        changes,
+        last_event,
+        events,
+    } = match read? {
+        Ok(feed) => feed,
+        Err(why) => return Ok(Continued::Full(why)),
+    };
+    let (schools, terms, courses) = refs?;
     let school_ids: HashSet<String> = schools.iter().filter_map(|s| get(&s.id)).collect();
     let term_ids: HashSet<String> = terms.iter().filter_map(|t| get(&t.id)).collect();
     let courses: Courses = courses.iter().filter_map(mapping::course).collect();
