@@ -227,10 +227,15 @@ impl Plan {
 
     fn deletions(&mut self, source: &Connection, table: &Table) -> Result<()> {
         let sql = format!("DELETE FROM \"{}\" WHERE {}", table.name, table.by_key());
+        self.each_row(source, sql, &format!("deleted_{}", table.name))
+    }
+
+    /// `sql` once for each row of the collected table `rows` (its values bound in order).
+    fn each_row(&mut self, source: &Connection, sql: String, rows: &str) -> Result<()> {
         let statement = self.statement(sql);
-        let keys = Self::read(source, &format!("SELECT * FROM deleted_{}", table.name))?;
+        let rows = Self::read(source, &format!("SELECT * FROM {rows}"))?;
         self.changes
-            .extend(keys.into_iter().map(|key| (statement, key)));
+            .extend(rows.into_iter().map(|row| (statement, row)));
         Ok(())
     }
 
@@ -242,11 +247,7 @@ impl Plan {
             table.columns.join(", "),
             marks.join(", ")
         );
-        let statement = self.statement(sql);
-        let rows = Self::read(source, &format!("SELECT * FROM inserted_{}", table.name))?;
-        self.changes
-            .extend(rows.into_iter().map(|row| (statement, row)));
-        Ok(())
+        self.each_row(source, sql, &format!("inserted_{}", table.name))
     }
 
     /// One statement per set of columns that differ: the key bound first, then those.
