@@ -29,6 +29,10 @@ use serde::Serialize;
 /// Bump when the generated data changes, so cached inputs are rebuilt.
 pub const VERSION: u32 = 1;
 
+/// Bump when the floor's rows change shape (the schema's columns), so only they are
+/// rebuilt. 2: enrollments and class teachers without their source (migration 8).
+pub const FLOOR_VERSION: u32 = 2;
+
 pub const DEFAULT_SEED: u64 = 2026;
 
 /// The named sizes: students in the district.
@@ -980,7 +984,7 @@ pub fn write_floor_csv(
             let primary = if n == 0 { "1" } else { "0" };
             csv_row(
                 &mut links,
-                &[&id, &teacher_id(*teacher).to_string(), primary, source, "1"],
+                &[&id, &teacher_id(*teacher).to_string(), primary, "1"],
             )?;
         }
         csv_row(&mut attached, &["1", &id, "0"])?;
@@ -993,7 +997,7 @@ pub fn write_floor_csv(
     for i in 0..spec.students {
         let contact = student_id(i).to_string();
         for k in district.enrollments(i) {
-            csv_row(&mut out, &[&(k + 1).to_string(), &contact, source, "1"])?;
+            csv_row(&mut out, &[&(k + 1).to_string(), &contact, "1"])?;
         }
     }
     out.flush()?;

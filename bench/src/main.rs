@@ -561,9 +561,11 @@ impl Bench {
         stamp: &str,
     ) -> Result<(Measured, BTreeMap<String, u64>)> {
         let csv = self.inputs.join(format!("floor-{key}"));
-        cached(&csv, &format!("{stamp} floor"), |dir| {
-            generate::write_floor_csv(district, dir, FILE_SOURCE, SCHOOL, TERM, EVENT)
-        })?;
+        cached(
+            &csv,
+            &format!("{stamp} floor v{}", generate::FLOOR_VERSION),
+            |dir| generate::write_floor_csv(district, dir, FILE_SOURCE, SCHOOL, TERM, EVENT),
+        )?;
         let db = self.runs.join("floor.db");
         remove_db(&db);
         {

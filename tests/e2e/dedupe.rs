@@ -115,6 +115,17 @@ fn link_switches_to_clever_without_a_single_duplicate() {
         &sandbox.db(),
         "SELECT count(*) FROM contacts WHERE active = 1",
     );
+    // Each source's links are its classes': the files' stay as they were.
+    let links_of = |source: &str| {
+        format!(
+            "SELECT (SELECT count(*) FROM enrollments e JOIN classes c ON c.id = e.class_id
+                     WHERE c.source = '{source}' AND e.active = 1)
+                  + (SELECT count(*) FROM class_teachers t JOIN classes c ON c.id = t.class_id
+                     WHERE c.source = '{source}' AND t.active = 1)"
+        )
+    };
+    let manual_links = count(&sandbox.db(), &links_of("manual"));
+    assert!(manual_links > 0);
 
     // The default policy refuses to create duplicates and says what to do.
     let out = run_with_token(&sandbox, &["import", "--event", "Conferences 2026"]).failed();
@@ -158,16 +169,17 @@ fn link_switches_to_clever_without_a_single_duplicate() {
         count(&db, "SELECT count(*) FROM contacts WHERE active = 0"),
         4
     );
+    // A complete run of one source leaves the other's links alone.
+    assert_eq!(count(&db, &links_of("manual")), manual_links);
+    assert!(count(&db, &links_of("district")) > 0);
     // Running the Clever import again is a no-op.
+    let before = roster_state(&db);
     run_with_token(
         &sandbox,
         &["import", "--event", "Conferences 2026", "--dedupe", "link"],
     )
     .ok();
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM contacts"),
-        count(&db, "SELECT count(*) FROM contacts")
-    );
+    assert_eq!(roster_state(&db), before);
 }
 
 #[test]

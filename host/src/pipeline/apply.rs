@@ -485,14 +485,12 @@ impl<'t> Hot<'t> {
                 "INSERT OR IGNORE INTO contact_schools (contact_id, school_id) VALUES (?1, ?2)",
             )?),
             enrollment: RefCell::new(tx.prepare(
-                "INSERT INTO enrollments (class_id, contact_id, source) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, source = excluded.source
-                 WHERE enrollments.source IS NOT excluded.source",
+                "INSERT INTO enrollments (class_id, contact_id) VALUES (?1, ?2)
+                 ON CONFLICT (class_id, contact_id) DO NOTHING",
             )?),
             class_teacher: RefCell::new(tx.prepare(
-                "INSERT INTO class_teachers (class_id, contact_id, is_primary, source) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (class_id, contact_id) DO UPDATE SET active = 1, is_primary = excluded.is_primary,
-                 source = excluded.source WHERE class_teachers.source IS NOT excluded.source",
+                "INSERT INTO class_teachers (class_id, contact_id, is_primary) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (class_id, contact_id) DO NOTHING",
             )?),
             relationship: RefCell::new(tx.prepare(
                 "INSERT INTO relationships (parent_id, student_id, relationship, type, source) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -1824,10 +1822,10 @@ impl<'t> Apply<'t> {
                 self.summary.counts(entity).updated += 1;
                 let mut statement = self.tx.prepare_cached(match kind {
                     LinkKind::Enrollment => {
-                        "UPDATE enrollments SET active = 1, source = ?3 WHERE class_id = ?1 AND contact_id = ?2"
+                        "UPDATE enrollments SET active = 1 WHERE class_id = ?1 AND contact_id = ?2"
                     }
                     LinkKind::ClassTeacher => {
-                        "UPDATE class_teachers SET active = 1, is_primary = ?3, source = ?4
+                        "UPDATE class_teachers SET active = 1, is_primary = ?3
                          WHERE class_id = ?1 AND contact_id = ?2"
                     }
                     LinkKind::Relationship => {
@@ -1836,10 +1834,8 @@ impl<'t> Apply<'t> {
                     }
                 })?;
                 match kind {
-                    LinkKind::Enrollment => statement.execute(params![key.0, key.1, source])?,
-                    LinkKind::ClassTeacher => {
-                        statement.execute(params![key.0, key.1, fp, source])?
-                    }
+                    LinkKind::Enrollment => statement.execute(params![key.0, key.1])?,
+                    LinkKind::ClassTeacher => statement.execute(params![key.0, key.1, fp])?,
                     LinkKind::Relationship => statement.execute(params![
                         key.0,
                         key.1,
@@ -1858,12 +1854,12 @@ impl<'t> Apply<'t> {
                         .hot
                         .enrollment
                         .borrow_mut()
-                        .execute(params![key.0, key.1, source])?,
+                        .execute(params![key.0, key.1])?,
                     LinkKind::ClassTeacher => self
                         .hot
                         .class_teacher
                         .borrow_mut()
-                        .execute(params![key.0, key.1, fp, source])?,
+                        .execute(params![key.0, key.1, fp])?,
                     LinkKind::Relationship => self
                         .hot
                         .relationship
@@ -2102,44 +2098,28 @@ impl<'t> Apply<'t> {
                 }
             }
         }
-        let mut gone = |sql: &str, row: i64, entity: EntityName| -> rusqlite::Result<()> {
-            let changed = tx.prepare_cached(sql)?.execute(params![row, self.source])?;
-            self.summary.counts(entity).deactivated += changed as u64;
+        // The source's active links of `?1` in `column`, deactivated.
+        let mut gone = |kind: LinkKind, column: &str, row: i64| -> rusqlite::Result<()> {
+            let (table, ..) = kind.table();
+            let of_source = kind.of_source("?2");
+            let sql = format!(
+                "UPDATE {table} SET active = 0 WHERE {column} = ?1 AND {of_source} AND active = 1"
+            );
+            let changed = tx
+                .prepare_cached(&sql)?
+                .execute(params![row, self.source])?;
+            self.summary.counts(kind.entity()).deactivated += changed as u64;
             Ok(())
         };
         for contact in continuing.removed_contacts {
-            gone(
-                "UPDATE enrollments SET active = 0 WHERE contact_id = ?1 AND source = ?2 AND active = 1",
-                contact,
-                EntityName::Enrollments,
-            )?;
-            gone(
-                "UPDATE class_teachers SET active = 0 WHERE contact_id = ?1 AND source = ?2 AND active = 1",
-                contact,
-                EntityName::ClassTeachers,
-            )?;
-            gone(
-                "UPDATE relationships SET active = 0 WHERE parent_id = ?1 AND source = ?2 AND active = 1",
-                contact,
-                EntityName::Relationships,
-            )?;
-            gone(
-                "UPDATE relationships SET active = 0 WHERE student_id = ?1 AND source = ?2 AND active = 1",
-                contact,
-                EntityName::Relationships,
-            )?;
+            gone(LinkKind::Enrollment, "contact_id", contact)?;
+            gone(LinkKind::ClassTeacher, "contact_id", contact)?;
+            gone(LinkKind::Relationship, "parent_id", contact)?;
+            gone(LinkKind::Relationship, "student_id", contact)?;
         }
         for class in continuing.removed_classes {
-            gone(
-                "UPDATE enrollments SET active = 0 WHERE class_id = ?1 AND source = ?2 AND active = 1",
-                class,
-                EntityName::Enrollments,
-            )?;
-            gone(
-                "UPDATE class_teachers SET active = 0 WHERE class_id = ?1 AND source = ?2 AND active = 1",
-                class,
-                EntityName::ClassTeachers,
-            )?;
+            gone(LinkKind::Enrollment, "class_id", class)?;
+            gone(LinkKind::ClassTeacher, "class_id", class)?;
         }
         Ok(())
     }
@@ -2154,11 +2134,13 @@ impl<'t> Apply<'t> {
     /// number changes nothing, and counting a district's millions of enrollments to the
     /// end took longer than the rest of a nightly run's checks.
     pub fn active_in_db(&self, entity: EntityName, enough: u64) -> rusqlite::Result<u64> {
-        let table = |name: &str| {
+        let rows = |name: &str, of_source: &str| {
             format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {name} WHERE source = ?1 AND active = 1 LIMIT ?2)"
+                "SELECT count(*) FROM (SELECT 1 FROM {name} WHERE {of_source} AND active = 1 LIMIT ?2)"
             )
         };
+        let table = |name: &str| rows(name, "source = ?1");
+        let links = |kind: LinkKind| rows(kind.table().0, &kind.all_of_source("?1"));
         let people = |role: Role| {
             format!(
                 "SELECT count(*) FROM (SELECT 1 FROM contact_sources s JOIN contacts c ON c.id = s.contact_id
@@ -2174,9 +2156,9 @@ impl<'t> Apply<'t> {
             EntityName::Teachers => people(Role::Teacher),
             EntityName::Parents => people(Role::Parent),
             EntityName::Staff => people(Role::Staff),
-            EntityName::Enrollments => table("enrollments"),
-            EntityName::ClassTeachers => table("class_teachers"),
-            EntityName::Relationships => table("relationships"),
+            EntityName::Enrollments => links(LinkKind::Enrollment),
+            EntityName::ClassTeachers => links(LinkKind::ClassTeacher),
+            EntityName::Relationships => links(LinkKind::Relationship),
         };
         let counts = self.summary.get(entity);
         // The base is what is active now, with the run's deactivations back and its
@@ -2429,13 +2411,39 @@ impl LinkKind {
         }
     }
 
+    /// Whether a row of its table is the source `param`'s. A relationship says so; an
+    /// enrollment or a class teacher is its class's source's (migration 8), looked up
+    /// by the class's key for each row it is asked of.
+    fn of_source(self, param: &str) -> String {
+        match self {
+            LinkKind::Relationship => format!("source = {param}"),
+            LinkKind::Enrollment | LinkKind::ClassTeacher => {
+                format!("(SELECT source FROM classes WHERE id = class_id) = {param}")
+            }
+        }
+    }
+
+    /// [`Self::of_source`] for a statement that reads the source's rows at large: the
+    /// source's classes listed once, their links read a class at a time in key order.
+    fn all_of_source(self, param: &str) -> String {
+        match self {
+            LinkKind::Relationship => self.of_source(param),
+            LinkKind::Enrollment | LinkKind::ClassTeacher => {
+                format!("class_id IN (SELECT id FROM classes WHERE source = {param})")
+            }
+        }
+    }
+
     /// The source's links of this kind, as [`loaded_link`] reads them.
     fn select_sql(self, rows: LinkRows) -> String {
         let (table, owner, person, fingerprint) = self.table();
         let filter = match rows {
-            LinkRows::OfSource => "source = ?1".to_string(),
-            LinkRows::OfOwner => format!("{owner} = ?1 AND source = ?2"),
-            LinkRows::One => format!("{owner} = ?1 AND source = ?2 AND {person} = ?3"),
+            LinkRows::OfSource => self.all_of_source("?1"),
+            LinkRows::OfOwner => format!("{owner} = ?1 AND {}", self.of_source("?2")),
+            LinkRows::One => format!(
+                "{owner} = ?1 AND {} AND {person} = ?3",
+                self.of_source("?2")
+            ),
         };
         format!("SELECT {owner}, {person}, active, {fingerprint} FROM {table} WHERE {filter}")
     }
@@ -2444,7 +2452,8 @@ impl LinkKind {
     fn remove_sql(self) -> String {
         let (table, owner, person, _) = self.table();
         format!(
-            "UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2 AND source = ?3 AND active = 1"
+            "UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2 AND {} AND active = 1",
+            self.of_source("?3")
         )
     }
 

@@ -858,6 +858,102 @@ mod tests {
         );
     }
 
+    /// Another source's class `K{i}` with the `sis` students `students` in it, as a
+    /// second source linked to the same contacts leaves it (migration 8: an enrollment
+    /// is its class's source's).
+    fn other_sources_class(conn: &Connection, i: usize, students: &[&str]) {
+        let class = format!("K{i}");
+        conn.execute(
+            "INSERT INTO classes (source, source_id, name, fingerprint) VALUES ('other', ?1, ?1, 0)",
+            [&class],
+        )
+        .unwrap();
+        for student in students {
+            conn.execute(
+                "INSERT INTO enrollments (class_id, contact_id)
+                 SELECT c.id, s.contact_id FROM classes c, contact_sources s
+                 WHERE c.source = 'other' AND c.source_id = ?1 AND s.source = 'sis' AND s.source_id = ?2",
+                [&class, &student.to_string()],
+            )
+            .unwrap();
+        }
+    }
+
+    /// A continuing run's removals deactivate the links of its own source's classes: a
+    /// removed student stays enrolled in another source's class.
+    #[test]
+    fn a_removal_deactivates_its_own_sources_links_only() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        sync(conn, complete_run(), false).unwrap();
+        other_sources_class(conn, 1, &["S1", "S3"]);
+        let removal = |entity: Entity, id: &str| -> Record {
+            roster_core::record::Removal {
+                entity: entity as i32,
+                source_id: id.into(),
+                ..Default::default()
+            }
+            .into()
+        };
+        sync(
+            conn,
+            continuing([
+                removal(Entity::Students, "S1"),
+                removal(Entity::Classes, "C2"),
+            ]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(enrolled(conn, "C1"), ["S2"]);
+        assert!(enrolled(conn, "C2").is_empty());
+        assert_eq!(enrolled(conn, "K1"), ["S1", "S3"]);
+    }
+
+    /// The guard's base for a continuing run is the source's own links: another source's
+    /// enrollments of the same students do not dilute it.
+    #[test]
+    fn the_guard_counts_its_own_sources_links_only() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let students: Vec<String> = (0..12).map(|i| format!("S{i}")).collect();
+        let mut first: Vec<Record> = students
+            .iter()
+            .map(|s| person(s, Role::Student, s))
+            .collect();
+        first.push(class("C1"));
+        first.extend(students.iter().map(|s| enrollment("C1", s)));
+        first.push(
+            roster_core::record::Snapshot::of(&[
+                Entity::Students,
+                Entity::Classes,
+                Entity::Enrollments,
+            ])
+            .into(),
+        );
+        first.push(checkpoint_record(b"first"));
+        sync(conn, first, false).unwrap();
+        let names: Vec<&str> = students.iter().map(String::as_str).collect();
+        for i in 0..10 {
+            other_sources_class(conn, i, &names);
+        }
+        // C1 keeps two of its twelve: ten of the source's twelve enrollments go.
+        let result = sync(
+            conn,
+            continuing([
+                replaced(Entity::Enrollments, "C1"),
+                enrollment("C1", "S0"),
+                enrollment("C1", "S1"),
+            ]),
+            true,
+        );
+        match result {
+            Err(ImportError::MassDeactivation { what, .. }) => {
+                assert!(what.contains("10 of 12 enrollments"), "{what}")
+            }
+            other => panic!("expected the guard to refuse, got {other:?}"),
+        }
+    }
+
     /// A continuing run that names more classes than it looks up one by one loads the
     /// source's others at once: each is found (none written twice), and what the run
     /// changed before that stays changed.
@@ -1230,10 +1326,14 @@ mod tests {
         import(conn, vec![person("S1", Role::Student, "7")]).unwrap();
         assert!(foreign_keys_on(conn), "after a first import");
         let orphan = conn.execute(
-            "INSERT INTO enrollments (class_id, contact_id, source) VALUES (99, 99, 'sis')",
+            "INSERT INTO enrollments (class_id, contact_id) VALUES (99, 99)",
             [],
         );
-        assert!(orphan.is_err(), "and they are enforced");
+        let error = orphan.unwrap_err().to_string();
+        assert!(
+            error.contains("FOREIGN KEY"),
+            "and they are enforced: {error}"
+        );
     }
 
     /// An identifier another contact of the role holds goes to the new person when the

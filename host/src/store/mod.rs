@@ -408,6 +408,88 @@ mod tests {
         assert_eq!(count, 7);
     }
 
+    #[test]
+    fn links_keep_their_rows_without_a_source_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let links = "SELECT 'e', class_id, contact_id, 0, active FROM enrollments
+                     UNION ALL SELECT 't', class_id, contact_id, is_primary, active FROM class_teachers
+                     ORDER BY 1, 2, 3";
+        type Link = (String, i64, i64, i64, i64);
+        let read = |conn: &Connection| -> Vec<Link> {
+            let mut statement = conn.prepare(links).unwrap();
+            let rows = statement
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        let before = {
+            let conn = Connection::open(&path).unwrap();
+            for migration in &schema::MIGRATIONS[..7] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            conn.execute_batch(
+                "INSERT INTO contacts (id, role, first_name, last_name, access_level)
+                     VALUES (1, 'student', 'Ada', 'L', 'customer'), (2, 'student', 'Bo', 'M', 'customer'),
+                            (3, 'teacher', 'Cy', 'N', 'appointment_viewer');
+                 INSERT INTO classes (id, source, source_id, name, fingerprint)
+                     VALUES (1, 'files', 'C1', 'Art', 0), (2, 'clever', 'c1', 'Art', 0);
+                 INSERT INTO enrollments (class_id, contact_id, source, active)
+                     VALUES (2, 1, 'clever', 1), (1, 1, 'files', 1), (1, 2, 'files', 0);
+                 INSERT INTO class_teachers (class_id, contact_id, is_primary, source, active)
+                     VALUES (1, 3, 1, 'files', 1), (2, 3, 0, 'clever', 0);",
+            )
+            .unwrap();
+            read(&conn)
+        };
+        let store = Store::open(&path).unwrap();
+        assert_eq!(read(&store.conn), before);
+        for table in ["enrollments", "class_teachers"] {
+            let columns: Vec<String> = store
+                .conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                !columns.contains(&"source".to_string()),
+                "{table}: {columns:?}"
+            );
+            // Still keyed by class and contact, and found by contact.
+            let plan: String = store
+                .conn
+                .query_row(
+                    &format!(
+                        "EXPLAIN QUERY PLAN SELECT class_id FROM {table} WHERE contact_id = 1"
+                    ),
+                    [],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(plan.starts_with("SEARCH"), "{table}: {plan}");
+        }
+        let duplicate = store.conn.execute(
+            "INSERT INTO enrollments (class_id, contact_id) VALUES (1, 1)",
+            [],
+        );
+        assert!(duplicate.unwrap_err().to_string().contains("UNIQUE"));
+        let orphan = store.conn.execute(
+            "INSERT INTO class_teachers (class_id, contact_id) VALUES (9, 3)",
+            [],
+        );
+        assert!(orphan.unwrap_err().to_string().contains("FOREIGN KEY"));
+        let check: String = store
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
     fn store_second(path: &Path) -> Store {
         Store::open(path).unwrap()
     }
