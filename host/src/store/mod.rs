@@ -490,6 +490,77 @@ mod tests {
         assert_eq!(check, "ok");
     }
 
+    /// Bytes of `conn`'s page cache in use.
+    fn cache_used(conn: &Connection) -> i64 {
+        let (mut current, mut highest) = (0, 0);
+        // SAFETY: the handle is the open connection's; the call only reads a counter.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                conn.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+                &mut current,
+                &mut highest,
+                0,
+            )
+        };
+        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
+        i64::from(current)
+    }
+
+    /// A read on another connection of the process (the classes read alongside a job)
+    /// leaves the job's pages in its cache. `.cargo/config.toml` builds SQLite without
+    /// `SQLITE_ENABLE_MEMORY_MANAGEMENT`, under which every connection of a process
+    /// draws on one cache with one least-recently-used list: a reader's pages took the
+    /// place of the job's.
+    #[test]
+    fn each_connection_keeps_its_own_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "CREATE TABLE a (v BLOB); CREATE TABLE b (v BLOB);
+                 WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+                 INSERT INTO a SELECT randomblob(3000) FROM n;
+                 INSERT INTO b SELECT v FROM a;",
+            )
+            .unwrap();
+        let options: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM pragma_compile_options
+                 WHERE compile_options = 'ENABLE_MEMORY_MANAGEMENT'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(options, 0, "SQLite built with ENABLE_MEMORY_MANAGEMENT");
+        let read_all = |conn: &Connection, table: &str| {
+            let _: i64 = conn
+                .query_row(&format!("SELECT sum(length(v)) FROM {table}"), [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+        };
+        // Both caches full: 500 pages each, of tables of 1,500.
+        let job = &store.conn;
+        job.pragma_update(None, "cache_size", 500).unwrap();
+        let tx = job.unchecked_transaction().unwrap();
+        read_all(&tx, "a");
+        let before = cache_used(&tx);
+        assert!(before > 400 * 4096, "{before}");
+        let reader = Connection::open(&path).unwrap();
+        reader.pragma_update(None, "cache_size", 500).unwrap();
+        read_all(&reader, "b");
+        assert!(cache_used(&reader) > 400 * 4096);
+        assert_eq!(
+            cache_used(&tx),
+            before,
+            "the job's cache after the reader's"
+        );
+    }
+
     fn store_second(path: &Path) -> Store {
         Store::open(path).unwrap()
     }
