@@ -336,6 +336,17 @@ mod tests {
         assert!(error.contains("already running"), "{error}");
     }
 
+    /// A roster at `path` as the first `migrations` migrations left it.
+    fn roster_before(path: &Path, migrations: usize) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        for migration in &schema::MIGRATIONS[..migrations] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", migrations)
+            .unwrap();
+        conn
+    }
+
     /// The opcodes SQLite runs for `sql`.
     fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
         let mut statement = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
@@ -354,11 +365,7 @@ mod tests {
         let insert = "INSERT INTO contacts (role, first_name, last_name, access_level)
                       VALUES (?1, 'A', 'B', ?2)";
         // A roster of the migrations before, with a contact, and a reader open on it.
-        let conn = Connection::open(&path).unwrap();
-        for migration in &schema::MIGRATIONS[..6] {
-            conn.execute_batch(migration).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 6).unwrap();
+        let conn = roster_before(&path, 6);
         conn.execute(insert, ["student", "customer"]).unwrap();
         assert!(opcodes(&conn, insert).contains(&"OpenEphemeral".to_string()));
 
@@ -426,11 +433,7 @@ mod tests {
             rows.collect::<Result<_, _>>().unwrap()
         };
         let before = {
-            let conn = Connection::open(&path).unwrap();
-            for migration in &schema::MIGRATIONS[..7] {
-                conn.execute_batch(migration).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 7).unwrap();
+            let conn = roster_before(&path, 7);
             conn.execute_batch(
                 "INSERT INTO contacts (id, role, first_name, last_name, access_level)
                      VALUES (1, 'student', 'Ada', 'L', 'customer'), (2, 'student', 'Bo', 'M', 'customer'),
@@ -572,11 +575,7 @@ mod tests {
         let rows =
             "SELECT contact_id, source, kind, value FROM contact_ids ORDER BY contact_id, source";
         let before: Vec<(i64, String, String, String)> = {
-            let conn = Connection::open(&path).unwrap();
-            for migration in &schema::MIGRATIONS[..3] {
-                conn.execute_batch(migration).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 3).unwrap();
+            let conn = roster_before(&path, 3);
             conn.execute_batch(
                 "INSERT INTO contacts (id, role, first_name, last_name, access_level)
                      VALUES (1, 'student', 'Ada', 'L', 'customer'), (2, 'student', 'Bo', 'M', 'customer');
