@@ -56,6 +56,7 @@ impl IdTable {
     }
 
     /// The number of `id`, and whether it was added just now (numbered `len()`).
+    #[cfg(test)]
     pub fn insert(&mut self, id: &str) -> (usize, bool) {
         self.insert_hashed(id, self.hash(id))
     }

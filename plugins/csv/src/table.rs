@@ -1,6 +1,7 @@
 //! A delimited file with a header line, read row by row, with every problem reported as
 //! `file:line:column`.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -139,6 +140,61 @@ impl<T: AsRef<[u8]>> RowsAt<T> {
         row.line = line;
         row.offset = offset;
         row.fill(&self.record);
+    }
+}
+
+/// A table's rows read a few ahead of the one in use, each with what `look` made of it
+/// when it was read: a reader that looks every row up in an index of millions asks for
+/// that row's slot ahead (`IdTable::prefetch`), so that the cache misses of several
+/// rows overlap instead of coming one after another. An error is reported once the rows
+/// before it are used, as reading one row at a time would.
+pub struct RowsAhead<T> {
+    rows: VecDeque<(Row, T)>,
+    spare: Vec<Row>,
+    /// The end of the table, or the error of the row after the last one read.
+    stopped: Option<Result<(), PluginError>>,
+}
+
+impl<T> Default for RowsAhead<T> {
+    fn default() -> Self {
+        RowsAhead {
+            rows: VecDeque::new(),
+            spare: Vec::new(),
+            stopped: None,
+        }
+    }
+}
+
+impl<T> RowsAhead<T> {
+    /// How many rows are read ahead of the one in use.
+    const AHEAD: usize = 16;
+
+    /// The next row of `table` and what `look` made of it; `None` at the end.
+    pub fn next(
+        &mut self,
+        table: &mut Table,
+        mut look: impl FnMut(&Row) -> T,
+    ) -> Result<Option<(Row, T)>, PluginError> {
+        while self.stopped.is_none() && self.rows.len() < Self::AHEAD {
+            let mut row = self.spare.pop().unwrap_or_default();
+            match table.read_row(&mut row) {
+                Ok(true) => {
+                    let looked = look(&row);
+                    self.rows.push_back((row, looked));
+                }
+                Ok(false) => self.stopped = Some(Ok(())),
+                Err(error) => self.stopped = Some(Err(error)),
+            }
+        }
+        match self.rows.pop_front() {
+            Some(read) => Ok(Some(read)),
+            None => self.stopped.take().unwrap_or(Ok(())).map(|()| None),
+        }
+    }
+
+    /// Gives a row's buffers back, for a row read later.
+    pub fn done_with(&mut self, row: Row) {
+        self.spare.push(row);
     }
 }
 
@@ -367,6 +423,31 @@ impl Table {
         Ok(true)
     }
 
+    /// The next data row whose cell in `column` `wanted` accepts, read and checked as
+    /// [`Table::read_row`] reads them; rows before it are counted, and only read as far as
+    /// that cell where the text is split line by line. For a continuing run, whose other
+    /// rows the last run read and checked: an empty cell is always wanted, so that a row
+    /// missing its key is read and refused.
+    pub fn read_row_where(
+        &mut self,
+        row: &mut Row,
+        column: usize,
+        mut wanted: impl FnMut(&str) -> bool,
+    ) -> Result<bool, PluginError> {
+        loop {
+            if let Source::Lines(lines) = &mut self.reader {
+                self.rows += lines.pass_over(column, &mut wanted);
+            }
+            if !self.read_row(row)? {
+                return Ok(false);
+            }
+            let cell = row.get(column);
+            if cell.is_empty() || wanted(cell) {
+                return Ok(true);
+            }
+        }
+    }
+
     /// The next line that is not blank, into `row`; `false` at the end of the file.
     fn next_fields(&mut self, row: &mut Row) -> Result<bool, PluginError> {
         loop {
@@ -508,6 +589,37 @@ impl Lines {
             }
             return Ok(Some(row.fill_line(line, self.delimiter)));
         }
+    }
+
+    /// Steps over the lines whose cell in `column` (trimmed, as `fill_line` trims it)
+    /// `wanted` refuses, up to the first line it cannot tell that of without reading it
+    /// whole: a blank or short one, a cell empty or not UTF-8. How many it stepped over.
+    fn pass_over(&mut self, column: usize, wanted: &mut impl FnMut(&str) -> bool) -> u64 {
+        if !self.delimiter.is_ascii() {
+            return 0;
+        }
+        let text = self.text.as_ref();
+        let mut passed = 0;
+        while self.at < text.len() {
+            let rest = &text[self.at..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let line = &rest[..end];
+            let mut starts = std::iter::once(0)
+                .chain(memchr::memchr_iter(self.delimiter, line).map(|at| at + 1));
+            let Some(start) = starts.nth(column) else {
+                break;
+            };
+            let cell = &line[start..];
+            let cell = &cell[..memchr::memchr(self.delimiter, cell).unwrap_or(cell.len())];
+            match std::str::from_utf8(cell).map(str::trim) {
+                Ok(cell) if !cell.is_empty() && !wanted(cell) => {}
+                _ => break,
+            }
+            self.at += end + 1;
+            self.line += 1;
+            passed += 1;
+        }
+        passed
     }
 
     /// A [`Guard`]'s stops, in the order it meets them: a cell past [`MAX_FIELD_BYTES`]
@@ -894,5 +1006,109 @@ mod lines_tests {
         )
         .unwrap();
         assert!(!table.reader_is_lines());
+    }
+
+    fn student_table(text: &[u8], whole: bool) -> Table {
+        let file = DataFile {
+            path: "Student.txt".into(),
+            shown: "Student.txt".into(),
+            name: "Student.txt".into(),
+        };
+        let mut opened =
+            TextFile::in_memory(Shared(Arc::new(text.to_vec())), Encoding::Utf8, b'\t');
+        if !whole {
+            opened.whole = None;
+        }
+        let host = Host::new(Arc::new(Warnings::default()));
+        Table::from_text(&file, opened, &host, &[]).unwrap()
+    }
+
+    /// The rows `read_row_where` reads from `text` (line and cells) and the rows it
+    /// counted, wanting ids 2 and 5 of column 1.
+    fn rows_where(text: &[u8], whole: bool) -> (Vec<(u64, Vec<String>)>, u64) {
+        let mut table = student_table(text, whole);
+        let mut row = Row::default();
+        let mut rows = Vec::new();
+        while table
+            .read_row_where(&mut row, 1, |id| id == "2" || id == "5")
+            .unwrap()
+        {
+            rows.push((
+                row.line,
+                (0..row.len()).map(|i| row.get(i).to_string()).collect(),
+            ));
+        }
+        (rows, table.rows)
+    }
+
+    #[test]
+    fn rows_read_where_their_key_is_wanted_are_the_rows_read_in_full() {
+        let text = b"Name\tID\nAda\t1\n\n Bo \t 2 \nCy\t3\n\t\t\nDi\t\nEd\t5\nFa\t6\n";
+        let (rows, counted) = rows_where(text, true);
+        let cells = |line, name: &str, id: &str| (line, vec![name.to_string(), id.to_string()]);
+        assert_eq!(
+            rows,
+            [
+                cells(4, "Bo", "2"),
+                // An empty key is always read, so that a row missing it is refused.
+                cells(7, "Di", ""),
+                cells(8, "Ed", "5"),
+            ]
+        );
+        // Every row is counted, read or passed over; blank lines are not rows.
+        assert_eq!(counted, 6);
+        // Through the CSV reader (a text with quotes), the same rows.
+        assert_eq!(rows_where(text, false), (rows, counted));
+    }
+
+    #[test]
+    fn rows_passed_over_are_not_split_into_cells() {
+        // Line 3 has a cell past the header, which `read_row` refuses: passed over by
+        // its key, it is never split (a continuing run's unchanged row, checked by the
+        // last run); read for its key, it is refused.
+        let text = b"Name\tID\nAda\t1\nBo\t3\textra\nEd\t5\n";
+        let (rows, counted) = rows_where(text, true);
+        assert_eq!(rows, [(4, vec!["Ed".to_string(), "5".to_string()])]);
+        assert_eq!(counted, 3);
+        let mut table = student_table(text, true);
+        let error = table
+            .read_row_where(&mut Row::default(), 1, |id| id == "3")
+            .unwrap_err();
+        assert!(error.to_string().contains("Student.txt:3:3"), "{error}");
+    }
+
+    #[test]
+    fn rows_read_ahead_come_in_order_and_an_error_after_the_rows_before_it() {
+        let text = b"Name\tID\nAda\t1\nBo\t2\textra\nEd\t3\n";
+        let mut table = student_table(text, true);
+        let mut ahead = RowsAhead::default();
+        let mut looked = Vec::new();
+        let (row, line) = ahead
+            .next(&mut table, |row| {
+                looked.push(row.line);
+                row.line
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.get(0), line), ("Ada", 2));
+        // The row after it was read (and refused) already; its error waits its turn.
+        assert_eq!(looked, [2]);
+        ahead.done_with(row);
+        let error = ahead.next(&mut table, |_| 0).unwrap_err();
+        assert!(error.to_string().contains("Student.txt:3:3"), "{error}");
+        // Read to the end without an error, a table gives each row once, in order.
+        let mut table = student_table(b"ID\n1\n2\n3\n", true);
+        let mut ahead = RowsAhead::default();
+        let mut ids = Vec::new();
+        while let Some((row, id)) = ahead
+            .next(&mut table, |row| row.get(0).to_string())
+            .unwrap()
+        {
+            assert_eq!(row.get(0), id);
+            ids.push(id);
+            ahead.done_with(row);
+        }
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert!(ahead.next(&mut table, |_| String::new()).unwrap().is_none());
     }
 }

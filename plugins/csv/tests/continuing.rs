@@ -263,7 +263,7 @@ fn a_parent_whose_email_is_another_s_now_merges_and_its_relationships_move() {
 
 #[test]
 fn a_continuing_run_fails_where_a_complete_read_fails() {
-    let cases: [&[(&str, &[u8])]; 3] = [
+    let cases: [&[(&str, &[u8])]; 10] = [
         // A new row repeats a StudentID an unchanged row has.
         &[(
             "Student.txt",
@@ -276,9 +276,29 @@ fn a_continuing_run_fails_where_a_complete_read_fails() {
             "Student.txt",
             b"StudentID\tFirst\tLast\tSecurityValue\tAction\nS1\tAda\tLovelace\t12/10/2015\t\nS2\tAlan\tTuring\t06/23/2014\tdelete\n",
         )],
+        // A student's row goes that an unchanged enrollment row still names.
+        &[(
+            "Student.txt",
+            b"StudentID\tFirst\tLast\tSecurityValue\nS1\tAda\tLovelace\t12/10/2015\n",
+        )],
+        // Nothing went, and a new enrollment row names a student, a class, no one.
+        &[("Enrollment.txt", b"StudentID\tClassID\nS1\tC1\nS2\tC2\nS9\tC1\n")],
+        &[("Enrollment.txt", b"StudentID\tClassID\nS1\tC1\nS2\tC2\nS2\tC9\n")],
+        &[("Enrollment.txt", b"StudentID\tClassID\nS1\tC1\nS2\tC2\n\tC1\n")],
+        // A new header without the key.
+        &[("Enrollment.txt", b"Student\tClassID\nS1\tC1\nS2\tC2\n")],
+        // A new relationship row without a ParentID, or a StudentID.
+        &[(
+            "ParentStudent.txt",
+            b"ParentID\tStudentID\nP1\tS1\nP2\tS1\nP2\tS2\n\tS2\n",
+        )],
+        &[(
+            "ParentStudent.txt",
+            b"ParentID\tStudentID\nP1\tS1\nP2\tS1\nP2\tS2\nP1\t\n",
+        )],
     ];
     for changes in cases {
-        let dir = folder(&[]);
+        let dir = folder(&[("Parent.txt", PARENTS), ("ParentStudent.txt", LINKS)]);
         let kept = checkpoint(&run(&dir, None).1.unwrap());
         write(&dir, changes);
         let complete = run(&dir, None).1.expect_err("a complete read fails");

@@ -48,6 +48,19 @@ impl Diff {
         pick(&self.gone, column(&self.old_header, name))
     }
 
+    /// Whether an added row has no cell, or an empty one, in column `name`: such a row
+    /// is in no set of keys, and reading it is what refuses it. So is a new header
+    /// without the column.
+    pub fn added_without(&self, name: &str) -> bool {
+        match column(&self.new_header, name) {
+            Some(index) => self
+                .added
+                .iter()
+                .any(|row| row.get(index).is_none_or(|cell| cell.is_empty())),
+            None => true,
+        }
+    }
+
     /// Column `name` of the old header, if it has one.
     pub fn old_column(&self, name: &str) -> Option<usize> {
         column(&self.old_header, name)

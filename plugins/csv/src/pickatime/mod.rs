@@ -209,6 +209,10 @@ struct Changes {
     classes: KeySet,
     /// Students whose rows in the Enrollment file changed.
     enrolled: KeySet,
+    /// Whether the Enrollment file, or the ParentStudent file, has an added row without
+    /// its StudentID, or its ParentID (see `Diff::added_without`).
+    enrollments_keyless: bool,
+    relationships_keyless: bool,
     /// (ClassID, StudentID) of the enrollment rows that went: removed at the end unless
     /// a row of the student still has them.
     enrollments_gone: HashSet<(Box<str>, Box<str>), FastBuild>,
@@ -739,6 +743,7 @@ impl PickatimeSource {
                 let opened = self.text(Slot::Enrollments, &files.enrollments)?;
                 self.note(&opened, |changes, diff| {
                     changes.enrolled = key_set(diff.cells("StudentID"));
+                    changes.enrollments_keyless = diff.added_without("StudentID");
                     let student = diff.old_column("StudentID");
                     let classes = diff.old_columns("ClassID");
                     for row in &diff.gone {
@@ -754,12 +759,12 @@ impl PickatimeSource {
                         }
                     }
                 });
-                if self
-                    .roster
-                    .changes
-                    .as_ref()
-                    .is_some_and(|c| c.enrolled.is_empty() && !c.went.students && !c.went.classes)
-                {
+                if self.roster.changes.as_ref().is_some_and(|c| {
+                    c.enrolled.is_empty()
+                        && !c.enrollments_keyless
+                        && !c.went.students
+                        && !c.went.classes
+                }) {
                     self.host.debug(&format!(
                         "{}: unchanged, and nothing it names went: not read again",
                         files.enrollments.shown
@@ -792,6 +797,8 @@ impl PickatimeSource {
                         }
                     }
                     changes.related = key_set(diff.cells("ParentID"));
+                    changes.relationships_keyless =
+                        diff.added_without("ParentID") || diff.added_without("StudentID");
                     changes.owned = index.ids_of(&changes.owners);
                     // Only a contact the files still have has links to replace; the others
                     // went, and their links with them.
@@ -803,6 +810,7 @@ impl PickatimeSource {
                 }
                 if self.roster.changes.as_ref().is_some_and(|c| {
                     c.related.is_empty()
+                        && !c.relationships_keyless
                         && c.owned.is_empty()
                         && !c.went.students
                         && !c.went.parents

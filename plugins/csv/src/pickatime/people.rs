@@ -9,7 +9,7 @@ use roster_core::PluginError;
 use super::{Reader, Roster, StudentSeen};
 use crate::dates::iso_date;
 use crate::hash::FastMap;
-use crate::table::{DataFile, Row, Table};
+use crate::table::{DataFile, Row, RowsAhead, Table};
 use crate::text::TextFile;
 
 pub struct Students {
@@ -23,7 +23,8 @@ pub struct Students {
     email: Option<usize>,
     birth_date: Option<usize>,
     other: Vec<(usize, String)>,
-    row: Row,
+    /// Rows read ahead, each with its id's hash (its slot in the index asked for).
+    ahead: RowsAhead<u64>,
 }
 
 impl Students {
@@ -58,13 +59,19 @@ impl Students {
             birth_date: birth_column.and_then(|c| table.find(c)),
             other: table.other_columns(&known),
             table,
-            row: Row::default(),
+            ahead: RowsAhead::default(),
         })
     }
 
     /// The row's student, checked and indexed; `None` when a continuing run does not
     /// send it.
-    fn person(&self, row: &Row, roster: &mut Roster) -> Result<Option<Person>, PluginError> {
+    /// `hash` is the id's in the roster's index of students.
+    fn person(
+        &self,
+        row: &Row,
+        hash: u64,
+        roster: &mut Roster,
+    ) -> Result<Option<Person>, PluginError> {
         let id = required(&self.table, row, self.id, "StudentID")?;
         let removed = match row.get_opt(self.action).to_ascii_lowercase().as_str() {
             "" | "update" | "add" => false,
@@ -86,7 +93,7 @@ impl Students {
                 required(&self.table, row, self.last, "Last")?,
             )
         };
-        let (number, new) = roster.students.insert(id);
+        let (number, new) = roster.students.insert_hashed(id, hash);
         if !new {
             return Err(self.table.error(
                 row,
@@ -143,8 +150,15 @@ impl Teachers {
 
 impl Reader for Students {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        while self.table.read_row(&mut self.row)? {
-            if let Some(person) = self.person(&self.row, roster)? {
+        let id = self.id;
+        while let Some((row, hash)) = self.ahead.next(&mut self.table, |row| {
+            let hash = roster.students.hash(row.get(id));
+            roster.students.prefetch(hash);
+            hash
+        })? {
+            let person = self.person(&row, hash, roster);
+            self.ahead.done_with(row);
+            if let Some(person) = person? {
                 return Ok(Some(person.into()));
             }
         }
