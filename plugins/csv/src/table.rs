@@ -198,6 +198,48 @@ impl<T> RowsAhead<T> {
     }
 }
 
+/// The rows of a text split line by line, from where a [`Table`] was, for scans of a
+/// few cells of each.
+pub struct Scanner {
+    text: Shared,
+    at: usize,
+    delimiter: u8,
+}
+
+impl Scanner {
+    /// Calls `each` with the cells in `columns` of every line, decoded and trimmed as a
+    /// row's are (`""` where a line is short of one), without reading the rows: for a
+    /// continuing run that looks for a few keys among millions of rows.
+    pub fn scan<const N: usize>(&self, columns: [usize; N], mut each: impl FnMut([&str; N])) {
+        let text = self.text.as_ref();
+        let last = columns.iter().copied().max().unwrap_or(0);
+        let mut starts: Vec<usize> = Vec::with_capacity(last + 2);
+        let mut at = self.at;
+        while at < text.len() {
+            let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |end| at + end);
+            let line = &text[at..end];
+            at = end + 1;
+            starts.clear();
+            starts.push(0);
+            for delimiter in memchr::memchr_iter(self.delimiter, line) {
+                starts.push(delimiter + 1);
+                if starts.len() > last + 1 {
+                    break;
+                }
+            }
+            let cell = |index: usize| match starts.get(index) {
+                Some(&start) => {
+                    let end = starts.get(index + 1).map_or(line.len(), |next| next - 1);
+                    text::decode_field(&line[start..end]).0
+                }
+                None => std::borrow::Cow::Borrowed(""),
+            };
+            let cells = columns.map(cell);
+            each(std::array::from_fn(|i| cells[i].trim()));
+        }
+    }
+}
+
 pub struct Table {
     pub file: DataFile,
     reader: Source,
@@ -445,6 +487,19 @@ impl Table {
             if cell.is_empty() || wanted(cell) {
                 return Ok(true);
             }
+        }
+    }
+
+    /// The rows from here on, to [`Scanner::scan`]; `None` for a text the CSV reader
+    /// reads (one with a quote), which cannot be split line by line.
+    pub fn scanner(&self) -> Option<Scanner> {
+        match &self.reader {
+            Source::Lines(lines) if lines.delimiter.is_ascii() => Some(Scanner {
+                text: lines.text.clone(),
+                at: lines.at,
+                delimiter: lines.delimiter,
+            }),
+            _ => None,
         }
     }
 

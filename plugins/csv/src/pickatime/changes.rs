@@ -29,6 +29,8 @@ pub struct Diff {
     pub added: Vec<Vec<String>>,
     /// Rows the old text had and the new one has not.
     pub gone: Vec<Vec<String>>,
+    /// Rows both texts have, but not in the same order as the rows around them.
+    pub moved: usize,
 }
 
 impl Diff {
@@ -123,7 +125,9 @@ pub fn diff(old: &[u8], old_delimiter: u8, new: &[u8], new_delimiter: u8) -> Dif
     };
     let offsets = |rows: &[RowAt]| rows.iter().map(|row| row.offset).collect::<Vec<_>>();
     let (added, gone) = if result.old_header == result.new_header {
-        unmatched(&unpaired_old, &unpaired_new)
+        let (added, gone) = unmatched(&unpaired_old, &unpaired_new);
+        result.moved = unpaired_new.len() - added.len();
+        (added, gone)
     } else {
         (offsets(&unpaired_new), offsets(&unpaired_old))
     };
@@ -470,6 +474,17 @@ mod tests {
         assert_eq!(sorted(&diff.gone), ["2|Bo", "3|Cy"]);
         let keys: Vec<&str> = diff.cells("id").collect();
         assert_eq!(keys, ["2", "5", "2", "3"]);
+        // Dee moved to the top; the rest kept their order.
+        assert_eq!(diff.moved, 1);
+        // Rows edited, added and removed in place move nothing, by lines or by records.
+        let old = b"ID\tName\n1\tAda\n2\tBo\n3\tCy\n4\tDee\n";
+        let new = b"ID\tName\n0\tZoe\n1\tAda\n2\tBea\n4\tDee\n5\tEve\n";
+        assert_eq!(super::diff(old, b'\t', new, b'\t').moved, 0);
+        let quoted = b"ID\tName\n0\tZoe\n1\t\"Ada\"\n2\tBea\n4\tDee\n5\tEve\n";
+        assert_eq!(super::diff(old, b'\t', quoted, b'\t').moved, 0);
+        // Bo moved to the end (or Cy and Dee before it, as the walk sees it).
+        let moved = b"ID\tName\n1\tAda\n3\tCy\n4\tDee\n2\tBo\n";
+        assert_eq!(super::diff(old, b'\t', moved, b'\t').moved, 2);
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct PickatimeSource {
     scratch: Vec<u8>,
     /// The next file's comparison with its last text, under way.
     ahead: Option<Ahead>,
+    /// Every row of the Parent file indexed in a continuing run too, to compare with.
+    #[cfg(test)]
+    index_every_parent: bool,
 }
 
 /// A continuing run compares the next file with its last text on a thread of its own
@@ -391,6 +394,8 @@ impl PickatimeSource {
             kept: kept.map(Arc::new),
             scratch: Vec::new(),
             ahead: None,
+            #[cfg(test)]
+            index_every_parent: false,
         })
     }
 
@@ -515,7 +520,7 @@ impl PickatimeSource {
             Step::Parents => {
                 let index = roster.parents.as_ref().expect("read by this step");
                 sorted(&changes.contacts)
-                    .filter(|id| index.resolve(id).map(|(_, root)| root) != Some(*id))
+                    .filter(|id| index.resolve(id) != Some(*id))
                     .map(|id| removal(Entity::Parents, id, ""))
                     .collect()
             }
@@ -655,6 +660,18 @@ impl PickatimeSource {
         self.ahead = comparing.ok().map(|comparing| Ahead { slot, comparing });
     }
 
+    /// Whether a continuing run indexes only the Parent file's rows around its changes
+    /// (see `parents::Around`): not when rows moved (a contact's ParentID is the first
+    /// of its rows in the file, so their order matters), nor under a new header (every
+    /// row changed).
+    fn indexes_around(&self, diff: &Diff) -> bool {
+        #[cfg(test)]
+        if self.index_every_parent {
+            return false;
+        }
+        diff.moved == 0 && diff.old_header == diff.new_header
+    }
+
     /// Queues a `LinksReplaced` of `entity` for each of `owners`.
     fn replace_links(&mut self, entity: Entity, owners: Vec<String>) {
         self.pending.extend(owners.into_iter().map(|owner| {
@@ -703,8 +720,27 @@ impl PickatimeSource {
                             .at(file.shown.clone())
                     }),
                 };
-                let (index, mut reader) =
-                    parents::Parents::open(file, text, again, &host, &self.roster.school_id)?;
+                let around = match (&self.roster.changes, &diff, &self.kept) {
+                    (Some(_), Some(diff), Some(kept)) if self.indexes_around(diff) => {
+                        Some(parents::Around {
+                            ids: key_set(diff.cells("ParentID")),
+                            emails: diff
+                                .cells("Email")
+                                .map(|email| Box::from(&*parents::email_key(email)))
+                                .collect(),
+                            old_aliases: kept.aliases.clone(),
+                        })
+                    }
+                    _ => None,
+                };
+                let (index, mut reader) = parents::Parents::open(
+                    file,
+                    text,
+                    again,
+                    &host,
+                    &self.roster.school_id,
+                    around,
+                )?;
                 let aliases = index.aliases();
                 if let (Some(changes), Some(diff), Some(kept)) =
                     (&mut self.roster.changes, &diff, &self.kept)
@@ -788,11 +824,17 @@ impl PickatimeSource {
                     (&mut self.roster.changes, &opened.diff, &self.kept)
                 {
                     let old_roots = roots_of(&kept.aliases);
+                    // One pass over the Parent file for the ParentIDs asked about below,
+                    // where its index holds only the rows around its changes.
+                    index.look_up(
+                        diff.cells("ParentID")
+                            .flat_map(|id| [id, old_roots.get(id).copied().unwrap_or(id)]),
+                    );
                     for id in diff.cells("ParentID") {
                         changes
                             .owners
                             .insert(old_roots.get(id).copied().unwrap_or(id).into());
-                        if let Some((_, root)) = index.resolve(id) {
+                        if let Some(root) = index.resolve(id) {
                             changes.owners.insert(root.into());
                         }
                     }
@@ -803,7 +845,7 @@ impl PickatimeSource {
                     // Only a contact the files still have has links to replace; the others
                     // went, and their links with them.
                     let owners: Vec<String> = sorted(&changes.owners)
-                        .filter(|id| index.resolve(id).map(|(_, root)| root) == Some(*id))
+                        .filter(|id| index.resolve(id) == Some(*id))
                         .map(str::to_string)
                         .collect();
                     self.replace_links(Entity::Relationships, owners);
@@ -1049,7 +1091,7 @@ fn changed_contacts(
 ) -> (KeySet, KeySet) {
     let old_roots = roots_of(old_aliases);
     let old_root = |id: &str| -> Box<str> { old_roots.get(id).copied().unwrap_or(id).into() };
-    let new_root = |id: &str| index.resolve(id).map(|(_, root)| Box::<str>::from(root));
+    let new_root = |id: &str| index.resolve(id).map(Box::<str>::from);
     let both = |id: &str, set: &mut KeySet| {
         set.insert(old_root(id));
         set.extend(new_root(id));
@@ -1080,9 +1122,8 @@ fn changed_contacts(
 
 impl Roster {
     /// The contact a ParentID belongs to.
-    fn resolve(&self, parent_id: &str) -> Option<&str> {
-        let (_, root) = self.parents.as_ref()?.resolve(parent_id)?;
-        Some(root)
+    fn resolve<'a>(&'a self, parent_id: &'a str) -> Option<&'a str> {
+        self.parents.as_ref()?.resolve(parent_id)
     }
 
     /// Whether the record of `key` goes out: always in a complete run; in a continuing
@@ -1194,5 +1235,131 @@ mod tests {
                 (Some(Step::Snapshot), None),
             ]
         );
+    }
+
+    /// A small generator of numbers, the same for a seed on every machine.
+    struct Dice(u64);
+
+    impl Dice {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// A Parent file's row: ParentIDs and emails from small pools, so that rows repeat
+    /// ParentIDs and share emails (in any case), and some have none.
+    fn parent_row(dice: &mut Dice) -> String {
+        let id = dice.below(10) + 1;
+        let names = ["Maria", "John", "Ana", "Lee"];
+        let email = match dice.below(8) {
+            0 => String::new(),
+            1 => format!("E{}@Example.com", dice.below(6)),
+            n => format!("e{}@example.com", (n + dice.below(3)) % 6),
+        };
+        format!("P{id}\t{}\tLopez\t{email}\n", names[dice.below(4)])
+    }
+
+    /// A night's edits to a file's rows: changed, gone, added, or two swapped.
+    fn edit(dice: &mut Dice, rows: &mut Vec<String>, row: impl Fn(&mut Dice) -> String) {
+        for _ in 0..dice.below(3) + 1 {
+            let at = dice.below(rows.len().max(1));
+            match dice.below(5) {
+                0 if !rows.is_empty() => rows[at] = row(dice),
+                1 if rows.len() > 1 => drop(rows.remove(at)),
+                2 if at + 1 < rows.len() => rows.swap(at, at + 1),
+                _ => rows.insert(at, row(dice)),
+            }
+        }
+    }
+
+    fn write(dir: &tempfile::TempDir, parents: &[String], links: &[String]) {
+        std::fs::write(
+            dir.path().join("Parent.txt"),
+            format!("ParentID\tFirst\tLast\tEmail\n{}", parents.concat()),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("ParentStudent.txt"),
+            format!("ParentID\tStudentID\n{}", links.concat()),
+        )
+        .unwrap();
+    }
+
+    /// A run's records but its checkpoint, and the ParentIDs merged into other contacts
+    /// that its checkpoint keeps (each with its contact); or its error.
+    type Outcome = Result<(Vec<Record>, Vec<(String, String)>), String>;
+
+    fn outcome(mut source: PickatimeSource, before: &[u8]) -> Outcome {
+        let mut records = Vec::new();
+        let mut aliases = Vec::new();
+        while let Some(record) = source.next_record().map_err(|e| e.to_string())? {
+            match record.kind {
+                Some(Kind::Checkpoint(kept)) => {
+                    let mut bytes = if kept.extends {
+                        before.to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    bytes.extend(kept.state);
+                    aliases = checkpoint::Kept::decode(bytes).unwrap().aliases;
+                    aliases.sort();
+                }
+                _ => records.push(record),
+            }
+        }
+        Ok((records, aliases))
+    }
+
+    /// Nights of random edits to the Parent and ParentStudent files: indexing only the
+    /// Parent file's rows around the changes sends what indexing all of them sends, keeps
+    /// the same merged ParentIDs, and fails with the same error.
+    #[test]
+    fn a_parent_index_around_the_changes_answers_as_one_of_every_row() {
+        let mut around = 0;
+        for seed in 1..=400u64 {
+            let mut dice = Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let dir = tempfile::tempdir().unwrap();
+            for (name, text) in &FILES[..4] {
+                std::fs::write(dir.path().join(name), text).unwrap();
+            }
+            let mut parents: Vec<String> = (0..dice.below(12) + 4)
+                .map(|_| parent_row(&mut dice))
+                .collect();
+            let link =
+                |dice: &mut Dice| format!("P{}\tS{}\n", dice.below(11) + 1, dice.below(2) + 1);
+            let present = |parents: &[String], row: &String| {
+                parents
+                    .iter()
+                    .any(|p| p.split('\t').next() == row.split('\t').next())
+            };
+            let mut links: Vec<String> = (0..6).map(|_| link(&mut dice)).collect();
+            links.retain(|row| present(&parents, row));
+            write(&dir, &parents, &links);
+            let Ok(first) = outcome(source(&dir, None), &[]) else {
+                continue;
+            };
+            let kept = source(&dir, None)
+                .find_map(|record| match record.unwrap().kind {
+                    Some(Kind::Checkpoint(c)) => Some(c.state),
+                    _ => None,
+                })
+                .unwrap();
+            drop(first);
+            edit(&mut dice, &mut parents, parent_row);
+            if dice.below(2) == 0 {
+                edit(&mut dice, &mut links, link);
+            }
+            write(&dir, &parents, &links);
+            let mut every = source(&dir, Some(kept.clone()));
+            every.index_every_parent = true;
+            let expected = outcome(every, &kept);
+            let partial = source(&dir, Some(kept.clone()));
+            assert_eq!(outcome(partial, &kept), expected, "seed {seed}");
+            around += 1;
+        }
+        assert!(around > 300, "{around} nights compared");
     }
 }
