@@ -2311,12 +2311,29 @@ impl<'t> Apply<'t> {
             // the event comes back at every sync: each active class of the source in the
             // event's scope is attached again.
             if !self.scope.filters_schools() && !self.scope.filters_terms() {
-                self.tx
+                // The event's classes and the source's, both in id order, merged here: of
+                // a district's 280,000 classes almost none is missing, and looking each
+                // up in `event_classes` (as `INSERT OR IGNORE … SELECT` does) took 0.1 s
+                // of every nightly run, a fourth of this.
+                let attached: Vec<i64> = self
+                    .tx
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO event_classes (event_id, class_id)
-                         SELECT ?1, id FROM classes WHERE source = ?2 AND active = 1",
+                        "SELECT class_id FROM event_classes WHERE event_id = ?1 ORDER BY class_id",
                     )?
-                    .execute(params![event_id, self.source])?;
+                    .query_map([event_id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut classes = self.tx.prepare_cached(
+                    "SELECT id FROM classes NOT INDEXED WHERE source = ?1 AND active = 1 ORDER BY id",
+                )?;
+                let mut rows = classes.query([&self.source])?;
+                let mut at = 0;
+                while let Some(row) = rows.next()? {
+                    let id: i64 = row.get(0)?;
+                    at += attached[at..].partition_point(|&attached| attached < id);
+                    if attached.get(at) != Some(&id) {
+                        statement.execute(params![event_id, id])?;
+                    }
+                }
                 return Ok(());
             }
             let mut classes = self.tx.prepare_cached(

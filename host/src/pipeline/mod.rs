@@ -636,11 +636,21 @@ mod tests {
         records: Vec<Record>,
         checkpoint: Option<bool>,
     ) -> Result<Summary, ImportError> {
+        job_for(conn, records, checkpoint, None)
+    }
+
+    /// [`job`], attaching the source's classes to `event`.
+    fn job_for(
+        conn: &mut Connection,
+        records: Vec<Record>,
+        checkpoint: Option<bool>,
+        event: Option<&EventConfig>,
+    ) -> Result<Summary, ImportError> {
         let access = AccessDefaults::default();
         let guard = DeactivationGuard::default();
         let job = Job {
             source: "sis",
-            event: None,
+            event,
             scope: Scope::new(None, None),
             access: &access,
             dry_run: false,
@@ -907,6 +917,58 @@ mod tests {
         assert_eq!(enrolled(conn, "C1"), ["S2"]);
         assert!(enrolled(conn, "C2").is_empty());
         assert_eq!(enrolled(conn, "K1"), ["S1", "S3"]);
+    }
+
+    /// A continuing run attaches the source's active classes to its event again: one an
+    /// admin took out comes back, a hidden one stays hidden, one the run removed does
+    /// not come back, a new one joins, another source's stays as it was.
+    #[test]
+    fn a_continuing_run_attaches_every_active_class_again() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let event = EventConfig {
+            name: "Fall".into(),
+            source: "sis".into(),
+            school: None,
+            terms: None,
+            sync: true,
+        };
+        let mut first = complete_run();
+        first.insert(5, class("C3"));
+        job_for(conn, first, Some(false), Some(&event)).unwrap();
+        other_sources_class(conn, 1, &[]);
+        conn.execute_batch(
+            "DELETE FROM event_classes WHERE class_id IN
+                 (SELECT id FROM classes WHERE source_id IN ('C1', 'C3'));
+             UPDATE event_classes SET hidden = 1
+                 WHERE class_id = (SELECT id FROM classes WHERE source_id = 'C2');
+             INSERT INTO event_classes (event_id, class_id)
+                 SELECT e.id, c.id FROM events e, classes c WHERE c.source = 'other';",
+        )
+        .unwrap();
+        let removal = roster_core::record::Removal {
+            entity: Entity::Classes as i32,
+            source_id: "C3".into(),
+            ..Default::default()
+        };
+        job_for(
+            conn,
+            continuing([removal.into(), class("C4")]),
+            Some(true),
+            Some(&event),
+        )
+        .unwrap();
+        let attached: Vec<String> = conn
+            .prepare(
+                "SELECT c.source_id || ' ' || ec.hidden FROM event_classes ec
+                 JOIN classes c ON c.id = ec.class_id ORDER BY c.source_id",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(attached, ["C1 0", "C2 1", "C4 0", "K1 0"]);
     }
 
     /// The guard's base for a continuing run is the source's own links: another source's
