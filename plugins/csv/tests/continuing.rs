@@ -263,7 +263,7 @@ fn a_parent_whose_email_is_another_s_now_merges_and_its_relationships_move() {
 
 #[test]
 fn a_continuing_run_fails_where_a_complete_read_fails() {
-    let cases: [&[(&str, &[u8])]; 10] = [
+    let cases: [&[(&str, &[u8])]; 12] = [
         // A new row repeats a StudentID an unchanged row has.
         &[(
             "Student.txt",
@@ -285,6 +285,16 @@ fn a_continuing_run_fails_where_a_complete_read_fails() {
         &[("Enrollment.txt", b"StudentID\tClassID\nS1\tC1\nS2\tC2\nS9\tC1\n")],
         &[("Enrollment.txt", b"StudentID\tClassID\nS1\tC1\nS2\tC2\nS2\tC9\n")],
         &[("Enrollment.txt", b"StudentID\tClassID\nS1\tC1\nS2\tC2\n\tC1\n")],
+        // A teacher goes that an unchanged class row still names.
+        &[(
+            "Teacher.txt",
+            b"TeacherID\tFirst\tLast\tEmail\tRoom\nT1\tMary\tJackson\tmary@school.example.org\t12\n",
+        )],
+        // Nothing went, and a new class row names no teacher the file has.
+        &[(
+            "Class.txt",
+            b"ClassID\tTeacherID\tClassName\nC1\tT1\tMath\nC2\tT2\tScience\nC3\tT9\tArt\n",
+        )],
         // A new header without the key.
         &[("Enrollment.txt", b"Student\tClassID\nS1\tC1\nS2\tC2\n")],
         // A new relationship row without a ParentID, or a StudentID.
