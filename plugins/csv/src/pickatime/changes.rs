@@ -1,10 +1,12 @@
 //! A continuing run: which rows of a file changed since the last run, and what that
 //! makes *dirty* — the students, classes, contacts… whose records may differ.
 //!
-//! A run that continues still reads every row of every file the way a complete run
-//! does, so that every check (unknown ids, duplicates, one email per teacher) sees the
-//! whole roster and fails exactly where a complete run would. It only sends the records
-//! of dirty keys, and removals for the dirty keys the files no longer have. Two texts
+//! A run that continues still checks every file the way a complete run does, so that
+//! every check (unknown ids, duplicates, one email per teacher) sees the whole roster and
+//! fails exactly where a complete run would; it only skips reading the rows nothing that
+//! changed can make fail (the enrollments of unchanged students, the Parent rows far from
+//! any change). It only sends the records of dirty keys, and removals for the dirty keys
+//! the files no longer have. Two texts
 //! are compared as multisets of rows, each row by a 128-bit digest of its cells: a row
 //! that moved is not a change, a row edited is one row gone and one added.
 

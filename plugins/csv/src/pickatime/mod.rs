@@ -19,8 +19,9 @@
 //! **Continuing runs.** Every run sends a checkpoint: the text of each file it read, or,
 //! in a continuing run, how each differs from the text it was compared with (see
 //! `checkpoint` and `delta`). Handed that checkpoint, the next run compares each file
-//! with the text the last one read (see `changes`), still reads and checks every row, and
-//! sends only the records whose rows changed, with a `Removal` for what went and a
+//! with the text the last one read (see `changes`), still checks every row (reading only
+//! those that what changed can make fail: `Table::read_row_where`, `parents::Around`),
+//! and sends only the records whose rows changed, with a `Removal` for what went and a
 //! `LinksReplaced` for the class teachers of a changed class and the relationships of a
 //! changed contact. A run whose optional files are not the ones the last run had reads
 //! everything.
