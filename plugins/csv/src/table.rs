@@ -212,32 +212,31 @@ impl Scanner {
     /// continuing run that looks for a few keys among millions of rows.
     pub fn scan<const N: usize>(&self, columns: [usize; N], mut each: impl FnMut([&str; N])) {
         let text = self.text.as_ref();
-        let last = columns.iter().copied().max().unwrap_or(0);
-        let mut starts: Vec<usize> = Vec::with_capacity(last + 2);
         let mut at = self.at;
         while at < text.len() {
             let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |end| at + end);
             let line = &text[at..end];
             at = end + 1;
-            starts.clear();
-            starts.push(0);
-            for delimiter in memchr::memchr_iter(self.delimiter, line) {
-                starts.push(delimiter + 1);
-                if starts.len() > last + 1 {
-                    break;
-                }
-            }
-            let cell = |index: usize| match starts.get(index) {
-                Some(&start) => {
-                    let end = starts.get(index + 1).map_or(line.len(), |next| next - 1);
-                    text::decode_field(&line[start..end]).0
-                }
-                None => std::borrow::Cow::Borrowed(""),
-            };
-            let cells = columns.map(cell);
+            let cells = columns.map(|column| {
+                cell_of(line, self.delimiter, column)
+                    .map_or(std::borrow::Cow::Borrowed(""), |cell| {
+                        text::decode_field(cell).0
+                    })
+            });
             each(std::array::from_fn(|i| cells[i].trim()));
         }
     }
+}
+
+/// Cell `column` of `line` (split at `delimiter`, undecoded and untrimmed); `None` when
+/// the line is short of it.
+fn cell_of(line: &[u8], delimiter: u8, column: usize) -> Option<&[u8]> {
+    let start = match column {
+        0 => 0,
+        _ => memchr::memchr_iter(delimiter, line).nth(column - 1)? + 1,
+    };
+    let rest = &line[start..];
+    Some(&rest[..memchr::memchr(delimiter, rest).unwrap_or(rest.len())])
 }
 
 pub struct Table {
@@ -659,13 +658,9 @@ impl Lines {
             let rest = &text[self.at..];
             let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let line = &rest[..end];
-            let mut starts = std::iter::once(0)
-                .chain(memchr::memchr_iter(self.delimiter, line).map(|at| at + 1));
-            let Some(start) = starts.nth(column) else {
+            let Some(cell) = cell_of(line, self.delimiter, column) else {
                 break;
             };
-            let cell = &line[start..];
-            let cell = &cell[..memchr::memchr(self.delimiter, cell).unwrap_or(cell.len())];
             match std::str::from_utf8(cell).map(str::trim) {
                 Ok(cell) if !cell.is_empty() && !wanted(cell) => {}
                 _ => break,

@@ -509,18 +509,6 @@ mod tests {
         assert_eq!((diff.added.len(), diff.gone.len()), (1, 1));
     }
 
-    /// A small deterministic generator, for texts edited at random.
-    struct Random(u64);
-
-    impl Random {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
-
     /// The rows (lines that are not blank, after the header) of a text as a multiset.
     fn multiset(text: &[u8]) -> std::collections::BTreeMap<Vec<u8>, i64> {
         let mut rows = std::collections::BTreeMap::new();
@@ -539,9 +527,9 @@ mod tests {
 
     #[test]
     fn the_side_by_side_walk_finds_exactly_the_rows_added_and_gone() {
-        let mut random = Random(0x5eed);
+        let mut random = crate::pickatime::Dice(0x5eed);
         for round in 0..300 {
-            let rows = 1 + random.below(60) as usize;
+            let rows = 1 + random.below(60);
             let mut old: Vec<Vec<u8>> = vec![b"ID\tName".to_vec()];
             for _ in 0..rows {
                 // Few distinct values, so that rows repeat and runs of them look alike.
@@ -552,7 +540,7 @@ mod tests {
             }
             let mut new = old.clone();
             for _ in 0..random.below(8) {
-                let at = 1 + random.below(new.len() as u64) as usize;
+                let at = 1 + random.below(new.len());
                 match random.below(4) {
                     0 => new.insert(
                         at.min(new.len()),

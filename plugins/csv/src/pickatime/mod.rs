@@ -1160,6 +1160,21 @@ impl Roster {
     }
 }
 
+/// A small generator of numbers for tests that edit texts at random, the same for a seed
+/// on every machine.
+#[cfg(test)]
+struct Dice(u64);
+
+#[cfg(test)]
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1236,18 +1251,6 @@ mod tests {
                 (Some(Step::Snapshot), None),
             ]
         );
-    }
-
-    /// A small generator of numbers, the same for a seed on every machine.
-    struct Dice(u64);
-
-    impl Dice {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
     }
 
     /// A Parent file's row: ParentIDs and emails from small pools, so that rows repeat

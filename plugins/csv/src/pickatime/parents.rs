@@ -322,14 +322,19 @@ impl Around {
     /// the file's cells until one finds nothing new (most often the first).
     fn ids_in(&self, rows: &Scanner, id_column: usize, email_column: usize) -> KeySet {
         let (mut ids, mut emails) = (self.ids.clone(), self.emails.clone());
+        let mut lowered = String::new();
         loop {
             let mut grew = false;
             rows.scan([id_column, email_column], |[id, email]| {
                 if id.is_empty() {
                     return;
                 }
-                let email = email_key(email);
-                let near = ids.contains(id) || (!email.is_empty() && emails.contains(&*email));
+                let email = if lowered_into(email, &mut lowered) {
+                    lowered.as_str()
+                } else {
+                    email
+                };
+                let near = ids.contains(id) || (!email.is_empty() && emails.contains(email));
                 if near {
                     grew |= ids.insert(id.into());
                     if !email.is_empty() {
@@ -346,13 +351,28 @@ impl Around {
 
 /// An email as the index compares them: lowercased (most are already: no copy then).
 pub fn email_key(email: &str) -> Cow<'_, str> {
-    if !email.is_ascii() {
-        Cow::Owned(email.to_lowercase())
-    } else if email.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(email.to_ascii_lowercase())
+    let mut lowered = String::new();
+    if lowered_into(email, &mut lowered) {
+        Cow::Owned(lowered)
     } else {
         Cow::Borrowed(email)
     }
+}
+
+/// [`email_key`] into a buffer to reuse: whether `email` had to be lowercased into
+/// `into`, or is its own key.
+fn lowered_into(email: &str, into: &mut String) -> bool {
+    into.clear();
+    if !email.is_ascii() {
+        // `str::to_lowercase`, whose final sigma a character at a time would miss.
+        into.push_str(&email.to_lowercase());
+    } else if email.bytes().any(|b| b.is_ascii_uppercase()) {
+        into.push_str(email);
+        into.make_ascii_lowercase();
+    } else {
+        return false;
+    }
+    true
 }
 
 /// The first pass over the rows `read` gives: ids, merges by email, and the line of each
@@ -516,10 +536,7 @@ impl<F: FnMut(&mut Table, &mut Row) -> Result<bool, PluginError>> ReadAhead<F> {
                 None
             } else {
                 // Most emails are lowercase ASCII already: no copy of a million and more.
-                if let Cow::Owned(lowered) = email_key(email) {
-                    read.lowered = lowered;
-                    read.lowered_used = true;
-                }
+                read.lowered_used = lowered_into(email, &mut read.lowered);
                 let hash = emails.hash(read.email(email_column));
                 emails.prefetch(hash);
                 Some(hash)
