@@ -196,17 +196,16 @@ impl Drop for Batches<'_> {
     }
 }
 
-/// The page cache (KiB) a run that writes much gets at least: the indexes it writes into
-/// stay in memory instead of being re-read for every row (SQLite's default is 2 MiB).
-/// 128 MiB, not 256: at nyc the larger cache made the file import 3-5% faster, and cost
-/// 160 MiB of a Clever import's peak (the plugin's maps are in memory at the same time).
-const IMPORT_CACHE_KIB: i64 = 128 * 1024;
-
-/// The page cache a run into a roster with data starts with, until it has written
-/// [`LARGE_RUN_WRITES`] rows. A nightly re-sync changes a few percent, scattered over
-/// tables far larger than any cache: a big one would only hold what it read once.
-const SYNC_CACHE_KIB: i64 = 32 * 1024;
-const LARGE_RUN_WRITES: u64 = 100_000;
+/// The page cache (KiB) every job gets at least (SQLite's default is 2 MiB), from its
+/// first record: the pages a run writes stay in memory longer before they spill to the
+/// WAL, and fewer are read again. SQLite takes the memory only as it reads pages, so a
+/// night that changes little never holds much of it. 128 MiB, not 256: at nyc the larger
+/// cache made the file import 3-5% faster and cost 160 MiB of a Clever import's peak
+/// (the plugin's maps are in memory at the same time), and a re-sync was no faster. A
+/// run into a roster with data used to start with 32 MiB and get 128 after 100,000
+/// writes; the nyc re-sync then wrote 1.79 GB instead of 1.49 (docs/performance.md,
+/// item 54).
+const JOB_CACHE_KIB: i64 = 128 * 1024;
 
 /// What a job sets on its connection for its run, and puts back after it (the journal
 /// aside: `run_job` never needs it).
@@ -341,10 +340,8 @@ fn run_job(
     let deferred = bulk::Deferred::begin(&tx)?;
     if deferred.is_active() {
         tracing::debug!("empty roster: lookup indexes are built once, after the rows");
-        settings.cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
-    } else {
-        settings.cache.raise_to(&tx, SYNC_CACHE_KIB)?;
     }
+    settings.cache.raise_to(&tx, JOB_CACHE_KIB)?;
     let started = std::time::Instant::now();
     // Read from now on, while the plugin starts: what its first record asks for.
     let supplied = apply::SuppliedBefore::start(&tx, job.source, deferred.is_active())?;
@@ -466,13 +463,6 @@ fn run_job(
             done += 1;
         }
         progress.records(done);
-        if settings.cache.current_kib < IMPORT_CACHE_KIB {
-            let written = apply.summary.total();
-            if written.inserted + written.updated + written.deactivated > LARGE_RUN_WRITES {
-                tracing::debug!("source `{}`: a large change, larger page cache", job.source);
-                settings.cache.raise_to(&tx, IMPORT_CACHE_KIB)?;
-            }
-        }
     }
 
     if continuing {
@@ -1518,21 +1508,21 @@ mod tests {
         let mut cache = PageCache::of(&conn).unwrap();
         cache.raise_to(&conn, 1_000).unwrap(); // below what it has: unchanged
         assert_eq!(cache_size(&conn), 500);
-        cache.raise_to(&conn, SYNC_CACHE_KIB).unwrap();
-        assert_eq!(cache_size(&conn), -SYNC_CACHE_KIB);
-        cache.raise_to(&conn, IMPORT_CACHE_KIB).unwrap();
-        assert_eq!(cache_size(&conn), -IMPORT_CACHE_KIB);
-        cache.raise_to(&conn, SYNC_CACHE_KIB).unwrap(); // never lowered within a job
-        assert_eq!(cache_size(&conn), -IMPORT_CACHE_KIB);
+        cache.raise_to(&conn, JOB_CACHE_KIB / 4).unwrap();
+        assert_eq!(cache_size(&conn), -JOB_CACHE_KIB / 4);
+        cache.raise_to(&conn, JOB_CACHE_KIB).unwrap();
+        assert_eq!(cache_size(&conn), -JOB_CACHE_KIB);
+        cache.raise_to(&conn, JOB_CACHE_KIB / 4).unwrap(); // never lowered within a job
+        assert_eq!(cache_size(&conn), -JOB_CACHE_KIB);
         cache.restore(&conn).unwrap();
         assert_eq!(cache_size(&conn), 500);
 
         // A connection that has more than a job would ask for keeps it.
-        conn.pragma_update(None, "cache_size", -2 * IMPORT_CACHE_KIB)
+        conn.pragma_update(None, "cache_size", -2 * JOB_CACHE_KIB)
             .unwrap();
         let mut cache = PageCache::of(&conn).unwrap();
-        cache.raise_to(&conn, IMPORT_CACHE_KIB).unwrap();
+        cache.raise_to(&conn, JOB_CACHE_KIB).unwrap();
         cache.restore(&conn).unwrap();
-        assert_eq!(cache_size(&conn), -2 * IMPORT_CACHE_KIB);
+        assert_eq!(cache_size(&conn), -2 * JOB_CACHE_KIB);
     }
 }

@@ -91,7 +91,7 @@ impl Kept {
         let Some(frame) = &self.frames[slot as usize] else {
             return Ok(());
         };
-        zstd::stream::copy_decode(&self.bytes[frame.clone()], &mut *text)?;
+        decode_into(&self.bytes[frame.clone()], text)?;
         let mut chain: Option<Delta> = None;
         for part in &self.parts {
             let frame = part[slot as usize]
@@ -141,6 +141,28 @@ impl Kept {
             aliases,
         })
     }
+}
+
+/// A frame's text into `text` (empty, its capacity what the caller expects the text to
+/// take): in one call straight into it when it fits, which spares the streaming
+/// decoder's copy of every block through a buffer of its own; streamed when it does not.
+fn decode_into(frame: &[u8], text: &mut Vec<u8>) -> io::Result<()> {
+    let fits = match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(size)) => size <= text.capacity() as u64,
+        // A frame written as a stream does not say its size: tried, and streamed if it
+        // did not fit.
+        Ok(None) => text.capacity() > 0,
+        Err(_) => false,
+    };
+    if fits
+        && zstd::bulk::Decompressor::new()?
+            .decompress_to_buffer(frame, text)
+            .is_ok()
+    {
+        return Ok(());
+    }
+    text.clear();
+    zstd::stream::copy_decode(frame, &mut *text)
 }
 
 /// One run's frames and aliases, under `magic`.
@@ -415,6 +437,37 @@ mod tests {
         assert_eq!(kept.aliases, [("P2".to_string(), "P1".to_string())]);
         assert!(Kept::decode(bytes[..bytes.len() - 1].to_vec()).is_none());
         assert!(Kept::decode(b"something else".to_vec()).is_none());
+    }
+
+    #[test]
+    fn a_frame_decodes_into_any_buffer_whatever_it_says_of_its_size() {
+        let text: Vec<u8> = (0..5_000u32)
+            .flat_map(|i| format!("S{i}\tName {}\n", i % 97).into_bytes())
+            .collect();
+        let sized = zstd::bulk::compress(&text, LEVEL).unwrap();
+        let streamed = {
+            let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), LEVEL).unwrap();
+            encoder.write_all(&text).unwrap();
+            encoder.finish().unwrap()
+        };
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(),
+            None,
+            "a streamed frame that says its size tests nothing here"
+        );
+        for frame in [&sized, &streamed] {
+            // Room to spare, exactly enough, too little, none; filled with another
+            // text first, as the buffer kept from file to file is.
+            for capacity in [2 * text.len(), text.len(), text.len() - 1, 0] {
+                let mut buffer = Vec::with_capacity(capacity);
+                buffer.extend_from_slice(&b"another file's text"[..capacity.min(19)]);
+                buffer.clear();
+                decode_into(frame, &mut buffer).unwrap();
+                assert_eq!(buffer, text, "capacity {capacity}");
+            }
+        }
+        let mut buffer = Vec::with_capacity(text.len());
+        assert!(decode_into(&sized[..sized.len() / 2], &mut buffer).is_err());
     }
 
     #[test]

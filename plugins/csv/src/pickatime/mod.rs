@@ -84,6 +84,9 @@ pub struct PickatimeSource {
     /// Where a continuing run decompresses each last text, kept from file to file: a
     /// buffer of a hundred MiB costs as much to map afresh as to fill.
     scratch: Vec<u8>,
+    /// What `scratch` is made for when it is first needed, so that it never grows: the
+    /// largest file it serves, and an eighth (only what a text fills is ever mapped).
+    scratch_size: usize,
     /// The next file's comparison with its last text, under way.
     ahead: Option<Ahead>,
     /// Every row of the Parent file indexed in a continuing run too, to compare with.
@@ -138,6 +141,7 @@ fn compare(
     kept: &Kept,
     slot: Slot,
     old: Vec<u8>,
+    largest: usize,
 ) -> Result<Compared, CompareError> {
     let started = std::time::Instant::now();
     let TextFile {
@@ -152,7 +156,13 @@ fn compare(
     let mut bytes = Vec::with_capacity(size + 1);
     let decode = |mut old: Vec<u8>| {
         old.clear();
-        old.reserve(size + size / 8);
+        // The last run's text is about this one's size. A buffer too small for it is let
+        // go, not grown: growing would copy what it held, another file's text, into
+        // fresh memory.
+        let wanted = size + size / 8;
+        if old.capacity() < wanted {
+            old = Vec::with_capacity(wanted.max(largest));
+        }
         kept.text(slot, &mut old).map(|()| old)
     };
     let (read, decoded) = std::thread::scope(|scope| {
@@ -394,6 +404,7 @@ impl PickatimeSource {
             recorder,
             kept: kept.map(Arc::new),
             scratch: Vec::new(),
+            scratch_size: 0,
             ahead: None,
             #[cfg(test)]
             index_every_parent: false,
@@ -584,7 +595,14 @@ impl PickatimeSource {
             other => {
                 drop(other.map(|ahead| ahead.comparing.join()));
                 let scratch = std::mem::take(&mut self.scratch);
-                compare(&file.path, self.delimiter, &kept, slot, scratch)
+                compare(
+                    &file.path,
+                    self.delimiter,
+                    &kept,
+                    slot,
+                    scratch,
+                    self.scratch_size(),
+                )
             }
         };
         let Compared {
@@ -655,10 +673,33 @@ impl PickatimeSource {
         };
         let (path, delimiter, kept) = (file.path.clone(), self.delimiter, Arc::clone(kept));
         let scratch = std::mem::take(&mut self.scratch);
+        let largest = self.scratch_size();
         let comparing = std::thread::Builder::new()
             .name("compare ahead".into())
-            .spawn(move || compare(&path, delimiter, &kept, slot, scratch));
+            .spawn(move || compare(&path, delimiter, &kept, slot, scratch, largest));
         self.ahead = comparing.ok().map(|comparing| Ahead { slot, comparing });
+    }
+
+    /// See `scratch_size`: the files up to the Parent file's (the last the buffer serves).
+    fn scratch_size(&mut self) -> usize {
+        if self.scratch_size == 0 {
+            let files = &self.files;
+            let served = [
+                &files.students,
+                &files.teachers,
+                &files.classes,
+                &files.enrollments,
+            ]
+            .into_iter()
+            .chain(&files.parents);
+            let largest = served
+                .filter_map(|file| std::fs::metadata(&file.path).ok())
+                .map(|m| m.len() as usize)
+                .max()
+                .unwrap_or(0);
+            self.scratch_size = largest + largest / 8;
+        }
+        self.scratch_size
     }
 
     /// Whether a continuing run indexes only the Parent file's rows around its changes
