@@ -1418,7 +1418,7 @@ sync = false
                 let ratios: Vec<String> = row
                     .ratios
                     .iter()
-                    .map(|(what, r)| format!("{r:.2}× {what}"))
+                    .map(|(what, r)| format!("{}× {what}", ratio_shown(*r)))
                     .collect();
                 let _ = writeln!(
                     out,
@@ -1547,4 +1547,33 @@ fn machine() -> String {
         "Machine: {cores} cores ({cpu}), {memory} RAM; sqlite3 shell {sqlite}, roster's bundled SQLite {}.",
         rusqlite::version()
     )
+}
+
+/// A ratio as the report shows it: two decimals, and three significant digits below 0.2,
+/// where a re-sync's share of its import sits next to the 10% target (10.4% is not
+/// "0.10×", nor 9.95% "0.100×").
+fn ratio_shown(ratio: f64) -> String {
+    let decimals = if ratio >= 0.2 {
+        2
+    } else if ratio >= 0.1 {
+        3
+    } else {
+        4
+    };
+    format!("{ratio:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ratio_shown;
+
+    #[test]
+    fn a_share_near_the_re_syncs_target_shows_which_side_it_is_on() {
+        assert_eq!(ratio_shown(0.104), "0.104");
+        assert_eq!(ratio_shown(0.1), "0.100");
+        assert_eq!(ratio_shown(0.09951), "0.0995");
+        assert_eq!(ratio_shown(0.0965), "0.0965");
+        assert_eq!(ratio_shown(0.45), "0.45");
+        assert_eq!(ratio_shown(1.476), "1.48");
+    }
 }
