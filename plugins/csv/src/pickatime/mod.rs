@@ -680,7 +680,9 @@ impl PickatimeSource {
         self.ahead = comparing.ok().map(|comparing| Ahead { slot, comparing });
     }
 
-    /// See `scratch_size`: the files up to the Parent file's (the last the buffer serves).
+    /// See `scratch_size`: the files up to the Parent file's, the last the buffer serves.
+    /// The ParentStudent file's comparison, which starts without it, gets one this size
+    /// too; only what its text fills is mapped.
     fn scratch_size(&mut self) -> usize {
         if self.scratch_size == 0 {
             let files = &self.files;
