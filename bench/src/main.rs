@@ -281,6 +281,33 @@ fn stage(from: &Path, to: &Path) -> Result<PathBuf> {
     Ok(to.to_path_buf())
 }
 
+/// Every byte of `path` (a file, or the files of a folder) read once, so that a measured
+/// run finds it in memory as the import and the floors find theirs (just written, or just
+/// read). This kind of machine pages out memory left idle for a minute, page cache
+/// included (docs/performance.md, item 32's runs): unread, the first re-sync, on the
+/// database as its import left it, read part of it back from the disk page by page.
+fn read_through(path: &Path) -> Result<()> {
+    let read = |file: &Path| -> Result<()> {
+        std::fs::File::open(file)
+            .and_then(|mut opened| std::io::copy(&mut opened, &mut std::io::sink()))
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        Ok(())
+    };
+    if path.is_dir() {
+        let entries =
+            std::fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                read(&entry.path())?;
+            }
+        }
+        Ok(())
+    } else {
+        read(path)
+    }
+}
+
 fn remove_db(path: &Path) {
     for suffix in ["", "-wal", "-shm", ".lock"] {
         let mut name = path.as_os_str().to_os_string();
@@ -526,6 +553,17 @@ impl Bench {
 
         self.notes
             .push(format!("load average at end: {}", loadavg()));
+        let paces: Vec<String> = measure::paces()
+            .iter()
+            .map(|(name, seconds)| format!("{name} {seconds:.3}"))
+            .collect();
+        if !paces.is_empty() {
+            self.notes.push(format!(
+                "the machine's pace before each measured command, in order (seconds of a fixed loop, \
+                 lower is faster; `measure::pace`): {}",
+                paces.join(", ")
+            ));
+        }
         let report = self.report(cli, &spec, &counts);
         println!("{report}");
         std::fs::write(self.runs.join("report.md"), &report)?;
@@ -746,7 +784,7 @@ sync = false
         let folder = stage(files1, &self.runs.join(FILE_FOLDER))?;
         let config = self.file_config("resync", &db, &folder, FILE_SOURCE, EVENT)?;
         say("resync: roster import (1% changed) ...");
-        let resynced = self.resync_runs(&db, &config, "resync")?;
+        let resynced = self.resync_runs(&db, &config, "resync", &[&folder])?;
         let measured = resynced.median;
         let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let summary: String = conn.query_row(
@@ -997,7 +1035,7 @@ sync = false
         stamp: &str,
     ) -> Result<()> {
         say("clever-resync: roster import from the events (1% changed) ...");
-        let resynced = self.resync_runs(db, config, "clever-resync")?;
+        let resynced = self.resync_runs(db, config, "clever-resync", &[])?;
         let measured = resynced.median;
         let summary: String = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?
             .query_row(
@@ -1060,11 +1098,18 @@ sync = false
     }
 
     /// The re-sync `name` of `db` run `--resync-runs` times, each on a copy of `db` as
-    /// its import left it: the median run, the others in the notes.
+    /// its import left it, with `db` and its `inputs` (files or folders) read first: the
+    /// median run, the others in the notes.
     ///
     /// Then its floor ([`changes`]): SQLite applying the rows the re-sync changed to the
     /// database it started from, in a process of its own.
-    fn resync_runs(&mut self, db: &Path, config: &Path, name: &str) -> Result<Resynced> {
+    fn resync_runs(
+        &mut self,
+        db: &Path,
+        config: &Path,
+        name: &str,
+        inputs: &[&Path],
+    ) -> Result<Resynced> {
         let runs = self.resync_runs.max(1);
         let base = self.runs.join(format!("{name}-base.db"));
         // The import's process has ended: its database is whole, without a WAL.
@@ -1075,6 +1120,9 @@ sync = false
                 remove_db(db);
                 std::fs::copy(&base, db)?;
             }
+            for path in std::iter::once(db).chain(inputs.iter().copied()) {
+                read_through(path)?;
+            }
             let one = self.roster(config, name, &[])?;
             say(format!("{name}: {:.2} s", one.seconds));
             measured.push(one);
@@ -1082,17 +1130,17 @@ sync = false
         let floor = self.changes_floor(&base, db, name);
         remove_db(&base);
         let (floor, changed) = floor?;
-        measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
         if runs > 1 {
             let each: Vec<String> = measured
                 .iter()
                 .map(|m| format!("{:.2} s ({:.2} s CPU)", m.seconds, m.cpu_seconds))
                 .collect();
             self.notes.push(format!(
-                "{name}: {runs} runs, each from the import's database, the median in the table: {}",
+                "{name}: {runs} runs, each from the import's database, in the order they ran (the median in the table): {}",
                 each.join(", ")
             ));
         }
+        measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
         Ok(Resynced {
             median: measured[(measured.len() - 1) / 2],
             floor,
@@ -1129,6 +1177,8 @@ sync = false
             "--out".into(),
             seconds_file.clone().into(),
         ];
+        read_through(&floor_db)?;
+        read_through(&collected)?;
         let mut measured = measure::run(&std::env::current_exe()?, &args, &[], None, &out, &err)?;
         // From opening the database to closing it: the changes were in memory before.
         measured.seconds = serde_json::from_slice(&std::fs::read(&seconds_file)?)?;
@@ -1565,7 +1615,7 @@ fn ratio_shown(ratio: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::ratio_shown;
+    use super::{ratio_shown, read_through};
 
     #[test]
     fn a_share_near_the_re_syncs_target_shows_which_side_it_is_on() {
@@ -1575,5 +1625,22 @@ mod tests {
         assert_eq!(ratio_shown(0.0965), "0.0965");
         assert_eq!(ratio_shown(0.45), "0.45");
         assert_eq!(ratio_shown(1.476), "1.48");
+    }
+
+    #[test]
+    fn what_a_run_reads_first_is_a_file_or_a_folders_files_and_must_be_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("school-files");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("Student.txt"), "StudentID\n1\n").unwrap();
+        std::fs::create_dir(folder.join("old")).unwrap();
+        read_through(&folder).unwrap();
+        read_through(&folder.join("Student.txt")).unwrap();
+        let missing = dir.path().join("roster.db");
+        let error = format!("{:#}", read_through(&missing).unwrap_err());
+        assert!(
+            error.contains("cannot read") && error.contains("roster.db"),
+            "{error}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -32,6 +33,40 @@ struct Report {
     max_rss_kib: i64,
     code: Option<i32>,
     signal: Option<i32>,
+}
+
+/// Integer steps of [`pace`]: about a tenth of a second on the 2-core machines here, in
+/// a release build. A dev build (CI's tiny run, where no timing is read) takes a tenth of
+/// them.
+const PACE_STEPS: u64 = if cfg!(debug_assertions) {
+    5_000_000
+} else {
+    50_000_000
+};
+
+/// Seconds a fixed loop of integer steps takes on this thread now: how fast the machine
+/// runs at that moment. A virtual machine's cores are not always as fast as they were a
+/// minute ago (here a loop in Python took 0.34 s at rest and 0.43 s after a few minutes
+/// of the harness), so each measured command is preceded by this one, for the report.
+pub fn pace() -> f64 {
+    let started = Instant::now();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..PACE_STEPS {
+        // xorshift64: each step depends on the last, so nothing runs ahead or folds away.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    std::hint::black_box(x);
+    started.elapsed().as_secs_f64()
+}
+
+/// The pace before each measured command, by the name of its output file, in order.
+static PACES: Mutex<Vec<(String, f64)>> = Mutex::new(Vec::new());
+
+/// Every measured command's pace so far, in the order they ran.
+pub fn paces() -> Vec<(String, f64)> {
+    PACES.lock().expect("no panic while held").clone()
 }
 
 /// Runs `program args` (with `envs` added, stdin from `stdin`), stdout and stderr to the
@@ -60,6 +95,13 @@ pub fn run(
     // the import, not while the kernel writes the import back on the same two cores.
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
+    let name = stdout
+        .file_stem()
+        .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
+    PACES
+        .lock()
+        .expect("no panic while held")
+        .push((name, pace()));
     let mut wrapper = Command::new(std::env::current_exe()?);
     wrapper
         .arg("measure-child")
