@@ -284,8 +284,9 @@ fn stage(from: &Path, to: &Path) -> Result<PathBuf> {
 /// Every byte of `path` (a file, or the files of a folder) read once, so that a measured
 /// run finds it in memory as the import and the floors find theirs (just written, or just
 /// read). This kind of machine pages out memory left idle for a minute, page cache
-/// included (docs/performance.md, item 32's runs): unread, the first re-sync, on the
-/// database as its import left it, read part of it back from the disk page by page.
+/// included (docs/performance.md, item 32's runs), and a re-sync whose database was paged
+/// out reads it back from the disk page by page. (The first re-syncs after an import
+/// still cost more than the later ones, in the kernel's time: see the Intel runs there.)
 fn read_through(path: &Path) -> Result<()> {
     let read = |file: &Path| -> Result<()> {
         std::fs::File::open(file)
