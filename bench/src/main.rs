@@ -286,7 +286,9 @@ fn stage(from: &Path, to: &Path) -> Result<PathBuf> {
 /// read). This kind of machine pages out memory left idle for a minute, page cache
 /// included (docs/performance.md, item 32's runs), and a re-sync whose database was paged
 /// out reads it back from the disk page by page. (The first re-syncs after an import
-/// still cost more than the later ones, in the kernel's time: see the Intel runs there.)
+/// still cost more than the later ones: the kernel copies their new WAL into pages new
+/// to its cache, dearer on this machine soon after a large process ended; see the Intel
+/// runs there.)
 fn read_through(path: &Path) -> Result<()> {
     let read = |file: &Path| -> Result<()> {
         std::fs::File::open(file)
