@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use roster_core::record::Record;
-use roster_core::sdk::RecordSource;
+use roster_core::sdk::{decode_batch, encode_record, RecordSource};
 use roster_core::{ErrorKind, PluginError};
 use tokio::sync::mpsc;
 
@@ -27,12 +27,12 @@ use crate::events;
 use crate::fetch::fetch;
 use crate::mapping;
 use crate::report::Reporter;
-use crate::stream::{self, Sink, Stop};
+use crate::stream::{self, Batch, Sink, Stop};
 
 /// Batches the import thread may run ahead of the host.
 const BATCHES_AHEAD: usize = 2;
 
-type Queue = mpsc::Receiver<Result<Vec<Record>, PluginError>>;
+type Queue = mpsc::Receiver<Result<Batch, PluginError>>;
 
 pub struct CleverSource {
     config: Config,
@@ -61,14 +61,16 @@ impl CleverSource {
         }
     }
 
-    fn start(&mut self) -> Result<State, PluginError> {
+    /// `encode`: the import thread encodes each record for the plugin boundary as it
+    /// makes it (see [`Sink`]).
+    fn start(&mut self, encode: bool) -> Result<State, PluginError> {
         let (tx, queue) = mpsc::channel(BATCHES_AHEAD);
         let config = self.config.clone();
         let report = self.report.clone();
         let checkpoint = self.checkpoint.take();
         let thread = std::thread::Builder::new()
             .name("clever-fetch".into())
-            .spawn(move || import_thread(config, report, checkpoint, tx))
+            .spawn(move || import_thread(config, report, checkpoint, encode, tx))
             .map_err(|error| {
                 PluginError::new(
                     ErrorKind::Other,
@@ -89,12 +91,14 @@ impl CleverSource {
     }
 }
 
-impl RecordSource for CleverSource {
-    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
+impl CleverSource {
+    /// The import thread's next batch. The first call starts the thread, in the form the
+    /// caller asks for: encoded for a host across the boundary, records for one linked in.
+    fn next(&mut self, encode: bool) -> Result<Option<Batch>, PluginError> {
         // Checked on every call: a host that asked to stop gets no more batches.
         self.report.check_cancelled()?;
         if let State::NotStarted = self.state {
-            self.state = self.start()?;
+            self.state = self.start(encode)?;
         }
         let State::Running { queue, .. } = &mut self.state else {
             return Ok(None);
@@ -114,6 +118,42 @@ impl RecordSource for CleverSource {
     }
 }
 
+impl RecordSource for CleverSource {
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
+        match self.next(false)? {
+            Some(Batch::Records(records)) => Ok(Some(records)),
+            // Only if the caller switched forms after the first batch.
+            Some(Batch::Encoded(bytes)) => decode_batch(&bytes).map(Some).map_err(|error| {
+                PluginError::new(
+                    ErrorKind::Other,
+                    format!("a batch this plugin encoded does not decode: {error}"),
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+
+    fn next_batch_encoded(&mut self, out: &mut Vec<u8>) -> Result<bool, PluginError> {
+        match self.next(true)? {
+            Some(Batch::Encoded(bytes)) => {
+                if out.is_empty() {
+                    *out = bytes;
+                } else {
+                    out.extend_from_slice(&bytes);
+                }
+                Ok(true)
+            }
+            Some(Batch::Records(records)) => {
+                for record in &records {
+                    encode_record(record, out);
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
 impl Drop for CleverSource {
     fn drop(&mut self) {
         if let State::Running { queue, thread } = std::mem::replace(&mut self.state, State::Done) {
@@ -128,7 +168,7 @@ impl Drop for CleverSource {
 /// The next batch from the import thread. Blocking on a tokio queue is refused inside a
 /// runtime; a host that calls from one (possible when the plugin is linked in) gets the
 /// wait done on a short-lived thread of its own.
-fn receive(queue: &mut Queue) -> Option<Result<Vec<Record>, PluginError>> {
+fn receive(queue: &mut Queue) -> Option<Result<Batch, PluginError>> {
     if tokio::runtime::Handle::try_current().is_ok() {
         std::thread::scope(|scope| {
             scope
@@ -148,7 +188,8 @@ fn import_thread(
     config: Config,
     report: Reporter,
     checkpoint: Option<Vec<u8>>,
-    tx: mpsc::Sender<Result<Vec<Record>, PluginError>>,
+    encode: bool,
+    tx: mpsc::Sender<Result<Batch, PluginError>>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -166,7 +207,7 @@ fn import_thread(
     let closed = tx.clone();
     let result = runtime.block_on(async {
         tokio::select! {
-            result = import(&config, &report, checkpoint, tx.clone()) => result,
+            result = import(&config, &report, checkpoint, encode, tx.clone()) => result,
             // The host dropped the source: stop fetching now, not at the next send.
             () = closed.closed() => Err(Stop::Closed),
         }
@@ -188,10 +229,11 @@ async fn import(
     config: &Config,
     report: &Reporter,
     checkpoint: Option<Vec<u8>>,
+    encode: bool,
     tx: stream::Batches,
 ) -> Result<(), Stop> {
     let client = Client::new(config, report.clone())?;
-    let mut sink = Sink::new(tx);
+    let mut sink = Sink::new(tx, encode);
     if !events::usable(config) {
         if config.schools.is_empty() {
             return stream::run(&client, config, report, &mut sink, None).await;

@@ -12,7 +12,7 @@ use common::{normalise, Setup, TestHost};
 use roster_clever_mock::{District, Fault, FaultRule};
 use roster_core::loader::{LinkedPlugin, PluginHandle};
 use roster_core::record::{Kind, Record};
-use roster_core::sdk::RecordSource;
+use roster_core::sdk::{decode_batch, encode_record, RecordSource};
 use roster_core::ErrorKind;
 use roster_plugin_clever::{Clever, BATCH_SIZE};
 
@@ -135,5 +135,51 @@ fn a_streamed_import_is_the_whole_district_in_order() {
             normalise(one_page.records()),
             "{version}"
         );
+    }
+}
+
+/// Across the plugin boundary the import thread encodes each record as it makes it: the
+/// batches are the ones a host linked in gets as records, boundaries and all, in the
+/// bytes `Batch::encode` writes.
+#[test]
+fn encoded_batches_are_the_record_batches_encoded() {
+    let setup = Setup::with_district(big_district());
+    for version in ["v2.1", "v3.0"] {
+        let config = setup.config(version, &format!("page_size = {PAGE}"));
+        let plugin = LinkedPlugin::<Clever>::default();
+        let open = || {
+            plugin
+                .open(&config, Path::new("."), Arc::new(TestHost::default()))
+                .unwrap()
+        };
+        let mut as_records = Vec::new();
+        let mut source = open();
+        while let Some(batch) = source.next_batch().unwrap() {
+            as_records.push(batch);
+        }
+        let mut as_bytes = Vec::new();
+        let mut source = open();
+        loop {
+            let mut bytes = Vec::new();
+            if !source.next_batch_encoded(&mut bytes).unwrap() {
+                break;
+            }
+            let records = decode_batch(&bytes).unwrap();
+            let mut again = Vec::new();
+            for record in &records {
+                encode_record(record, &mut again);
+            }
+            assert_eq!(bytes, again, "{version}: the bytes `Batch::encode` writes");
+            as_bytes.push(records);
+        }
+        assert!(
+            as_records.len() > 2,
+            "{version}: {} batches",
+            as_records.len()
+        );
+        assert_eq!(as_records.len(), as_bytes.len(), "{version}: batches");
+        for (records, decoded) in as_records.iter().zip(&as_bytes) {
+            assert_eq!(records, decoded, "{version}");
+        }
     }
 }
