@@ -1714,7 +1714,7 @@ impl<'t> Apply<'t> {
         self.person_ref(&source_id, expected, referrer)
     }
 
-    pub fn enrollment(&mut self, link: Enrollment) -> Result<()> {
+    pub fn enrollment(&mut self, link: &Enrollment) -> Result<()> {
         let referrer = || format!("enrollment of `{}` in `{}`", link.student_id, link.class_id);
         let class = self.class_ref(&link.class_id, &referrer)?;
         let student = self.linked_person(
@@ -1730,7 +1730,7 @@ impl<'t> Apply<'t> {
         self.link(LinkKind::Enrollment, (class_id, student_id), 0, None, None)
     }
 
-    pub fn class_teacher(&mut self, link: ClassTeacher) -> Result<()> {
+    pub fn class_teacher(&mut self, link: &ClassTeacher) -> Result<()> {
         let referrer = || format!("teacher `{}` of class `{}`", link.teacher_id, link.class_id);
         let class = self.class_ref(&link.class_id, &referrer)?;
         let teacher = self.linked_person(
@@ -1752,7 +1752,7 @@ impl<'t> Apply<'t> {
         )
     }
 
-    pub fn relationship(&mut self, link: Relationship) -> Result<()> {
+    pub fn relationship(&mut self, link: &Relationship) -> Result<()> {
         let referrer = || {
             format!(
                 "relationship of `{}` to `{}`",

@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
-use roster_core::record::{Entity, Kind};
+use roster_core::record::{Entity, Kind, Record};
 use roster_core::sdk::RecordSource;
 use roster_core::PluginError;
 use rusqlite::{Connection, TransactionBehavior};
@@ -175,6 +175,8 @@ fn records_in(batch: &NextBatch) -> usize {
 /// lets the plugin's thread go.
 struct Batches<'w> {
     receiver: std::sync::mpsc::Receiver<NextBatch>,
+    /// Batches the job is done with, back to the reading thread to be freed.
+    spent: std::sync::mpsc::Sender<Vec<Record>>,
     window: &'w Window,
 }
 
@@ -187,6 +189,18 @@ impl Batches<'_> {
             state.records = state.records.saturating_sub(records);
         });
         batch
+    }
+
+    fn done_with(&self, batch: Vec<Record>) {
+        // Once the reading thread has ended, the batch is freed here.
+        let _ = self.spent.send(batch);
+    }
+
+    /// A continuing run: read further ahead (see [`CONTINUING_RECORDS_AHEAD`]).
+    fn read_further(&self) {
+        self.window.update(|state| {
+            (state.max_batches, state.max_records) = (usize::MAX, CONTINUING_RECORDS_AHEAD)
+        })
     }
 }
 
@@ -277,11 +291,16 @@ pub fn run(
     let window = Window::new(READ_AHEAD);
     let result = std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::channel::<NextBatch>();
+        let (spent_sender, spent) = std::sync::mpsc::channel::<Vec<Record>>();
         let window = &window;
         scope.spawn(move || {
             // The job stopped (an error or a cancel) once the window closes or the
             // channel does: the plugin is read no further.
             while window.reserve() {
+                // Batches the job is done with are freed here, where they were decoded:
+                // a free from another thread is the allocator's slow path, and the
+                // job's thread is the one an import waits on.
+                spent.try_iter().for_each(drop);
                 let next = records.next_batch();
                 let read = records_in(&next);
                 window.update(|state| state.records += read);
@@ -291,22 +310,12 @@ pub fn run(
                 }
             }
         });
-        let batches = Batches { receiver, window };
-        let mut next_batch = || batches.next();
-        let mut continuing = || {
-            window.update(|state| {
-                (state.max_batches, state.max_records) = (usize::MAX, CONTINUING_RECORDS_AHEAD)
-            })
+        let batches = Batches {
+            receiver,
+            spent: spent_sender,
+            window,
         };
-        run_job(
-            conn,
-            &mut next_batch,
-            &mut continuing,
-            job,
-            dedupe,
-            progress,
-            &mut settings,
-        )
+        run_job(conn, &batches, job, dedupe, progress, &mut settings)
     });
     // The memory goes back once the job is over; a failure here changes no data.
     let _ = settings.cache.restore(conn);
@@ -317,8 +326,7 @@ pub fn run(
 
 fn run_job(
     conn: &mut Connection,
-    next_batch: &mut dyn FnMut() -> NextBatch,
-    read_further: &mut dyn FnMut(),
+    batches: &Batches<'_>,
     job: Job<'_>,
     dedupe: &mut dyn DedupeStage,
     progress: &dyn Progress,
@@ -345,7 +353,7 @@ fn run_job(
     let started = std::time::Instant::now();
     // Read from now on, while the plugin starts: what its first record asks for.
     let supplied = apply::SuppliedBefore::start(&tx, job.source, deferred.is_active())?;
-    let read = |next_batch: &mut dyn FnMut() -> NextBatch| match next_batch() {
+    let read = |batches: &Batches| match batches.next() {
         Ok(batch) => Ok(batch),
         Err(error) if error.kind == roster_core::ErrorKind::Cancelled => {
             Err(ImportError::Cancelled)
@@ -356,7 +364,7 @@ fn run_job(
         }),
     };
     // A continuing run says so in its first record, before anything is loaded for it.
-    let mut first = Some(read(next_batch)?);
+    let mut first = Some(read(batches)?);
     let continuing = matches!(
         first.as_ref().and_then(|batch| batch.as_ref()?.first()),
         Some(roster_core::record::Record { kind: Some(Kind::Snapshot(s)) }) if s.continues
@@ -367,7 +375,7 @@ fn run_job(
         ));
     }
     if continuing {
-        read_further();
+        batches.read_further();
     }
     let mut apply = Apply::new(
         &tx,
@@ -403,12 +411,12 @@ fn run_job(
         }
         let next = match first.take() {
             Some(batch) => batch,
-            None => read(next_batch)?,
+            None => read(batches)?,
         };
-        let Some(batch) = next else { break };
-        for record in batch {
+        let Some(mut batch) = next else { break };
+        for record in &mut batch {
             let is_snapshot = matches!(record.kind, Some(Kind::Snapshot(_) | Kind::Checkpoint(_)));
-            let result = match record.kind {
+            let result = match record.kind.take() {
                 None => {
                     apply.summary.unknown_records += 1;
                     Ok(())
@@ -417,9 +425,23 @@ fn run_job(
                 Some(Kind::Term(term)) => apply.term(term),
                 Some(Kind::Class(class)) => apply.class(class),
                 Some(Kind::Person(person)) => apply.person(person, dedupe),
-                Some(Kind::Enrollment(link)) => apply.enrollment(link),
-                Some(Kind::ClassTeacher(link)) => apply.class_teacher(link),
-                Some(Kind::Relationship(link)) => apply.relationship(link),
+                // Links, most of a district's records, are only read: each goes back
+                // into its batch, to be freed with it by `done_with`.
+                Some(Kind::Enrollment(link)) => {
+                    let result = apply.enrollment(&link);
+                    record.kind = Some(Kind::Enrollment(link));
+                    result
+                }
+                Some(Kind::ClassTeacher(link)) => {
+                    let result = apply.class_teacher(&link);
+                    record.kind = Some(Kind::ClassTeacher(link));
+                    result
+                }
+                Some(Kind::Relationship(link)) => {
+                    let result = apply.relationship(&link);
+                    record.kind = Some(Kind::Relationship(link));
+                    result
+                }
                 Some(Kind::Removal(removal)) => apply.removal(removal),
                 Some(Kind::LinksReplaced(replaced)) => apply.links_replaced(replaced),
                 // Written as it comes (a file source's runs to tens of MiB, not to be held
@@ -462,6 +484,7 @@ fn run_job(
             result.map_err(apply_error)?;
             done += 1;
         }
+        batches.done_with(batch);
         progress.records(done);
     }
 
