@@ -1,7 +1,8 @@
 //! The record source the host pulls from. The first `next_batch` starts the import on a
 //! thread of its own (with its own tokio runtime), which fetches, maps and sends batches
 //! into a bounded queue that `next_batch` drains: the host writes the first batches while
-//! later pages are still being fetched (see [`crate::stream`]).
+//! later pages are still being fetched (see [`crate::stream`]). A host across the plugin
+//! boundary calls `next_batch_encoded` instead, and gets batches that thread encoded.
 //!
 //! With a `schools` filter the district is fetched and mapped whole before the first batch
 //! (which people, terms and contacts belong to the kept schools is known only once every
