@@ -616,6 +616,14 @@ fn attributes_json(attributes: &BTreeMap<String, String>) -> Option<String> {
     (!attributes.is_empty()).then(|| serde_json::to_string(attributes).expect("string map"))
 }
 
+/// Most texts have nothing to trim: those keep their allocation.
+fn trim_in_place(text: &mut String) {
+    let trimmed = text.trim();
+    if trimmed.len() != text.len() {
+        *text = trimmed.to_string();
+    }
+}
+
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -1158,10 +1166,17 @@ impl<'t> Apply<'t> {
         Ok(())
     }
 
-    pub fn person(&mut self, mut person: Person, dedupe: &mut dyn DedupeStage) -> Result<()> {
-        person.first_name = person.first_name.trim().to_string();
-        person.last_name = person.last_name.trim().to_string();
-        person.email = non_empty(&person.email).map(str::to_string);
+    /// `person` is normalised in place (names and email trimmed, a blank email none) and
+    /// left to the caller, who frees it (see `pipeline::run`).
+    pub fn person(&mut self, person: &mut Person, dedupe: &mut dyn DedupeStage) -> Result<()> {
+        trim_in_place(&mut person.first_name);
+        trim_in_place(&mut person.last_name);
+        if let Some(email) = &mut person.email {
+            trim_in_place(email);
+            if email.is_empty() {
+                person.email = None;
+            }
+        }
         let role = person.role();
         if person.source_id.trim().is_empty() {
             return Err(self.invalid(format!(
@@ -1202,7 +1217,7 @@ impl<'t> Apply<'t> {
         let existing = match self.people.get_mut(person.source_id.as_str()) {
             Some(entry) if entry.seen() != Seen::No => {
                 if !entry.has_fingerprint(fp) {
-                    dedupe.repeated(&self.source, &person, entry.role());
+                    dedupe.repeated(&self.source, person, entry.role());
                 }
                 return Ok(());
             }
@@ -1241,13 +1256,13 @@ impl<'t> Apply<'t> {
             }
             other => other.map(|(known, _)| known),
         };
-        let resolution = dedupe.check(self.tx, &self.source, &person, existing, &self.people)?;
+        let resolution = dedupe.check(self.tx, &self.source, person, existing, &self.people)?;
         match existing {
             Some(Known { changed: false, .. }) => self.summary.counts(entity).unchanged += 1,
             Some(Known { contact_id, .. }) => {
                 self.summary.counts(entity).updated += 1;
-                self.update_contact(contact_id, &person)?;
-                self.replace_source_data(contact_id, &person, &school_ids, had)?;
+                self.update_contact(contact_id, person)?;
+                self.replace_source_data(contact_id, person, &school_ids, had)?;
                 self.tx
                     .prepare_cached(
                         "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
@@ -1260,12 +1275,12 @@ impl<'t> Apply<'t> {
                 let contact_id = match resolution {
                     Resolution::New => {
                         self.summary.counts(entity).inserted += 1;
-                        self.insert_contact(&person)?
+                        self.insert_contact(person)?
                     }
                     Resolution::Link { contact_id } => {
                         self.summary.counts(entity).updated += 1;
                         self.summary.linked += 1;
-                        self.fill_blanks(contact_id, &person)?;
+                        self.fill_blanks(contact_id, person)?;
                         contact_id
                     }
                 };
@@ -1279,7 +1294,7 @@ impl<'t> Apply<'t> {
                     true => None,
                     false => Some(self.identifiers_had(contact_id)?),
                 };
-                self.replace_source_data(contact_id, &person, &school_ids, had)?;
+                self.replace_source_data(contact_id, person, &school_ids, had)?;
                 let mut entry = Entry::new_in_run(Some(contact_id), fp, Seen::Written);
                 entry.set_role(role);
                 self.people.insert(&person.source_id, entry);
@@ -2538,6 +2553,19 @@ fn relationship_fingerprint(relationship: Option<&str>, kind: Option<&str>) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_is_trimmed_in_place_and_keeps_its_allocation_when_already_trim() {
+        let mut trim = String::from("Ada");
+        let at = trim.as_ptr();
+        trim_in_place(&mut trim);
+        assert_eq!((trim.as_str(), trim.as_ptr()), ("Ada", at));
+        for (text, trimmed) in [(" Ada ", "Ada"), ("\tAda\n", "Ada"), ("  ", "")] {
+            let mut text = String::from(text);
+            trim_in_place(&mut text);
+            assert_eq!(text, trimmed);
+        }
+    }
 
     #[test]
     fn an_entry_keeps_its_fields_apart_in_one_word() {

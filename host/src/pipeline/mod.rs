@@ -424,9 +424,13 @@ fn run_job(
                 Some(Kind::School(school)) => apply.school(school),
                 Some(Kind::Term(term)) => apply.term(term),
                 Some(Kind::Class(class)) => apply.class(class),
-                Some(Kind::Person(person)) => apply.person(person, dedupe),
-                // Links, most of a district's records, are only read: each goes back
-                // into its batch, to be freed with it by `done_with`.
+                // People and links, most of a district's records, go back into their
+                // batch once applied, to be freed with it by `done_with`.
+                Some(Kind::Person(mut person)) => {
+                    let result = apply.person(&mut person, dedupe);
+                    record.kind = Some(Kind::Person(person));
+                    result
+                }
                 Some(Kind::Enrollment(link)) => {
                     let result = apply.enrollment(&link);
                     record.kind = Some(Kind::Enrollment(link));
