@@ -416,38 +416,24 @@ fn run_job(
         let Some(mut batch) = next else { break };
         for record in &mut batch {
             let is_snapshot = matches!(record.kind, Some(Kind::Snapshot(_) | Kind::Checkpoint(_)));
-            let result = match record.kind.take() {
+            // Each record is applied where it lies; what `apply` keeps is taken out of it.
+            // The batch goes to `done_with` afterwards, to be freed where it was decoded.
+            let result = match &mut record.kind {
                 None => {
                     apply.summary.unknown_records += 1;
                     Ok(())
                 }
-                Some(Kind::School(school)) => apply.school(school),
-                Some(Kind::Term(term)) => apply.term(term),
-                Some(Kind::Class(class)) => apply.class(class),
-                // People and links, most of a district's records, go back into their
-                // batch once applied, to be freed with it by `done_with`.
-                Some(Kind::Person(mut person)) => {
-                    let result = apply.person(&mut person, dedupe);
-                    record.kind = Some(Kind::Person(person));
-                    result
+                Some(Kind::School(school)) => apply.school(std::mem::take(school)),
+                Some(Kind::Term(term)) => apply.term(std::mem::take(term)),
+                Some(Kind::Class(class)) => apply.class(std::mem::take(class)),
+                Some(Kind::Person(person)) => apply.person(person, dedupe),
+                Some(Kind::Enrollment(link)) => apply.enrollment(link),
+                Some(Kind::ClassTeacher(link)) => apply.class_teacher(link),
+                Some(Kind::Relationship(link)) => apply.relationship(link),
+                Some(Kind::Removal(removal)) => apply.removal(std::mem::take(removal)),
+                Some(Kind::LinksReplaced(replaced)) => {
+                    apply.links_replaced(std::mem::take(replaced))
                 }
-                Some(Kind::Enrollment(link)) => {
-                    let result = apply.enrollment(&link);
-                    record.kind = Some(Kind::Enrollment(link));
-                    result
-                }
-                Some(Kind::ClassTeacher(link)) => {
-                    let result = apply.class_teacher(&link);
-                    record.kind = Some(Kind::ClassTeacher(link));
-                    result
-                }
-                Some(Kind::Relationship(link)) => {
-                    let result = apply.relationship(&link);
-                    record.kind = Some(Kind::Relationship(link));
-                    result
-                }
-                Some(Kind::Removal(removal)) => apply.removal(removal),
-                Some(Kind::LinksReplaced(replaced)) => apply.links_replaced(replaced),
                 // Written as it comes (a file source's runs to tens of MiB, not to be held
                 // through the end of a large import); the context is set at the end.
                 Some(Kind::Checkpoint(kept)) if kept.extends && !job.gave_checkpoint => {
