@@ -30,8 +30,9 @@ use serde::Serialize;
 pub const VERSION: u32 = 1;
 
 /// Bump when the floor's rows change shape (the schema's columns), so only they are
-/// rebuilt. 2: enrollments and class teachers without their source (migration 8).
-pub const FLOOR_VERSION: u32 = 2;
+/// rebuilt. 2: enrollments and class teachers without their source (migration 8). 3: a
+/// contact's fingerprint in the contact (migration 9).
+pub const FLOOR_VERSION: u32 = 3;
 
 pub const DEFAULT_SEED: u64 = 2026;
 
@@ -876,14 +877,15 @@ pub fn write_floor_csv(
     let mut ids = create(&dir.join("contact_ids.csv"))?;
     let mut schools = create(&dir.join("contact_schools.csv"))?;
     let mut person = |id: u64, kind: &str, file_id: &str, row: &[&str]| -> std::io::Result<()> {
+        // One source supplies every contact: the contact carries its fingerprint and its
+        // `contact_sources` row says so with 0 (migration 9).
+        let fingerprint = fp(2, id);
         let id = id.to_string();
         let mut fields = vec![id.as_str()];
         fields.extend_from_slice(row);
+        fields.push(&fingerprint);
         csv_row(&mut contacts, &fields)?;
-        csv_row(
-            &mut sources,
-            &[&id, source, file_id, "1", &fp(2, id.parse().unwrap())],
-        )?;
+        csv_row(&mut sources, &[&id, source, file_id, "1", "0"])?;
         csv_row(&mut ids, &[&id, source, kind, file_id])?;
         csv_row(&mut schools, &[&id, "1"])
     };

@@ -477,8 +477,8 @@ impl<'t> Hot<'t> {
             )?),
             contact: RefCell::new(tx.prepare(
                 "INSERT INTO contacts (role, first_name, last_name, middle_name, email, phone, birth_date,
-                 grade, security_value, room, access_level, attributes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 grade, security_value, room, access_level, attributes, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?),
             contact_ids: RefCell::new((0..IDS_PER_INSERT).map(|_| None).collect()),
             contact_school: RefCell::new(tx.prepare(
@@ -608,9 +608,19 @@ struct Continuing {
 /// lookups, and a night when many students changed classes names tens of thousands.
 pub(super) const CLASSES_ONE_BY_ONE: usize = 10_000;
 
+/// Never 0: a `contact_sources` row with a fingerprint of 0 means that its contact carries
+/// the fingerprint (migration 9).
 fn fingerprint(bytes: &[u8]) -> i64 {
-    xxhash_rust::xxh3::xxh3_64(bytes) as i64
+    match xxhash_rust::xxh3::xxh3_64(bytes) as i64 {
+        0 => 1,
+        fingerprint => fingerprint,
+    }
 }
+
+/// A person's fingerprint as the roster keeps it: in the `contact_sources` row, or, for a
+/// contact one source alone supplies, in the contact (the row's is then 0). A contact
+/// without one (never expected) reads as 0, which no record matches: it is rewritten.
+const PERSON_FINGERPRINT: &str = "coalesce(nullif(cs.fingerprint, 0), c.fingerprint, 0)";
 
 fn attributes_json(attributes: &BTreeMap<String, String>) -> Option<String> {
     (!attributes.is_empty()).then(|| serde_json::to_string(attributes).expect("string map"))
@@ -738,11 +748,11 @@ impl<'t> Apply<'t> {
         // a district's millions are not rehashed as the map grows.
         let contacts: i64 = conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
         let mut people = Ids::with_capacity(usize::try_from(contacts).unwrap_or(0));
-        let mut statement = conn.prepare(
-            "SELECT cs.source_id, cs.contact_id, cs.fingerprint, cs.active, c.role
+        let mut statement = conn.prepare(&format!(
+            "SELECT cs.source_id, cs.contact_id, {PERSON_FINGERPRINT}, cs.active, c.role
              FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
-             WHERE cs.source = ?1",
-        )?;
+             WHERE cs.source = ?1"
+        ))?;
         let mut rows = statement.query([source])?;
         while let Some(row) = rows.next()? {
             let mut entry = Entry::unseen(row.get(1)?, row.get(2)?, row.get(3)?);
@@ -821,11 +831,11 @@ impl<'t> Apply<'t> {
             MapName::People => {
                 let found = self
                     .tx
-                    .prepare_cached(
-                        "SELECT cs.contact_id, cs.fingerprint, cs.active, c.role
+                    .prepare_cached(&format!(
+                        "SELECT cs.contact_id, {PERSON_FINGERPRINT}, cs.active, c.role
                          FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
-                         WHERE cs.source = ?1 AND cs.source_id = ?2",
-                    )?
+                         WHERE cs.source = ?1 AND cs.source_id = ?2"
+                    ))?
                     .query_row(params![self.source, id], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
                     })
@@ -1214,6 +1224,7 @@ impl<'t> Apply<'t> {
             }
         }
         let fp = fingerprint(&person.encode_to_vec());
+        let mut was_active = false;
         let existing = match self.people.get_mut(person.source_id.as_str()) {
             Some(entry) if entry.seen() != Seen::No => {
                 if !entry.has_fingerprint(fp) {
@@ -1223,6 +1234,7 @@ impl<'t> Apply<'t> {
             }
             Some(entry) => {
                 entry.set_seen(Seen::Written);
+                was_active = entry.active();
                 let unchanged = entry.has_fingerprint(fp) && entry.active();
                 let active_as = entry.active().then(|| entry.role()).flatten();
                 entry.set_fingerprint(fp);
@@ -1261,13 +1273,21 @@ impl<'t> Apply<'t> {
             Some(Known { changed: false, .. }) => self.summary.counts(entity).unchanged += 1,
             Some(Known { contact_id, .. }) => {
                 self.summary.counts(entity).updated += 1;
-                self.update_contact(contact_id, person)?;
+                let carried = self.update_contact(contact_id, person, fp)?;
                 self.replace_source_data(contact_id, person, &school_ids, had)?;
-                self.tx
-                    .prepare_cached(
-                        "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
-                    )?
-                    .execute(params![self.source, person.source_id, fp])?;
+                if !carried {
+                    self.tx
+                        .prepare_cached(
+                            "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
+                        )?
+                        .execute(params![self.source, person.source_id, fp])?;
+                } else if !was_active {
+                    self.tx
+                        .prepare_cached(
+                            "UPDATE contact_sources SET active = 1 WHERE source = ?1 AND source_id = ?2",
+                        )?
+                        .execute(params![self.source, person.source_id])?;
+                }
             }
             None => {
                 // A contact created just now has no identifiers or schools to replace.
@@ -1275,7 +1295,7 @@ impl<'t> Apply<'t> {
                 let contact_id = match resolution {
                     Resolution::New => {
                         self.summary.counts(entity).inserted += 1;
-                        self.insert_contact(person)?
+                        self.insert_contact(person, fp)?
                     }
                     Resolution::Link { contact_id } => {
                         self.summary.counts(entity).updated += 1;
@@ -1284,11 +1304,13 @@ impl<'t> Apply<'t> {
                         contact_id
                     }
                 };
+                // A new contact carries the fingerprint; a linked one now has two
+                // sources, and each row keeps its own.
                 self.hot.contact_source.borrow_mut().execute(params![
                     contact_id,
                     self.source,
                     person.source_id,
-                    fp
+                    if fresh { 0 } else { fp }
                 ])?;
                 let had = match fresh {
                     true => None,
@@ -1304,13 +1326,20 @@ impl<'t> Apply<'t> {
     }
 
     /// A linked contact keeps what it had (names, access level, history); the new source
-    /// only fills what was missing, and reactivates it.
+    /// only fills what was missing, and reactivates it. The source that supplied it alone
+    /// until now gets its fingerprint back in its own row: the contact has two sources.
     fn fill_blanks(&self, contact_id: i64, person: &Person) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE contact_sources SET fingerprint = (SELECT coalesce(fingerprint, 0) FROM contacts WHERE id = ?1)
+                 WHERE contact_id = ?1 AND fingerprint = 0",
+            )?
+            .execute([contact_id])?;
         self.tx
             .prepare_cached(
                 "UPDATE contacts SET email = coalesce(email, ?2), phone = coalesce(phone, ?3),
                  birth_date = coalesce(birth_date, ?4), grade = coalesce(grade, ?5),
-                 middle_name = coalesce(middle_name, ?6), active = 1 WHERE id = ?1",
+                 middle_name = coalesce(middle_name, ?6), active = 1, fingerprint = NULL WHERE id = ?1",
             )?
             .execute(params![
                 contact_id,
@@ -1363,7 +1392,7 @@ impl<'t> Apply<'t> {
         }
     }
 
-    fn insert_contact(&self, person: &Person) -> rusqlite::Result<i64> {
+    fn insert_contact(&self, person: &Person, fp: i64) -> rusqlite::Result<i64> {
         self.hot.contact.borrow_mut().execute(params![
             person.role().as_db_str(),
             person.first_name,
@@ -1377,20 +1406,26 @@ impl<'t> Apply<'t> {
             person.room,
             self.access_level(person.role()).as_str(),
             attributes_json(&person.attributes),
+            fp,
         ])?;
         Ok(self.tx.last_insert_rowid())
     }
 
     /// The source's data wins over what it sent before; the access level is the admin's
-    /// and is never touched by an import.
-    fn update_contact(&self, contact_id: i64, person: &Person) -> rusqlite::Result<()> {
+    /// and is never touched by an import. True when the contact carries its one source's
+    /// fingerprint, now `fp`; false when its `contact_sources` rows keep theirs.
+    fn update_contact(&self, contact_id: i64, person: &Person, fp: i64) -> rusqlite::Result<bool> {
+        // Whether the contact carries the fingerprint is read from the row being written,
+        // not from the run's map: linking another of the run's records to the same
+        // contact moves the fingerprints into the rows mid-run.
         self.tx
             .prepare_cached(
                 "UPDATE contacts SET role = ?2, first_name = ?3, last_name = ?4, middle_name = ?5, email = ?6,
                  phone = ?7, birth_date = ?8, grade = ?9, security_value = ?10, room = ?11, attributes = ?12,
-                 active = 1 WHERE id = ?1",
+                 active = 1, fingerprint = iif(fingerprint IS NULL, NULL, ?13) WHERE id = ?1
+                 RETURNING fingerprint IS NOT NULL",
             )?
-            .execute(params![
+            .query_row(params![
                 contact_id,
                 person.role().as_db_str(),
                 person.first_name,
@@ -1403,8 +1438,8 @@ impl<'t> Apply<'t> {
                 person.security_value,
                 person.room,
                 attributes_json(&person.attributes),
-            ])?;
-        Ok(())
+                fp,
+            ], |r| r.get(0))
     }
 
     /// The contact this source gives `kind` `value`, and its role.

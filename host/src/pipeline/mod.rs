@@ -669,6 +669,27 @@ mod tests {
         job(conn, records, None)
     }
 
+    /// A full run of `source` that links its people to other sources' contacts.
+    fn import_linking(
+        conn: &mut Connection,
+        source: &str,
+        records: Vec<Record>,
+    ) -> Result<Summary, ImportError> {
+        let access = AccessDefaults::default();
+        let job = Job {
+            source,
+            event: None,
+            scope: Scope::new(None, None),
+            access: &access,
+            dry_run: false,
+            guard: None,
+            checkpoint_context: None,
+            gave_checkpoint: false,
+        };
+        let mut dedupe = Dedupe::new(DedupePolicy::Link);
+        run(conn, &mut Feed(Some(records)), job, &mut dedupe, &Quiet)
+    }
+
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
@@ -894,6 +915,131 @@ mod tests {
 
     /// A continuing run's removals deactivate the links of its own source's classes: a
     /// removed student stays enrolled in another source's class.
+    /// Where each person's fingerprint is kept: `(source:source_id, the contact_sources
+    /// row's, the contact's)`.
+    fn fingerprints(conn: &Connection) -> Vec<(String, i64, Option<i64>)> {
+        let mut statement = conn
+            .prepare(
+                "SELECT cs.source || ':' || cs.source_id, cs.fingerprint, c.fingerprint
+                 FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id ORDER BY 1",
+            )
+            .unwrap();
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn a_contact_one_source_supplies_carries_its_fingerprint_and_a_linked_one_keeps_one_per_source()
+    {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        // `first` is the same across sources: the link is by sis_id and name.
+        let student = |id: &str, first: &str, sis_id: &str, last: &str| -> Record {
+            Person {
+                source_id: id.into(),
+                role: Role::Student as i32,
+                first_name: first.into(),
+                last_name: last.into(),
+                identifiers: vec![Identifier {
+                    kind: "sis_id".into(),
+                    value: sis_id.into(),
+                }],
+                ..Default::default()
+            }
+            .into()
+        };
+        let renamed = |id: &str, sis_id: &str, last: &str| student(id, id, sis_id, last);
+        let files = |s1_last: &str, s2_last: &str| {
+            vec![renamed("S1", "1", s1_last), renamed("S2", "2", s2_last)]
+        };
+        import(conn, files("Test", "Test")).unwrap();
+        let first = fingerprints(conn);
+        assert_eq!(first.len(), 2);
+        for (who, row, contact) in &first {
+            assert_eq!(*row, 0, "{who}: the row defers to its contact");
+            assert!(contact.is_some_and(|fp| fp != 0), "{who}: {contact:?}");
+        }
+
+        // Unchanged: nothing is written.
+        let before = state(conn);
+        let summary = import(conn, files("Test", "Test")).unwrap();
+        assert_eq!(summary.total().unchanged, 2);
+        assert_eq!(state(conn), before);
+
+        // S1 renamed: its contact's fingerprint follows; its row is not written.
+        let summary = import(conn, files("Other", "Test")).unwrap();
+        assert_eq!((summary.total().updated, summary.total().unchanged), (1, 1));
+        let renamed_once = fingerprints(conn);
+        assert_eq!(renamed_once[0].1, 0);
+        assert_ne!(renamed_once[0].2, first[0].2);
+        assert_eq!(renamed_once[1], first[1]);
+
+        // S1 gone, then back as it was: deactivated, and active again in both tables.
+        let without_s1 = vec![
+            renamed("S2", "2", "Test"),
+            roster_core::record::Snapshot::of(&[Entity::Students]).into(),
+        ];
+        import(conn, without_s1).unwrap();
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM contact_sources WHERE active = 0"
+            ),
+            1
+        );
+        let summary = import(conn, files("Other", "Test")).unwrap();
+        assert_eq!((summary.total().updated, summary.total().unchanged), (1, 1));
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM contact_sources WHERE active = 0"
+            ),
+            0
+        );
+        assert_eq!(
+            count(conn, "SELECT count(*) FROM contacts WHERE active = 0"),
+            0
+        );
+        assert_eq!(fingerprints(conn), renamed_once);
+
+        // Another source links S2's contact: each row now keeps its own fingerprint, and
+        // files' is the one its contact carried.
+        let c2 = student("c2", "S2", "2", "Test");
+        let summary = import_linking(conn, "clever", vec![c2.clone()]).unwrap();
+        assert_eq!(summary.linked, 1);
+        let linked = fingerprints(conn);
+        let s2_contact = first[1].2.unwrap();
+        assert_eq!(linked[0].0, "clever:c2");
+        assert!(linked[0].1 != 0 && linked[0].2.is_none(), "{linked:?}");
+        assert_eq!(linked[2], ("sis:S2".to_string(), s2_contact, None));
+        assert_eq!(linked[1], renamed_once[0], "S1 is as it was");
+
+        // Neither source's unchanged records rewrite the contact, run after run.
+        let before = state(conn);
+        for _ in 0..2 {
+            let summary = import(conn, files("Other", "Test")).unwrap();
+            assert_eq!(summary.total().unchanged, 2);
+            let summary = import_linking(conn, "clever", vec![c2.clone()]).unwrap();
+            assert_eq!(summary.total().unchanged, 1);
+        }
+        assert_eq!(state(conn), before);
+
+        // A change from either source writes its own row.
+        let summary = import(conn, files("Other", "Changed")).unwrap();
+        assert_eq!(summary.total().updated, 1);
+        let changed = fingerprints(conn);
+        assert_eq!(changed[0], linked[0]);
+        assert!(
+            changed[2].1 != 0 && changed[2].1 != s2_contact,
+            "{changed:?}"
+        );
+        assert_eq!(changed[2].2, None);
+        let summary = import(conn, files("Other", "Changed")).unwrap();
+        assert_eq!(summary.total().unchanged, 2);
+    }
+
     #[test]
     fn a_removal_deactivates_its_own_sources_links_only() {
         let (_dir, mut store) = store();

@@ -493,6 +493,50 @@ mod tests {
         assert_eq!(check, "ok");
     }
 
+    #[test]
+    fn a_contact_one_source_supplies_takes_that_sources_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        {
+            let conn = roster_before(&path, 8);
+            conn.execute_batch(
+                "INSERT INTO contacts (id, role, first_name, last_name, access_level)
+                     VALUES (1, 'student', 'Ada', 'L', 'customer'), (2, 'parent', 'Bo', 'M', 'customer'),
+                            (3, 'staff', 'Cy', 'N', 'admin');
+                 INSERT INTO contact_sources (contact_id, source, source_id, active, fingerprint)
+                     VALUES (1, 'files', 'S1', 1, 11), (2, 'files', 'P2', 0, 21), (2, 'clever', 'p2', 1, 22);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let mut statement = store
+            .conn
+            .prepare(
+                "SELECT c.id, s.source, s.fingerprint, s.active, c.fingerprint
+                 FROM contacts c LEFT JOIN contact_sources s ON s.contact_id = c.id
+                 ORDER BY c.id, s.source",
+            )
+            .unwrap();
+        type Row = (i64, Option<String>, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = statement
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let files = || Some("files".to_string());
+        assert_eq!(
+            rows,
+            [
+                (1, files(), Some(0), Some(1), Some(11)),
+                (2, Some("clever".to_string()), Some(22), Some(1), None),
+                (2, files(), Some(21), Some(0), None),
+                (3, None, None, None, None),
+            ]
+        );
+    }
+
     /// Bytes of `conn`'s page cache in use.
     fn cache_used(conn: &Connection) -> i64 {
         let (mut current, mut highest) = (0, 0);

@@ -251,4 +251,21 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE class_teachers_by_class RENAME TO class_teachers;
     CREATE INDEX class_teachers_contact ON class_teachers (contact_id);
     "#,
+    // 9: a contact one source alone supplies carries that source's fingerprint itself,
+    // and its `contact_sources` row says so with a fingerprint of 0 (which `apply` never
+    // makes). A changed person's update then writes the contact's row alone, which it
+    // rewrites anyway: a night's 30,000 changed people at nyc no longer also rewrite
+    // their `contact_sources` rows, scattered over three fifths of that table's pages.
+    // A contact two sources supply keeps one fingerprint per source, as before.
+    r#"
+    ALTER TABLE contacts ADD COLUMN fingerprint INTEGER;
+    CREATE TEMP TABLE sole_source AS
+        SELECT contact_id, min(fingerprint) AS fingerprint FROM contact_sources
+        GROUP BY contact_id HAVING count(*) = 1;
+    UPDATE contacts SET fingerprint = s.fingerprint
+        FROM sole_source s WHERE s.contact_id = contacts.id;
+    UPDATE contact_sources SET fingerprint = 0
+        WHERE contact_id IN (SELECT contact_id FROM sole_source);
+    DROP TABLE sole_source;
+    "#,
 ];
