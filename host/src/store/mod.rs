@@ -261,6 +261,15 @@ impl Store {
                 known: schema::MIGRATIONS.len(),
             });
         }
+        if version > 0 && version < schema::MIGRATIONS.len() {
+            // A large roster takes seconds to upgrade (migration 9 rewrites every
+            // contact): say why the command has not started yet.
+            tracing::info!(
+                "upgrading {} from schema {version} to {}",
+                self.path.display(),
+                schema::MIGRATIONS.len()
+            );
+        }
         for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(version) {
             let batch = format!(
                 "BEGIN IMMEDIATE;\n{migration}\nPRAGMA user_version = {};\nCOMMIT;",
