@@ -617,6 +617,21 @@ fn fingerprint(bytes: &[u8]) -> i64 {
     }
 }
 
+/// A changed contact's columns that no index reads, and (RETURNING) whether it carries
+/// its fingerprint and whether its email, or its role, names or birth date, differ from
+/// `?9` and `?10`–`?13`.
+const UPDATE_UNINDEXED: &str =
+    "UPDATE contacts SET middle_name = ?2, phone = ?3, grade = ?4, security_value = ?5,
+     room = ?6, attributes = ?7, active = 1, fingerprint = iif(fingerprint IS NULL, NULL, ?8)
+     WHERE id = ?1
+     RETURNING fingerprint IS NOT NULL, email IS NOT ?9,
+       role IS NOT ?10 OR first_name IS NOT ?11 OR last_name IS NOT ?12 OR birth_date IS NOT ?13";
+/// The column `contacts_email` reads.
+const UPDATE_EMAIL: &str = "UPDATE contacts SET email = ?2 WHERE id = ?1";
+/// The columns `contacts_student_match` reads, its condition's included.
+const UPDATE_MATCHED: &str =
+    "UPDATE contacts SET role = ?2, first_name = ?3, last_name = ?4, birth_date = ?5 WHERE id = ?1";
+
 /// A person's fingerprint as the roster keeps it: in the `contact_sources` row, or, for a
 /// contact one source alone supplies, in the contact (the row's is then 0). A contact
 /// without one (never expected) reads as 0, which no record matches: it is rewritten.
@@ -1415,31 +1430,52 @@ impl<'t> Apply<'t> {
     /// and is never touched by an import. True when the contact carries its one source's
     /// fingerprint, now `fp`; false when its `contact_sources` rows keep theirs.
     fn update_contact(&self, contact_id: i64, person: &Person, fp: i64) -> rusqlite::Result<bool> {
+        // SQLite rewrites an index's entry whenever an UPDATE sets a column the index
+        // reads, even to the value it had: a teacher whose room changed moved their email's
+        // entry, and a student whose grade changed their email's and name-match index's
+        // (every student at the year's rollover). So the columns no index reads are set
+        // first, the statement's RETURNING compares the others with what the row has, and
+        // only a group that differs is set: the email (`contacts_email`), or the role,
+        // names and birth date (`contacts_student_match` and its condition).
+        //
         // Whether the contact carries the fingerprint is read from the row being written,
         // not from the run's map: linking another of the run's records to the same
         // contact moves the fingerprints into the rows mid-run.
-        self.tx
-            .prepare_cached(
-                "UPDATE contacts SET role = ?2, first_name = ?3, last_name = ?4, middle_name = ?5, email = ?6,
-                 phone = ?7, birth_date = ?8, grade = ?9, security_value = ?10, room = ?11, attributes = ?12,
-                 active = 1, fingerprint = iif(fingerprint IS NULL, NULL, ?13) WHERE id = ?1
-                 RETURNING fingerprint IS NOT NULL",
-            )?
-            .query_row(params![
+        let role = person.role().as_db_str();
+        let (carried, email_differs, match_differs): (bool, bool, bool) =
+            self.tx.prepare_cached(UPDATE_UNINDEXED)?.query_row(
+                params![
+                    contact_id,
+                    person.middle_name,
+                    person.phone,
+                    person.grade,
+                    person.security_value,
+                    person.room,
+                    attributes_json(&person.attributes),
+                    fp,
+                    person.email,
+                    role,
+                    person.first_name,
+                    person.last_name,
+                    person.birth_date,
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+        if email_differs {
+            self.tx
+                .prepare_cached(UPDATE_EMAIL)?
+                .execute(params![contact_id, person.email])?;
+        }
+        if match_differs {
+            self.tx.prepare_cached(UPDATE_MATCHED)?.execute(params![
                 contact_id,
-                person.role().as_db_str(),
+                role,
                 person.first_name,
                 person.last_name,
-                person.middle_name,
-                person.email,
-                person.phone,
-                person.birth_date,
-                person.grade,
-                person.security_value,
-                person.room,
-                attributes_json(&person.attributes),
-                fp,
-            ], |r| r.get(0))
+                person.birth_date
+            ])?;
+        }
+        Ok(carried)
     }
 
     /// The contact this source gives `kind` `value`, and its role.
@@ -2588,6 +2624,62 @@ fn relationship_fingerprint(relationship: Option<&str>, kind: Option<&str>) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    /// The index B-trees a statement writes: the cursors its `IdxInsert`s and `IdxDelete`s
+    /// use, by the name of what each cursor opened.
+    fn indexes_written(conn: &Connection, sql: &str) -> Vec<String> {
+        let names: HashMap<i64, String> = conn
+            .prepare("SELECT rootpage, name FROM sqlite_schema WHERE type = 'index'")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut statement = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let mut rows = statement.raw_query();
+        let (mut opened, mut written) = (HashMap::new(), Vec::new());
+        while let Some(row) = rows.next().unwrap() {
+            let (opcode, p1, p2): (String, i64, i64) = (
+                row.get(1).unwrap(),
+                row.get(2).unwrap(),
+                row.get(3).unwrap(),
+            );
+            match opcode.as_str() {
+                "OpenWrite" => {
+                    opened.insert(p1, p2);
+                }
+                "IdxInsert" | "IdxDelete" => {
+                    if let Some(name) = opened.get(&p1).and_then(|root| names.get(root)) {
+                        written.push(name.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        written.sort();
+        written.dedup();
+        written
+    }
+
+    #[test]
+    fn a_changed_contact_rewrites_only_the_index_entries_its_change_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("roster.db")).unwrap();
+        let conn = &store.conn;
+        assert!(indexes_written(conn, UPDATE_UNINDEXED).is_empty());
+        assert_eq!(indexes_written(conn, UPDATE_EMAIL), ["contacts_email"]);
+        assert_eq!(
+            indexes_written(conn, UPDATE_MATCHED),
+            ["contacts_student_match"]
+        );
+        // The one statement it replaced wrote both: what the check above would catch.
+        let before = "UPDATE contacts SET role = ?2, email = ?3, room = ?4 WHERE id = ?1";
+        assert_eq!(
+            indexes_written(conn, before),
+            ["contacts_email", "contacts_student_match"]
+        );
+    }
 
     #[test]
     fn a_text_is_trimmed_in_place_and_keeps_its_allocation_when_already_trim() {

@@ -1041,6 +1041,91 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_contact_is_written_whole_and_its_indexes_follow() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let person_as = |role: Role, email: &str, room: &str, last: &str| -> Record {
+            Person {
+                source_id: "T1".into(),
+                role: role as i32,
+                first_name: "Ada".into(),
+                last_name: last.into(),
+                email: Some(email.into()),
+                room: Some(room.into()),
+                birth_date: Some("1980-01-02".into()),
+                ..Default::default()
+            }
+            .into()
+        };
+        let teacher =
+            |email: &str, room: &str, last: &str| person_as(Role::Teacher, email, room, last);
+        let row = |conn: &Connection| -> (String, String, String, String) {
+            conn.query_row(
+                "SELECT role, last_name, email, room FROM contacts",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+        };
+        let by_email = |conn: &Connection, email: &str| {
+            count(
+                conn,
+                &format!("SELECT count(*) FROM contacts INDEXED BY contacts_email WHERE lower(email) = '{email}' AND email IS NOT NULL"),
+            )
+        };
+        let as_student = |conn: &Connection, last: &str| {
+            count(
+                conn,
+                &format!(
+                    "SELECT count(*) FROM contacts INDEXED BY contacts_student_match
+                     WHERE birth_date = '1980-01-02' AND lower(last_name) = '{last}'
+                       AND lower(first_name) = 'ada' AND role = 'student'"
+                ),
+            )
+        };
+        import(conn, vec![teacher("a@x.org", "100", "Lee")]).unwrap();
+        for (record, expected) in [
+            // The room alone.
+            (
+                teacher("a@x.org", "101", "Lee"),
+                ("teacher", "Lee", "a@x.org", "101"),
+            ),
+            // The email alone.
+            (
+                teacher("b@x.org", "101", "Lee"),
+                ("teacher", "Lee", "b@x.org", "101"),
+            ),
+            // The name and the room.
+            (
+                teacher("b@x.org", "102", "Kim"),
+                ("teacher", "Kim", "b@x.org", "102"),
+            ),
+        ] {
+            let summary = import(conn, vec![record]).unwrap();
+            assert_eq!(summary.total().updated, 1);
+            let (role, last, email, room) = expected;
+            assert_eq!(
+                row(conn),
+                (role.into(), last.into(), email.into(), room.into())
+            );
+        }
+        assert_eq!(
+            (by_email(conn, "a@x.org"), by_email(conn, "b@x.org")),
+            (0, 1)
+        );
+        // A new role moves the person into the student match index.
+        let student = person_as(Role::Student, "b@x.org", "102", "Kim");
+        assert_eq!(as_student(conn, "kim"), 0);
+        import(conn, vec![student]).unwrap();
+        assert_eq!(row(conn).0, "student");
+        assert_eq!(as_student(conn, "kim"), 1);
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
+    #[test]
     fn a_removal_deactivates_its_own_sources_links_only() {
         let (_dir, mut store) = store();
         let conn = &mut store.conn;
