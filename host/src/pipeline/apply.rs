@@ -634,8 +634,14 @@ const UPDATE_MATCHED: &str =
 
 /// A person's fingerprint as the roster keeps it: in the `contact_sources` row, or, for a
 /// contact one source alone supplies, in the contact (the row's is then 0). A contact
-/// without one (never expected) reads as 0, which no record matches: it is rewritten.
-const PERSON_FINGERPRINT: &str = "coalesce(nullif(cs.fingerprint, 0), c.fingerprint, 0)";
+/// without one (never expected) reads as 0, which no record matches: it is rewritten. A
+/// macro, so that the queries are whole constants: a continuing run looks people up one
+/// by one, and `prepare_cached` finds each statement by its text.
+macro_rules! person_fingerprint {
+    () => {
+        "coalesce(nullif(cs.fingerprint, 0), c.fingerprint, 0)"
+    };
+}
 
 fn attributes_json(attributes: &BTreeMap<String, String>) -> Option<String> {
     (!attributes.is_empty()).then(|| serde_json::to_string(attributes).expect("string map"))
@@ -763,8 +769,10 @@ impl<'t> Apply<'t> {
         // a district's millions are not rehashed as the map grows.
         let contacts: i64 = conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
         let mut people = Ids::with_capacity(usize::try_from(contacts).unwrap_or(0));
-        let mut statement = conn.prepare(&format!(
-            "SELECT cs.source_id, cs.contact_id, {PERSON_FINGERPRINT}, cs.active, c.role
+        let mut statement = conn.prepare(concat!(
+            "SELECT cs.source_id, cs.contact_id, ",
+            person_fingerprint!(),
+            ", cs.active, c.role
              FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
              WHERE cs.source = ?1"
         ))?;
@@ -846,8 +854,10 @@ impl<'t> Apply<'t> {
             MapName::People => {
                 let found = self
                     .tx
-                    .prepare_cached(&format!(
-                        "SELECT cs.contact_id, {PERSON_FINGERPRINT}, cs.active, c.role
+                    .prepare_cached(concat!(
+                        "SELECT cs.contact_id, ",
+                        person_fingerprint!(),
+                        ", cs.active, c.role
                          FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
                          WHERE cs.source = ?1 AND cs.source_id = ?2"
                     ))?
