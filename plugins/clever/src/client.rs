@@ -34,6 +34,9 @@ const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// How much of an error body goes into an error message.
 const EXCERPT_CHARS: usize = 200;
+/// The most of a body's announced length taken before it arrives (a district's pages are
+/// a few MB; a longer body grows its buffer as it comes).
+const RESERVE_AT_MOST: usize = 64 << 20;
 
 pub struct Client {
     http: reqwest::Client,
@@ -44,10 +47,13 @@ pub struct Client {
     max_retries: u32,
     max_wait: Duration,
     permits: Semaphore,
+    concurrency: usize,
     /// When the token is rate-limited, no request of any fetch goes out before this.
     paused_until: Mutex<Option<Instant>>,
     report: Reporter,
     requests: AtomicU64,
+    /// Buffers the bodies of pages already parsed were read into, for the next ones.
+    bodies: Mutex<Vec<Vec<u8>>>,
 }
 
 /// What one attempt came to, when it did not succeed.
@@ -78,9 +84,11 @@ impl Client {
             max_retries: config.max_retries,
             max_wait: config.max_retry_wait,
             permits: Semaphore::new(config.concurrency),
+            concurrency: config.concurrency,
             paused_until: Mutex::new(None),
             report,
             requests: AtomicU64::new(0),
+            bodies: Mutex::new(Vec::new()),
         })
     }
 
@@ -192,7 +200,7 @@ impl Client {
             })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|error| {
+        let body = self.read_body(response).await.map_err(|error| {
             let detail = if error.is_timeout() {
                 // A body that stalls is not one that was cut off: say which it was.
                 format!(
@@ -212,7 +220,11 @@ impl Client {
             })
         })?;
         if status.is_success() {
-            return P::read(url, body).map_err(|(error, retry)| {
+            let Read { page, spare } = P::read(url, body);
+            if let Some(spare) = spare {
+                self.give_back(spare);
+            }
+            return page.map_err(|(error, retry)| {
                 if retry {
                     Failure::Transient(error)
                 } else {
@@ -238,6 +250,31 @@ impl Client {
             | StatusCode::GATEWAY_TIMEOUT => Failure::Transient(error),
             _ => Failure::Fatal(error),
         })
+    }
+
+    /// A response's body, read into a buffer an earlier page's body left. A district's
+    /// pages are megabytes each: read into a new allocation every time, the fetching
+    /// thread spent more on the first touch of that memory than on copying into it.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+        let mut body = self.bodies.lock().unwrap().pop().unwrap_or_default();
+        body.clear();
+        // As long as the response says, up to a bound: a length no body will reach must not
+        // take the memory first.
+        if let Some(length) = response.content_length() {
+            body.reserve(usize::try_from(length).map_or(0, |length| length.min(RESERVE_AT_MOST)));
+        }
+        while let Some(chunk) = response.chunk().await? {
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// `body` back for the next page, unless as many are kept as requests may be in flight.
+    fn give_back(&self, body: Vec<u8>) {
+        let mut bodies = self.bodies.lock().unwrap();
+        if bodies.len() < self.concurrency {
+            bodies.push(body);
+        }
     }
 
     fn pause_until(&self, until: Instant) {
@@ -388,18 +425,28 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
     })
 }
 
+/// A page read from its body ([`Page::read`]), and the body's buffer for the next page
+/// unless the page keeps it.
+pub(crate) struct Read<P> {
+    page: Result<P, (FetchError, bool)>,
+    spare: Option<Vec<u8>>,
+}
+
 /// What a page's body is read as.
 pub(crate) trait Page: Sized {
     /// The page, or why the body is not one and whether another try may help (as for
-    /// [`parse_page`]).
-    fn read(url: &str, body: Bytes) -> Result<Self, (FetchError, bool)>;
+    /// [`parse_page`]); and the body's buffer, unless the page keeps it.
+    fn read(url: &str, body: Vec<u8>) -> Read<Self>;
     fn items(&self) -> usize;
     fn next_link(&self) -> Option<String>;
 }
 
 impl<T: DeserializeOwned> Page for Envelope<T> {
-    fn read(url: &str, body: Bytes) -> Result<Self, (FetchError, bool)> {
-        parse_page(url, body.as_ref())
+    fn read(url: &str, body: Vec<u8>) -> Read<Self> {
+        Read {
+            page: parse_page(url, &body),
+            spare: Some(body),
+        }
     }
 
     fn items(&self) -> usize {
@@ -421,13 +468,21 @@ pub(crate) struct RawPage {
 }
 
 impl Page for RawPage {
-    fn read(url: &str, body: Bytes) -> Result<Self, (FetchError, bool)> {
-        let envelope = parse_page::<serde::de::IgnoredAny>(url, &body)?;
-        Ok(RawPage {
-            items: envelope.data.len(),
-            next: envelope.next_link(),
-            body,
-        })
+    fn read(url: &str, body: Vec<u8>) -> Read<Self> {
+        match parse_page::<serde::de::IgnoredAny>(url, &body) {
+            Ok(envelope) => Read {
+                page: Ok(RawPage {
+                    items: envelope.data.len(),
+                    next: envelope.next_link(),
+                    body: Bytes::from(body),
+                }),
+                spare: None,
+            },
+            Err(error) => Read {
+                page: Err(error),
+                spare: Some(body),
+            },
+        }
     }
 
     fn items(&self) -> usize {

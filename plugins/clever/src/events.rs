@@ -521,8 +521,8 @@ pub async fn continue_from(
         Err(why) => return Ok(Continued::Full(why)),
     };
     let (schools, terms, courses) = refs?;
-    let school_ids: HashSet<String> = schools.iter().filter_map(|s| get(&s.id)).collect();
-    let term_ids: HashSet<String> = terms.iter().filter_map(|t| get(&t.id)).collect();
+    let school_ids: mapping::IdSet = schools.iter().filter_map(|s| get(&s.id)).collect();
+    let term_ids: mapping::IdSet = terms.iter().filter_map(|t| get(&t.id)).collect();
     let courses: Courses = courses.iter().filter_map(mapping::course).collect();
 
     sink.push(Snapshot::continuing()).await?;

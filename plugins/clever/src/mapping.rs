@@ -116,11 +116,11 @@ pub fn map(fetched: Fetched) -> Roster {
     }
     let ids = added.ids;
 
-    let school_ids: HashSet<String> = roster.schools.iter().map(|s| s.source_id.clone()).collect();
+    let school_ids: IdSet = roster.schools.iter().map(|s| s.source_id.clone()).collect();
     for person in &mut roster.people {
         keep_known_schools(person, &school_ids);
     }
-    let term_ids: HashSet<String> = roster.terms.iter().map(|t| t.source_id.clone()).collect();
+    let term_ids: IdSet = roster.terms.iter().map(|t| t.source_id.clone()).collect();
     let courses: Courses = courses.iter().filter_map(course).collect();
     let refs = Refs {
         schools: &school_ids,
@@ -334,18 +334,23 @@ fn username(credentials: &Option<Credentials>) -> Option<String> {
     credentials.as_ref().and_then(|c| get(&c.district_username))
 }
 
+/// The district's school or term ids. foldhash, not SipHash: every person's schools and
+/// every section's school and term are looked up in one, millions of times at nyc.
+pub(crate) type IdSet = foldhash::HashSet<String>;
+
 /// Schools the district did not return stay out of the link list but are kept as text.
-pub(crate) fn keep_known_schools(person: &mut Person, known: &HashSet<String>) {
+pub(crate) fn keep_known_schools(person: &mut Person, known: &IdSet) {
+    if person.school_ids.iter().all(|id| known.contains(id)) {
+        return;
+    }
     let (kept, unknown): (Vec<String>, Vec<String>) = person
         .school_ids
         .drain(..)
         .partition(|id| known.contains(id));
     person.school_ids = kept;
-    if !unknown.is_empty() {
-        person
-            .attributes
-            .insert("unresolved_school_ids".into(), unknown.join(","));
-    }
+    person
+        .attributes
+        .insert("unresolved_school_ids".into(), unknown.join(","));
 }
 
 struct Ids<'a> {
@@ -634,8 +639,8 @@ pub(crate) fn v3_user(u: &v3::User) -> V3Person {
 // ---- sections and links ---------------------------------------------------------------
 
 pub(crate) struct Refs<'a, R> {
-    pub schools: &'a HashSet<String>,
-    pub terms: &'a HashSet<String>,
+    pub schools: &'a IdSet,
+    pub terms: &'a IdSet,
     pub courses: &'a Courses,
     pub people: &'a R,
 }
@@ -805,7 +810,7 @@ pub(crate) fn map_section<R: Resolve>(
 
 fn resolve(
     raw: Option<String>,
-    known: &HashSet<String>,
+    known: &IdSet,
     attributes: &mut BTreeMap<String, String>,
     key: &str,
 ) -> Option<String> {
@@ -851,7 +856,34 @@ pub(crate) fn map_relationships<'l, R: Resolve>(
 
 #[cfg(test)]
 mod tests {
-    use super::Distinct;
+    use super::{keep_known_schools, Distinct, IdSet, Person};
+
+    #[test]
+    fn schools_the_district_did_not_return_are_kept_as_text() {
+        let known: IdSet = ["s1", "s2"].into_iter().map(String::from).collect();
+        let person = |schools: &[&str]| Person {
+            school_ids: schools.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+
+        let mut mixed = person(&["s2", "gone", "s1", "also-gone"]);
+        keep_known_schools(&mut mixed, &known);
+        assert_eq!(mixed.school_ids, ["s2", "s1"]);
+        assert_eq!(
+            mixed
+                .attributes
+                .get("unresolved_school_ids")
+                .map(String::as_str),
+            Some("gone,also-gone")
+        );
+
+        for schools in [&["s1", "s2"][..], &["s2"], &[]] {
+            let mut all_known = person(schools);
+            keep_known_schools(&mut all_known, &known);
+            assert_eq!(all_known.school_ids, schools);
+            assert!(all_known.attributes.is_empty());
+        }
+    }
 
     #[test]
     fn distinct_keeps_the_first_of_each_in_order_past_its_scan() {

@@ -17,7 +17,6 @@
 //! collection plus the compact maps. The first failure of any fetch stops the whole import
 //! with that error; the snapshot goes out only after every collection ended cleanly.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use roster_core::record::{
@@ -275,8 +274,13 @@ struct KeyList {
 }
 
 impl KeyList {
+    /// The position the next key pushed takes.
+    fn next_index(&self) -> u32 {
+        u32::try_from(self.hex.len()).expect("fewer than 2^32 keys")
+    }
+
     fn push(&mut self, key: Key) -> u32 {
-        let index = u32::try_from(self.hex.len()).expect("fewer than 2^32 keys");
+        let index = self.next_index();
         match key {
             Key::Hex(bytes) => self.hex.push(bytes),
             Key::Text(text) => {
@@ -361,11 +365,30 @@ impl Slots {
         }
     }
 
-    fn insert(&mut self, key: Key, slot: Slot) {
+    /// `slot` for `key`, unless `key` is a person's source id already (`false`): one search
+    /// of the map where a look first and an insert after were two.
+    fn claim(&mut self, key: Key, slot: Slot) -> bool {
+        fn claim<K: std::hash::Hash + Eq>(
+            map: &mut foldhash::HashMap<K, Slot>,
+            key: K,
+            slot: Slot,
+        ) -> bool {
+            match map.entry(key) {
+                std::collections::hash_map::Entry::Occupied(taken) if taken.get().source() => false,
+                std::collections::hash_map::Entry::Occupied(mut alias) => {
+                    alias.insert(slot);
+                    true
+                }
+                std::collections::hash_map::Entry::Vacant(free) => {
+                    free.insert(slot);
+                    true
+                }
+            }
+        }
         match key {
-            Key::Hex(bytes) => self.hex.insert(bytes, slot),
-            Key::Text(text) => self.text.insert(text, slot),
-        };
+            Key::Hex(bytes) => claim(&mut self.hex, bytes, slot),
+            Key::Text(text) => claim(&mut self.text, text, slot),
+        }
     }
 
     fn insert_if_absent(&mut self, key: Key, slot: Slot) {
@@ -391,13 +414,13 @@ impl PersonTable {
     /// Add a person unless its source id is taken; `aliases` are its other Clever ids.
     fn push(&mut self, person: &Person, aliases: &[String]) -> Option<u32> {
         let key = Key::new(&person.source_id);
-        if self.by_id.get(&key).is_some_and(Slot::source) {
+        let index = self.source_ids.next_index();
+        let slot = Slot::new(index, person.role, true);
+        if !self.by_id.claim(key.clone(), slot) {
             self.skipped += 1;
             return None;
         }
-        let index = self.source_ids.push(key.clone());
-        let slot = Slot::new(index, person.role, true);
-        self.by_id.insert(key, slot);
+        self.source_ids.push(key);
         for alias in aliases {
             self.by_id.insert_if_absent(Key::new(alias), slot.alias());
         }
@@ -723,8 +746,8 @@ async fn map(
     state.counts.courses = courses.len();
     let courses: Courses = courses.iter().filter_map(mapping::course).collect();
 
-    let mut school_ids = HashSet::new();
-    let mut term_ids = HashSet::new();
+    let mut school_ids = mapping::IdSet::default();
+    let mut term_ids = mapping::IdSet::default();
     let mut skipped = 0;
     let mut mapped_schools: Vec<School> = Vec::new();
     for school in &schools {
@@ -954,12 +977,12 @@ async fn map(
 /// People as their pages come: mapped, checked against the ids taken, sent.
 struct People<'a> {
     state: &'a mut State,
-    school_ids: &'a HashSet<String>,
+    school_ids: &'a mapping::IdSet,
     sink: &'a mut Sink,
 }
 
 impl<'a> People<'a> {
-    fn new(state: &'a mut State, school_ids: &'a HashSet<String>, sink: &'a mut Sink) -> Self {
+    fn new(state: &'a mut State, school_ids: &'a mapping::IdSet, sink: &'a mut Sink) -> Self {
         People {
             state,
             school_ids,
