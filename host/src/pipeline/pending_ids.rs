@@ -33,6 +33,12 @@ const CHUNK_KINDS: usize = 1 << 10;
 /// Buffered bytes per run, writing and reading: at nyc, 22 runs of about 15 MB each.
 const RUN_BUFFER: usize = 256 << 10;
 
+/// Rows merged per batch handed to the writing, and batches merged ahead of it. Tests
+/// merge a few rows at a time, so a drain in them hands over many batches, each of more
+/// than one group.
+const BATCH_ROWS: usize = if cfg!(test) { 7 } else { 4096 };
+const BATCHES_AHEAD: usize = 4;
+
 /// Identifiers waiting to be written: the chunk being gathered, and the runs set aside.
 #[derive(Default)]
 pub struct PendingIds {
@@ -132,33 +138,91 @@ impl PendingIds {
         self.spill()?;
         let mut merge = Merge::new(std::mem::take(&mut self.runs))?;
         let kinds = std::mem::take(&mut merge.kinds);
-        let mut texts = String::new();
-        let mut picked: Vec<(i64, u32, usize, usize)> = Vec::with_capacity(group);
-        loop {
-            picked.clear();
-            texts.clear();
-            while picked.len() < group {
-                let Some((contact_id, kind, value)) = merge.next()? else {
+        // The runs are merged on a thread of their own, a batch ahead of the writing: the
+        // heap, the reads and the copies were a sixth of the 5 s a Clever import at nyc
+        // spends writing its 11.4 million identifiers, with the other core idle.
+        let (merged_tx, merged_rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+        let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Batch>();
+        // Whole groups in every batch, so that only the last group is short.
+        let batch_rows = group * (BATCH_ROWS / group).max(1);
+        std::thread::scope(|scope| {
+            let merging = std::thread::Builder::new()
+                .name("identifier merge".into())
+                .spawn_scoped(scope, move || -> io::Result<()> {
+                    loop {
+                        let mut batch = spent_rx.try_recv().unwrap_or_default();
+                        batch.fill(&mut merge, batch_rows)?;
+                        // Empty: the runs are done. A send that fails: the writing stopped.
+                        if batch.rows.is_empty() || merged_tx.send(batch).is_err() {
+                            return Ok(());
+                        }
+                    }
+                })?;
+            let mut written = Ok(());
+            for batch in merged_rx.iter() {
+                if let Err(error) = batch.write(&kinds, group, &mut write) {
+                    written = Err(error);
                     break;
-                };
-                picked.push((contact_id, kind, texts.len(), value.len()));
-                texts.push_str(value);
+                }
+                // Its buffers go back for another batch; gone if the merging is done.
+                let _ = spent_tx.send(batch);
             }
-            if picked.is_empty() {
-                return Ok(());
-            }
-            let rows: Vec<(i64, &str, &str)> = picked
-                .iter()
-                .map(|&(contact_id, kind, start, len)| {
-                    (
-                        contact_id,
-                        kinds[kind as usize].as_str(),
-                        &texts[start..start + len],
-                    )
-                })
-                .collect();
+            // So that a merge waiting to hand over its next batch sees the writing stopped.
+            drop(merged_rx);
+            let merged = merging
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written?;
+            merged.map_err(E::from)
+        })
+    }
+}
+
+/// Rows merged ahead of the writing (about [`BATCH_ROWS`]), their values back to back.
+#[derive(Default)]
+struct Batch {
+    /// (contact id, kind's index in `Merge::kinds`, value's start and length in `texts`)
+    rows: Vec<(i64, u32, usize, usize)>,
+    texts: String,
+}
+
+impl Batch {
+    /// The next `rows` rows of `merge` (fewer at its end, none after it), in place of
+    /// this batch's.
+    fn fill(&mut self, merge: &mut Merge, rows: usize) -> io::Result<()> {
+        self.rows.clear();
+        self.texts.clear();
+        while self.rows.len() < rows {
+            let Some((contact_id, kind, value)) = merge.next()? else {
+                break;
+            };
+            self.rows
+                .push((contact_id, kind, self.texts.len(), value.len()));
+            self.texts.push_str(value);
+        }
+        Ok(())
+    }
+
+    /// Hand the batch's rows to `write`, `group` at a time.
+    fn write<E>(
+        &self,
+        kinds: &[String],
+        group: usize,
+        write: &mut impl FnMut(&[(i64, &str, &str)]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut rows = Vec::with_capacity(group);
+        for picked in self.rows.chunks(group) {
+            rows.clear();
+            rows.extend(picked.iter().map(|&(contact_id, kind, start, len)| {
+                (
+                    contact_id,
+                    kinds[kind as usize].as_str(),
+                    &self.texts[start..start + len],
+                )
+            }));
             write(&rows)?;
         }
+        Ok(())
     }
 }
 
@@ -496,6 +560,33 @@ mod tests {
             pending.push(row as i64, "sis_id", "v");
         }
         assert!(pending.is_full());
+    }
+
+    #[test]
+    fn a_run_that_cannot_be_read_to_its_end_fails_the_drain() {
+        let mut pending = PendingIds::default();
+        for contact in 0..3 * CHUNK_ROWS as i64 {
+            pending.push(contact, "sis_id", &contact.to_string());
+            if pending.is_full() {
+                pending.spill().unwrap();
+            }
+        }
+        // The last run loses the end of its last row: its first rows merge, then the
+        // merging thread meets the cut.
+        let run = pending.runs.last().unwrap();
+        let length = run.file.metadata().unwrap().len();
+        run.file.set_len(length - 1).unwrap();
+        let mut written = 0;
+        let result = pending.drain_sorted::<io::Error>(2, |rows| {
+            written += rows.len();
+            Ok(())
+        });
+        assert_eq!(
+            result.unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof,
+            "after {written} rows"
+        );
+        assert!(written < 3 * CHUNK_ROWS);
     }
 
     #[test]
