@@ -562,8 +562,8 @@ mod tests {
         assert!(pending.is_full());
     }
 
-    #[test]
-    fn a_run_that_cannot_be_read_to_its_end_fails_the_drain() {
+    /// Three chunks' worth of rows, each contact's id its number, set aside in runs.
+    fn three_runs() -> PendingIds {
         let mut pending = PendingIds::default();
         for contact in 0..3 * CHUNK_ROWS as i64 {
             pending.push(contact, "sis_id", &contact.to_string());
@@ -571,6 +571,12 @@ mod tests {
                 pending.spill().unwrap();
             }
         }
+        pending
+    }
+
+    #[test]
+    fn a_run_that_cannot_be_read_to_its_end_fails_the_drain() {
+        let mut pending = three_runs();
         // The last run loses the end of its last row: its first rows merge, then the
         // merging thread meets the cut.
         let run = pending.runs.last().unwrap();
@@ -591,13 +597,7 @@ mod tests {
 
     #[test]
     fn an_error_from_the_writer_stops_the_drain() {
-        let mut pending = PendingIds::default();
-        for contact in 0..3 * CHUNK_ROWS as i64 {
-            pending.push(contact, "sis_id", &contact.to_string());
-            if pending.is_full() {
-                pending.spill().unwrap();
-            }
-        }
+        let mut pending = three_runs();
         let mut calls = 0;
         let result = pending.drain_sorted(2, |_| {
             calls += 1;
