@@ -263,6 +263,18 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "overstated_length_persistent",
+            version: "v3.0",
+            extra: FEW_RETRIES,
+            rules: vec![rule(Fault::OverstatedLength, "/v3.0/users").mid_pagination()],
+            expect: Fails {
+                kind: ErrorKind::Network,
+                at: "/v3.0/users?limit=10&starting_after=",
+                status: "",
+                says: &["the response body was cut off", "after 3 attempts"],
+            },
+        },
+        Case {
             name: "truncated_json_burst",
             version: "v3.0",
             extra: FEW_RETRIES,

@@ -23,6 +23,10 @@ pub enum Fault {
     Html { status: u16 },
     /// A 200 whose body stops half-way and the connection closes.
     Truncated,
+    /// A 200 whose `Content-Length` announces 2^63 bytes, more than any allocation can
+    /// hold; the page's bytes follow and the connection closes, as a broken proxy might. A
+    /// client must not take the announced length as memory to set aside.
+    OverstatedLength,
     /// 401 with a JSON body that (like some servers) echoes the token it refused.
     Unauthorized,
     /// A normal page whose `next` link is the request's own uri.

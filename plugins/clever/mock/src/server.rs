@@ -200,6 +200,9 @@ async fn answer(state: &ServerState, method: &Method, uri: &Uri, headers: &Heade
     if matches!(fault, Some(Fault::Truncated)) {
         return truncated(bytes);
     }
+    if matches!(fault, Some(Fault::OverstatedLength)) {
+        return overstated_length(bytes);
+    }
     if let Some(Fault::SlowBody { delay_ms }) = fault {
         return slow_body(bytes, Duration::from_millis(delay_ms));
     }
@@ -487,6 +490,25 @@ fn slow_body(bytes: Vec<u8>, delay: Duration) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
         Body::from_stream(head.chain(tail)),
+    )
+        .into_response()
+}
+
+/// A 200 announcing 2^63 bytes of body (`Fault::OverstatedLength`) that sends the page's
+/// bytes and then fails, so the server drops the connection short of the length.
+fn overstated_length(bytes: Vec<u8>) -> Response {
+    use futures_util::StreamExt;
+    let page = futures_util::stream::iter([Ok::<Bytes, std::io::Error>(Bytes::from(bytes))]);
+    let cut = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Err(std::io::Error::other("injected short body"))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (header::CONTENT_LENGTH, "9223372036854775808"),
+        ],
+        Body::from_stream(page.chain(cut)),
     )
         .into_response()
 }
