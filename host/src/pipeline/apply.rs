@@ -25,6 +25,7 @@ use super::digest::{digest, Digest, DigestMap};
 use super::pending_ids::PendingIds;
 use super::scope::Scope;
 use super::summary::{EntityName, Summary};
+use super::unattached::{unattached, UnattachedAlongside};
 use crate::config::{AccessDefaults, AccessLevel};
 
 pub enum ApplyError {
@@ -566,6 +567,8 @@ pub struct Apply<'t> {
     pending_ids: Option<RefCell<PendingIds>>,
     /// `Some` in a run that continues from a checkpoint.
     continuing: Option<Continuing>,
+    /// A continuing run of an event: the classes the event lacked, read alongside.
+    unattached: Option<UnattachedAlongside>,
     /// Identifiers a person was given that another of the source's contacts of its role
     /// still holds: settled at the end of the run (see [`Apply::settle_contested`]).
     contested: RefCell<Vec<Contested>>,
@@ -760,6 +763,7 @@ impl<'t> Apply<'t> {
             pending_ids: bulk.then(RefCell::default),
             continuing,
             contested: RefCell::default(),
+            unattached: None,
         })
     }
 
@@ -2408,37 +2412,39 @@ impl<'t> Apply<'t> {
 
     /// Attach every class of this run to the event. A class an admin removed from the
     /// event comes back; one they hid keeps its `hidden` flag.
-    pub fn attach_classes(&self, event_id: i64, continuing: bool) -> rusqlite::Result<()> {
+    pub fn attach_classes(&mut self, event_id: i64, continuing: bool) -> rusqlite::Result<()> {
         let mut statement = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO event_classes (event_id, class_id) VALUES (?1, ?2)",
         )?;
+        let read_alongside = match self.unattached.take() {
+            Some(reading) => reading.wait()?,
+            None => None,
+        };
         if continuing {
             // A continuing run sent only what changed, yet a class an admin deleted from
             // the event comes back at every sync: each active class of the source in the
             // event's scope is attached again.
             if !self.scope.filters_schools() && !self.scope.filters_terms() {
-                // The event's classes and the source's, both in id order, merged here: of
-                // a district's 280,000 classes almost none is missing, and looking each
-                // up in `event_classes` (as `INSERT OR IGNORE … SELECT` does) took 0.1 s
-                // of every nightly run, a fourth of this.
-                let attached: Vec<i64> = self
-                    .tx
-                    .prepare_cached(
-                        "SELECT class_id FROM event_classes WHERE event_id = ?1 ORDER BY class_id",
-                    )?
-                    .query_map([event_id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                let mut classes = self.tx.prepare_cached(
-                    "SELECT id FROM classes NOT INDEXED WHERE source = ?1 AND active = 1 ORDER BY id",
-                )?;
-                let mut rows = classes.query([&self.source])?;
-                let mut at = 0;
-                while let Some(row) = rows.next()? {
-                    let id: i64 = row.get(0)?;
-                    at += attached[at..].partition_point(|&attached| attached < id);
-                    if attached.get(at) != Some(&id) {
+                let Some(before) = read_alongside.filter(|read| read.event_id == event_id) else {
+                    for id in unattached(self.tx, event_id, &self.source)? {
                         statement.execute(params![event_id, id])?;
                     }
+                    return Ok(());
+                };
+                // What the event lacked before the run, as read alongside, and every class
+                // the run sent: a class becomes active only by being sent (`class`), so no
+                // other can have joined the missing. Each is attached only if it is active
+                // now (the run may have removed it).
+                let mut candidates = before.classes;
+                candidates.extend(self.written_class_ids());
+                candidates.sort_unstable();
+                candidates.dedup();
+                let mut active_only = self.tx.prepare_cached(
+                    "INSERT OR IGNORE INTO event_classes (event_id, class_id)
+                     SELECT ?1, id FROM classes WHERE id = ?2 AND active = 1",
+                )?;
+                for id in candidates {
+                    active_only.execute(params![event_id, id])?;
                 }
                 return Ok(());
             }
@@ -2460,17 +2466,35 @@ impl<'t> Apply<'t> {
         // In id order: the rows then append to `event_classes` and its index, and each
         // class's row is next to the last one checked, where the map's order put every
         // insert on a random page (at nyc, 280,000 of them).
-        let mut ids: Vec<i64> = self
-            .classes
-            .values()
-            .filter(|entry| entry.seen() == Seen::Written)
-            .filter_map(|entry| entry.id())
-            .collect();
+        let mut ids: Vec<i64> = self.written_class_ids().collect();
         ids.sort_unstable();
         for id in ids {
             statement.execute(params![event_id, id])?;
         }
         Ok(())
+    }
+
+    /// The row ids of the classes this run sent.
+    fn written_class_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.classes
+            .values()
+            .filter(|entry| entry.seen() == Seen::Written)
+            .filter_map(|entry| entry.id())
+    }
+
+    /// A continuing run of an event: what the event lacks is read alongside (see
+    /// `unattached.rs`), from [`Apply::plugin_done`] on.
+    pub fn read_unattached_alongside(&mut self, event: &str) -> rusqlite::Result<()> {
+        self.unattached = UnattachedAlongside::start(self.tx, &self.source, event)?;
+        Ok(())
+    }
+
+    /// The plugin has sent its last batch: its core is free for what the end of the run
+    /// reads.
+    pub fn plugin_done(&mut self) {
+        if let Some(reading) = &mut self.unattached {
+            reading.go();
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod guard;
 mod pending_ids;
 mod scope;
 pub mod summary;
+mod unattached;
 mod writeback;
 
 use std::collections::HashSet;
@@ -137,6 +138,8 @@ struct WindowState {
     max_records: usize,
     /// The job stopped reading: the plugin's thread ends instead of waiting for room.
     closed: bool,
+    /// The plugin has sent its last batch (or failed): its thread is done.
+    source_done: bool,
 }
 
 impl Window {
@@ -194,6 +197,11 @@ impl Batches<'_> {
     fn done_with(&self, batch: Vec<Record>) {
         // Once the reading thread has ended, the batch is freed here.
         let _ = self.spent.send(batch);
+    }
+
+    /// Whether the plugin has sent its last batch; the job may still have many to apply.
+    fn source_done(&self) -> bool {
+        self.window.state.lock().unwrap().source_done
     }
 
     /// A continuing run: read further ahead (see [`CONTINUING_RECORDS_AHEAD`]).
@@ -303,8 +311,11 @@ pub fn run(
                 spent.try_iter().for_each(drop);
                 let next = records.next_batch();
                 let read = records_in(&next);
-                window.update(|state| state.records += read);
                 let last = !matches!(next, Ok(Some(_)));
+                window.update(|state| {
+                    state.records += read;
+                    state.source_done = last;
+                });
                 if sender.send(next).is_err() || last {
                     break;
                 }
@@ -398,7 +409,11 @@ fn run_job(
     );
     if continuing {
         dedupe.continuing();
+        if let Some(event) = job.event {
+            apply.read_unattached_alongside(&event.name)?;
+        }
     }
+    let mut plugin_done = false;
     let mut complete: HashSet<Entity> = HashSet::new();
     let mut sent_checkpoint = false;
     let mut done = 0u64;
@@ -476,6 +491,10 @@ fn run_job(
         }
         batches.done_with(batch);
         progress.records(done);
+        if !plugin_done && batches.source_done() {
+            plugin_done = true;
+            apply.plugin_done();
+        }
     }
 
     if continuing {
@@ -1155,7 +1174,9 @@ mod tests {
 
     /// A continuing run attaches the source's active classes to its event again: one an
     /// admin took out comes back, a hidden one stays hidden, one the run removed does
-    /// not come back, a new one joins, another source's stays as it was.
+    /// not come back, a new one joins, one an earlier run removed and this one sends again
+    /// joins, another source's stays as it was. (What the event lacked is read alongside:
+    /// the roster is a file.)
     #[test]
     fn a_continuing_run_attaches_every_active_class_again() {
         let (_dir, mut store) = store();
@@ -1169,11 +1190,13 @@ mod tests {
         };
         let mut first = complete_run();
         first.insert(5, class("C3"));
+        first.insert(5, class("C5"));
         job_for(conn, first, Some(false), Some(&event)).unwrap();
         other_sources_class(conn, 1, &[]);
         conn.execute_batch(
-            "DELETE FROM event_classes WHERE class_id IN
-                 (SELECT id FROM classes WHERE source_id IN ('C1', 'C3'));
+            "UPDATE classes SET active = 0 WHERE source_id = 'C5';
+             DELETE FROM event_classes WHERE class_id IN
+                 (SELECT id FROM classes WHERE source_id IN ('C1', 'C3', 'C5'));
              UPDATE event_classes SET hidden = 1
                  WHERE class_id = (SELECT id FROM classes WHERE source_id = 'C2');
              INSERT INTO event_classes (event_id, class_id)
@@ -1187,7 +1210,7 @@ mod tests {
         };
         job_for(
             conn,
-            continuing([removal.into(), class("C4")]),
+            continuing([removal.into(), class("C4"), class("C5")]),
             Some(true),
             Some(&event),
         )
@@ -1202,7 +1225,67 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(attached, ["C1 0", "C2 1", "C4 0", "K1 0"]);
+        assert_eq!(attached, ["C1 0", "C2 1", "C4 0", "C5 0", "K1 0"]);
+    }
+
+    /// A continuing run for an event the roster does not have yet (nothing to read
+    /// alongside) attaches every active class of the source to it, and the run's new one.
+    #[test]
+    fn a_continuing_run_of_a_new_event_attaches_all_the_sources_classes() {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        let event = |name: &str| EventConfig {
+            name: name.into(),
+            source: "sis".into(),
+            school: None,
+            terms: None,
+            sync: true,
+        };
+        job_for(conn, complete_run(), Some(false), Some(&event("Fall"))).unwrap();
+        other_sources_class(conn, 1, &[]);
+        job_for(
+            conn,
+            continuing([class("C3")]),
+            Some(true),
+            Some(&event("Spring")),
+        )
+        .unwrap();
+        let attached: Vec<String> = conn
+            .prepare(
+                "SELECT c.source_id FROM event_classes ec JOIN events e ON e.id = ec.event_id
+                 JOIN classes c ON c.id = ec.class_id WHERE e.name = 'Spring' ORDER BY c.source_id",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(attached, ["C1", "C2", "C3"]);
+    }
+
+    /// A continuing run of an event that fails ends at once, whether or not the event's
+    /// classes were being read alongside: the reading thread is let go with the job.
+    #[test]
+    fn a_failed_continuing_run_of_an_event_ends() {
+        let (_dir, mut store) = store();
+        let event = EventConfig {
+            name: "Fall".into(),
+            source: "sis".into(),
+            school: None,
+            terms: None,
+            sync: true,
+        };
+        job_for(&mut store.conn, complete_run(), Some(false), Some(&event)).unwrap();
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let twice = continuing([roster_core::record::Snapshot::continuing().into()]);
+            let result = job_for(&mut store.conn, twice, Some(true), Some(&event));
+            let _ = done.send(result.map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let result = ended
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the failed run ended");
+        assert!(result.unwrap_err().contains("second Snapshot"));
     }
 
     /// The guard's base for a continuing run is the source's own links: another source's
