@@ -489,6 +489,23 @@ impl Table {
         }
     }
 
+    /// Steps over the lines that `each` takes without their being read whole. `each` is
+    /// given a line's number and its cells in `columns` (trimmed as a row's are) and
+    /// returns `false` for a line to read whole, which the next [`Table::read_row`] then
+    /// reads. Stops too at a line it cannot tell that of without reading it whole: a
+    /// blank or short one, a cell not UTF-8, an empty first cell. Only where the text is
+    /// split line by line; elsewhere every row is read whole. For a continuing run, whose
+    /// rows that did not change the last run read and checked.
+    pub fn skim<const N: usize>(
+        &mut self,
+        columns: [usize; N],
+        mut each: impl FnMut(u64, [&str; N]) -> bool,
+    ) {
+        if let Source::Lines(lines) = &mut self.reader {
+            self.rows += lines.skim(columns, &mut each);
+        }
+    }
+
     /// The rows from here on, to [`Scanner::scan`]; `None` for a text the CSV reader
     /// reads (one with a quote), which cannot be split line by line.
     pub fn scanner(&self) -> Option<Scanner> {
@@ -664,6 +681,38 @@ impl Lines {
             match std::str::from_utf8(cell).map(str::trim) {
                 Ok(cell) if !cell.is_empty() && !wanted(cell) => {}
                 _ => break,
+            }
+            self.at += end + 1;
+            self.line += 1;
+            passed += 1;
+        }
+        passed
+    }
+
+    /// [`Table::skim`]'s steps: how many lines it stepped over.
+    fn skim<const N: usize>(
+        &mut self,
+        columns: [usize; N],
+        each: &mut impl FnMut(u64, [&str; N]) -> bool,
+    ) -> u64 {
+        if !self.delimiter.is_ascii() {
+            return 0;
+        }
+        let text = self.text.as_ref();
+        let mut passed = 0;
+        while self.at < text.len() {
+            let rest = &text[self.at..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let line = &rest[..end];
+            let mut cells = [""; N];
+            for (cell, &column) in cells.iter_mut().zip(&columns) {
+                match cell_of(line, self.delimiter, column).map(std::str::from_utf8) {
+                    Some(Ok(text)) => *cell = text.trim(),
+                    _ => return passed,
+                }
+            }
+            if cells[0].is_empty() || !each(self.line, cells) {
+                break;
             }
             self.at += end + 1;
             self.line += 1;

@@ -319,6 +319,52 @@ fn a_continuing_run_fails_where_a_complete_read_fails() {
     }
 }
 
+/// The students a continuing run does not send are known by their id and Action cells
+/// alone, the rest of their rows being as the last run checked them: an unchanged student
+/// can be enrolled anew, and one that an unchanged row deletes still cannot be, with the
+/// error a complete read gives.
+#[test]
+fn unchanged_students_are_known_by_their_id_and_action() {
+    let students: &[u8] = b"StudentID\tFirst\tLast\tSecurityValue\tAction\n\
+        S1\tAda\tLovelace\t12/10/2015\t\n\
+        S2\tAlan\tTuring\t06/23/2014\tupdate\n\
+        S3\tGrace\tHopper\t\tDelete\n";
+    let (_, _, records) = continued(
+        &[("Student.txt", students)],
+        &[(
+            "Enrollment.txt",
+            b"StudentID\tClassID\nS1\tC1\nS2\tC2\nS2\tC1\n",
+        )],
+    );
+    assert_eq!(
+        summary(&records),
+        [
+            "continues",
+            "school school",
+            "term 2025-26",
+            "enrollment C2 S2",
+            "enrollment C1 S2",
+            "checkpoint",
+        ]
+    );
+
+    let dir = folder(&[("Student.txt", students)]);
+    let kept = checkpoint(&run(&dir, None).1.unwrap());
+    write(
+        &dir,
+        &[(
+            "Enrollment.txt",
+            b"StudentID\tClassID\nS1\tC1\nS2\tC2\nS3\tC1\n",
+        )],
+    );
+    let complete = run(&dir, None).1.expect_err("a complete read fails");
+    let continuing = run(&dir, Some(kept))
+        .1
+        .expect_err("a continuing read fails");
+    assert!(complete.to_string().contains("S3"), "{complete}");
+    assert_eq!(continuing.to_string(), complete.to_string());
+}
+
 #[test]
 fn a_new_header_or_delimiter_still_sends_exactly_what_changed() {
     let (_, _, records) = continued(

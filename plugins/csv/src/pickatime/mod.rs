@@ -736,7 +736,14 @@ impl PickatimeSource {
                 self.note(&opened, |changes, diff| {
                     changes.students = key_set(diff.cells("StudentID"));
                 });
-                let reader = people::Students::open(&files.students, opened.text, &host)?;
+                let same_header = opened
+                    .diff
+                    .as_ref()
+                    .is_some_and(|diff| diff.old_header == diff.new_header);
+                let mut reader = people::Students::open(&files.students, opened.text, &host)?;
+                if self.roster.changes.is_some() && same_header {
+                    reader.skim_unchanged();
+                }
                 self.roster.students.reserve(reader.rows_hint());
                 self.roster.student_seen.reserve(reader.rows_hint());
                 Box::new(reader)

@@ -25,6 +25,10 @@ pub struct Students {
     other: Vec<(usize, String)>,
     /// Rows read ahead, each with its id's hash (its slot in the index asked for).
     ahead: RowsAhead<u64>,
+    /// A continuing run under the last run's header: the rows of students it does not
+    /// send are indexed from their id and Action cells, without being read whole.
+    skim: bool,
+    row: Row,
 }
 
 impl Students {
@@ -60,7 +64,88 @@ impl Students {
             other: table.other_columns(&known),
             table,
             ahead: RowsAhead::default(),
+            skim: false,
+            row: Row::default(),
         })
+    }
+
+    /// A continuing run whose Student file has the header it had: a row of a student it
+    /// does not send is one the last run read and checked as it is, so only what later
+    /// rows and files look up is taken from it (its id, whether it deletes, its line),
+    /// not the rest of its cells: at nyc, where 1% of the students changed, two fifths of
+    /// the plugin's time on the file.
+    pub fn skim_unchanged(&mut self) {
+        // Where the text is read through the CSV reader (it has a quote), every row is
+        // read whole anyway, and the rows read ahead pay better.
+        self.skim = self.table.scanner().is_some();
+    }
+
+    /// [`Reader::next`] of a run that skims (see [`Students::skim_unchanged`]).
+    fn next_skimming(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        loop {
+            // A row that is not plainly one of these is read whole, and what it holds
+            // (a new id, another Action, a duplicate) is checked as in any run.
+            let mut take = |line: u64, id: &str, action: &str| {
+                if roster.sends(|c| &c.students, id) {
+                    return false;
+                }
+                let removed = if action.is_empty()
+                    || action.eq_ignore_ascii_case("update")
+                    || action.eq_ignore_ascii_case("add")
+                {
+                    false
+                } else if action.eq_ignore_ascii_case("delete") {
+                    true
+                } else {
+                    return false;
+                };
+                let hash = roster.students.hash(id);
+                if !roster.students.insert_hashed(id, hash).1 {
+                    return false;
+                }
+                roster.student_seen.push(StudentSeen { line, removed });
+                true
+            };
+            match self.action {
+                Some(action) => self.table.skim([self.id, action], |line, [id, action]| {
+                    take(line, id, action)
+                }),
+                None => self.table.skim([self.id], |line, [id]| take(line, id, "")),
+            }
+            let mut row = std::mem::take(&mut self.row);
+            // `None` at the end of the file; `Some(None)` for a row it does not send.
+            let read = match self.table.read_row(&mut row) {
+                Ok(true) => {
+                    let hash = roster.students.hash(row.get(self.id));
+                    self.person(&row, hash, roster).map(Some)
+                }
+                Ok(false) => Ok(None),
+                Err(error) => Err(error),
+            };
+            self.row = row;
+            match read? {
+                Some(Some(person)) => return Ok(Some(person.into())),
+                Some(None) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next student to send, each row read whole, a few ahead.
+    fn next_read_ahead(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
+        let id = self.id;
+        while let Some((row, hash)) = self.ahead.next(&mut self.table, |row| {
+            let hash = roster.students.hash(row.get(id));
+            roster.students.prefetch(hash);
+            hash
+        })? {
+            let person = self.person(&row, hash, roster);
+            self.ahead.done_with(row);
+            if let Some(person) = person? {
+                return Ok(Some(person.into()));
+            }
+        }
+        Ok(None)
     }
 
     /// The row's student, checked and indexed; `None` when a continuing run does not
@@ -150,25 +235,18 @@ impl Teachers {
 
 impl Reader for Students {
     fn next(&mut self, roster: &mut Roster) -> Result<Option<Record>, PluginError> {
-        let id = self.id;
-        while let Some((row, hash)) = self.ahead.next(&mut self.table, |row| {
-            let hash = roster.students.hash(row.get(id));
-            roster.students.prefetch(hash);
-            hash
-        })? {
-            let person = self.person(&row, hash, roster);
-            self.ahead.done_with(row);
-            if let Some(person) = person? {
-                return Ok(Some(person.into()));
-            }
-        }
-        if self.table.rows == 0 {
+        let next = if self.skim {
+            self.next_skimming(roster)?
+        } else {
+            self.next_read_ahead(roster)?
+        };
+        if next.is_none() && self.table.rows == 0 {
             roster.host.warn(&format!(
                 "{}: the file has no students",
                 self.table.file.shown
             ));
         }
-        Ok(None)
+        Ok(next)
     }
 
     fn progress(&self) -> Option<(&str, u64)> {
