@@ -1172,6 +1172,17 @@ mod tests {
         assert_eq!(enrolled(conn, "K1"), ["S1", "S3"]);
     }
 
+    /// An event of source `sis` that syncs, over all its schools and terms.
+    fn sync_event(name: &str) -> EventConfig {
+        EventConfig {
+            name: name.into(),
+            source: "sis".into(),
+            school: None,
+            terms: None,
+            sync: true,
+        }
+    }
+
     /// A continuing run attaches the source's active classes to its event again: one an
     /// admin took out comes back, a hidden one stays hidden, one the run removed does
     /// not come back, a new one joins, one an earlier run removed and this one sends again
@@ -1181,13 +1192,7 @@ mod tests {
     fn a_continuing_run_attaches_every_active_class_again() {
         let (_dir, mut store) = store();
         let conn = &mut store.conn;
-        let event = EventConfig {
-            name: "Fall".into(),
-            source: "sis".into(),
-            school: None,
-            terms: None,
-            sync: true,
-        };
+        let event = sync_event("Fall");
         let mut first = complete_run();
         first.insert(5, class("C3"));
         first.insert(5, class("C5"));
@@ -1234,20 +1239,13 @@ mod tests {
     fn a_continuing_run_of_a_new_event_attaches_all_the_sources_classes() {
         let (_dir, mut store) = store();
         let conn = &mut store.conn;
-        let event = |name: &str| EventConfig {
-            name: name.into(),
-            source: "sis".into(),
-            school: None,
-            terms: None,
-            sync: true,
-        };
-        job_for(conn, complete_run(), Some(false), Some(&event("Fall"))).unwrap();
+        job_for(conn, complete_run(), Some(false), Some(&sync_event("Fall"))).unwrap();
         other_sources_class(conn, 1, &[]);
         job_for(
             conn,
             continuing([class("C3")]),
             Some(true),
-            Some(&event("Spring")),
+            Some(&sync_event("Spring")),
         )
         .unwrap();
         let attached: Vec<String> = conn
@@ -1268,13 +1266,7 @@ mod tests {
     #[test]
     fn a_failed_continuing_run_of_an_event_ends() {
         let (_dir, mut store) = store();
-        let event = EventConfig {
-            name: "Fall".into(),
-            source: "sis".into(),
-            school: None,
-            terms: None,
-            sync: true,
-        };
+        let event = sync_event("Fall");
         job_for(&mut store.conn, complete_run(), Some(false), Some(&event)).unwrap();
         let (done, ended) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

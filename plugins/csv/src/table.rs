@@ -477,7 +477,7 @@ impl Table {
     ) -> Result<bool, PluginError> {
         loop {
             if let Source::Lines(lines) = &mut self.reader {
-                self.rows += lines.pass_over(column, &mut wanted);
+                self.rows += lines.skim([column], &mut |_, [cell]| !wanted(cell));
             }
             if !self.read_row(row)? {
                 return Ok(false);
@@ -662,34 +662,8 @@ impl Lines {
         }
     }
 
-    /// Steps over the lines whose cell in `column` (trimmed, as `fill_line` trims it)
-    /// `wanted` refuses, up to the first line it cannot tell that of without reading it
-    /// whole: a blank or short one, a cell empty or not UTF-8. How many it stepped over.
-    fn pass_over(&mut self, column: usize, wanted: &mut impl FnMut(&str) -> bool) -> u64 {
-        if !self.delimiter.is_ascii() {
-            return 0;
-        }
-        let text = self.text.as_ref();
-        let mut passed = 0;
-        while self.at < text.len() {
-            let rest = &text[self.at..];
-            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-            let line = &rest[..end];
-            let Some(cell) = cell_of(line, self.delimiter, column) else {
-                break;
-            };
-            match std::str::from_utf8(cell).map(str::trim) {
-                Ok(cell) if !cell.is_empty() && !wanted(cell) => {}
-                _ => break,
-            }
-            self.at += end + 1;
-            self.line += 1;
-            passed += 1;
-        }
-        passed
-    }
-
-    /// [`Table::skim`]'s steps: how many lines it stepped over.
+    /// [`Table::skim`]'s steps (and [`Table::read_row_where`]'s, over the lines whose
+    /// key it does not want): how many lines it stepped over.
     fn skim<const N: usize>(
         &mut self,
         columns: [usize; N],
