@@ -311,6 +311,22 @@ fn read_through(path: &Path) -> Result<()> {
     }
 }
 
+/// `from` copied to `to`, and the copy written to the disk before a measured run opens
+/// it. A roster a night's sync starts from was written long before; a copy just made is
+/// a gigabyte of dirty page cache, which the run's own `fsync` of the database (its
+/// commit's checkpoint) would have to write first — a quarter of a second of a nyc
+/// re-sync that was the harness's, not the run's (docs/performance.md, item 67).
+fn copy_written(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(to)
+        .and_then(|copy| copy.sync_all())
+        .with_context(|| format!("cannot write {} to the disk", to.display()))?;
+    Ok(())
+}
+
 fn remove_db(path: &Path) {
     for suffix in ["", "-wal", "-shm", ".lock"] {
         let mut name = path.as_os_str().to_os_string();
@@ -1116,12 +1132,12 @@ sync = false
         let runs = self.resync_runs.max(1);
         let base = self.runs.join(format!("{name}-base.db"));
         // The import's process has ended: its database is whole, without a WAL.
-        std::fs::copy(db, &base)?;
+        copy_written(db, &base)?;
         let mut measured = Vec::new();
         for run in 0..runs {
             if run > 0 {
                 remove_db(db);
-                std::fs::copy(&base, db)?;
+                copy_written(&base, db)?;
             }
             for path in std::iter::once(db).chain(inputs.iter().copied()) {
                 read_through(path)?;
@@ -1618,7 +1634,7 @@ fn ratio_shown(ratio: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ratio_shown, read_through};
+    use super::{copy_written, ratio_shown, read_through};
 
     #[test]
     fn a_share_near_the_re_syncs_target_shows_which_side_it_is_on() {
@@ -1628,6 +1644,32 @@ mod tests {
         assert_eq!(ratio_shown(0.0965), "0.0965");
         assert_eq!(ratio_shown(0.45), "0.45");
         assert_eq!(ratio_shown(1.476), "1.48");
+    }
+
+    #[test]
+    fn a_copied_database_is_on_the_disk_before_a_run_opens_it() {
+        // Beside the test binary, on the target folder's disk: a tmpfs has no writeback.
+        let exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir_in(exe.parent().unwrap()).unwrap();
+        let (from, to) = (dir.path().join("files.db"), dir.path().join("resync.db"));
+        let bytes: Vec<u8> = (0..8u32 << 20).map(|i| ((i * 7) >> 5) as u8).collect();
+        std::fs::write(&from, &bytes).unwrap();
+        copy_written(&from, &to).unwrap();
+        assert!(std::fs::read(&to).unwrap() == bytes, "the copy differs");
+        #[cfg(target_os = "linux")]
+        {
+            let unwritten = roster_host::pipeline::unwritten_pages(&to)
+                .expect("cachestat (Linux 6.5 and later)");
+            assert_eq!(unwritten, 0, "pages of the copy left for the run's fsync");
+        }
+        let error = format!(
+            "{:#}",
+            copy_written(&dir.path().join("gone.db"), &to).unwrap_err()
+        );
+        assert!(
+            error.contains("cannot copy") && error.contains("gone.db"),
+            "{error}"
+        );
     }
 
     #[test]

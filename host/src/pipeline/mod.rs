@@ -33,6 +33,8 @@ pub use dedupe::{Dedupe, DedupeStage};
 pub use guard::DeactivationGuard;
 pub use scope::Scope;
 pub use summary::Summary;
+#[cfg(target_os = "linux")]
+pub use writeback::unwritten_pages;
 
 /// What to import and where to attach it.
 pub struct Job<'a> {

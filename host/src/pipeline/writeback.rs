@@ -134,52 +134,57 @@ fn start_writing(file: &std::fs::File) {
 #[cfg(not(target_os = "linux"))]
 fn start_writing(_: &std::fs::File) {}
 
+/// Pages of `path` the kernel still has to write: dirty, or being written (the
+/// `cachestat` system call, Linux 6.5 and later). What this thread is for, and what the
+/// bench checks of the databases it copies before a measured run.
+#[cfg(target_os = "linux")]
+pub fn unwritten_pages(path: &Path) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Range {
+        offset: u64,
+        length: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        cached: u64,
+        dirty: u64,
+        writeback: u64,
+        evicted: u64,
+        recently_evicted: u64,
+    }
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let file = std::fs::File::open(path)?;
+    // Offset and length 0: the whole file.
+    let range = Range {
+        offset: 0,
+        length: 0,
+    };
+    let mut stat = Stat::default();
+    // SAFETY: both structs are laid out as the kernel's and live through the call.
+    let result = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Stat,
+            0,
+        )
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stat.dirty + stat.writeback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Pages of `path` the kernel still has to write: dirty, or being written.
     #[cfg(target_os = "linux")]
-    fn unwritten_pages(path: &Path) -> u64 {
-        use std::os::fd::AsRawFd;
-        #[repr(C)]
-        struct Range {
-            offset: u64,
-            length: u64,
-        }
-        #[repr(C)]
-        #[derive(Default)]
-        struct Stat {
-            cached: u64,
-            dirty: u64,
-            writeback: u64,
-            evicted: u64,
-            recently_evicted: u64,
-        }
-        const SYS_CACHESTAT: libc::c_long = 451;
-        let file = std::fs::File::open(path).unwrap();
-        let range = Range {
-            offset: 0,
-            length: 0,
-        };
-        let mut stat = Stat::default();
-        // SAFETY: both structs are laid out as the kernel's and live through the call.
-        let result = unsafe {
-            libc::syscall(
-                SYS_CACHESTAT,
-                file.as_raw_fd(),
-                &range as *const Range,
-                &mut stat as *mut Stat,
-                0,
-            )
-        };
-        assert_eq!(
-            result,
-            0,
-            "cachestat (Linux 6.5 and later): {}",
-            std::io::Error::last_os_error()
-        );
-        stat.dirty + stat.writeback
+    fn unwritten(path: &Path) -> u64 {
+        unwritten_pages(path).expect("cachestat (Linux 6.5 and later)")
     }
 
     /// Dirty pages of a WAL that appears after the start are written without an `fsync`
@@ -194,31 +199,31 @@ mod tests {
         let database = dir.path().join("roster.db");
         let wal = with_suffix(&database, "-wal");
         std::fs::write(&database, vec![7u8; 4 << 20]).unwrap();
-        assert!(unwritten_pages(&database) > 0, "dirty until written back");
+        assert!(unwritten(&database) > 0, "dirty until written back");
         let writeback = EarlyWriteback::start(Some(&database));
         std::thread::sleep(EVERY);
         std::fs::write(&wal, vec![7u8; 4 << 20]).unwrap();
-        assert!(unwritten_pages(&wal) > 0);
+        assert!(unwritten(&wal) > 0);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while unwritten_pages(&wal) > 0 {
+        while unwritten(&wal) > 0 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "WAL still unwritten after 10 s: {}",
-                unwritten_pages(&wal)
+                unwritten(&wal)
             );
             std::thread::sleep(EVERY);
         }
         // The database waits until the job asks.
         std::thread::sleep(EVERY * 3);
-        assert!(unwritten_pages(&database) > 0, "the database left alone");
+        assert!(unwritten(&database) > 0, "the database left alone");
         writeback.include_database();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while unwritten_pages(&database) + unwritten_pages(&wal) > 0 {
+        while unwritten(&database) + unwritten(&wal) > 0 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "still unwritten after 10 s: database {}, WAL {}",
-                unwritten_pages(&database),
-                unwritten_pages(&wal)
+                unwritten(&database),
+                unwritten(&wal)
             );
             std::thread::sleep(EVERY);
         }
