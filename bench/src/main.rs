@@ -1152,7 +1152,12 @@ sync = false
         if runs > 1 {
             let each: Vec<String> = measured
                 .iter()
-                .map(|m| format!("{:.2} s ({:.2} s CPU)", m.seconds, m.cpu_seconds))
+                .map(|m| {
+                    format!(
+                        "{:.2} s ({:.2} s CPU, {:.2} s of it the kernel's; {} page faults)",
+                        m.seconds, m.cpu_seconds, m.system_seconds, m.page_faults
+                    )
+                })
                 .collect();
             self.notes.push(format!(
                 "{name}: {runs} runs, each from the import's database, in the order they ran (the median in the table): {}",
