@@ -314,8 +314,8 @@ fn read_through(path: &Path) -> Result<()> {
 /// `from` copied to `to`, and the copy written to the disk before a measured run opens
 /// it. A roster a night's sync starts from was written long before; a copy just made is
 /// a gigabyte of dirty page cache, which the run's own `fsync` of the database (its
-/// commit's checkpoint) would have to write first — a quarter of a second of a nyc
-/// re-sync that was the harness's, not the run's (docs/performance.md, item 67).
+/// commit's checkpoint) would have to write first: 0.3 s of a nyc re-sync that was the
+/// harness's, not the run's (docs/performance.md, item 67).
 fn copy_written(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to)
         .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
