@@ -23,8 +23,10 @@ pub(super) struct Unattached {
 /// [`Unattached`] read on a thread of its own, which waits for [`UnattachedAlongside::go`]
 /// before it reads: until the plugin is done, both cores have work.
 pub(super) struct UnattachedAlongside {
+    // In this order, as fields are dropped: the sender first, since a thread still
+    // waiting for it would never end, and dropping the read waits for its thread.
     go: Option<Sender<()>>,
-    read: Option<Alongside<Option<Unattached>>>,
+    read: Alongside<Option<Unattached>>,
 }
 
 impl UnattachedAlongside {
@@ -48,10 +50,7 @@ impl UnattachedAlongside {
                 classes: unattached(conn, event_id, &source)?,
             }))
         })?;
-        Ok(read.map(|read| UnattachedAlongside {
-            go: Some(go),
-            read: Some(read),
-        }))
+        Ok(read.map(|read| UnattachedAlongside { go: Some(go), read }))
     }
 
     /// Start reading (once; later calls do nothing).
@@ -65,16 +64,7 @@ impl UnattachedAlongside {
     /// before the run.
     pub fn wait(mut self) -> rusqlite::Result<Option<Unattached>> {
         self.go();
-        self.read.take().expect("taken only here").wait()
-    }
-}
-
-impl Drop for UnattachedAlongside {
-    fn drop(&mut self) {
-        // The sender first: a thread still waiting for it would never end, and dropping
-        // the read waits for its thread.
-        self.go = None;
-        self.read = None;
+        self.read.wait()
     }
 }
 

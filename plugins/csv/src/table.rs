@@ -476,9 +476,7 @@ impl Table {
         mut wanted: impl FnMut(&str) -> bool,
     ) -> Result<bool, PluginError> {
         loop {
-            if let Source::Lines(lines) = &mut self.reader {
-                self.rows += lines.skim([column], &mut |_, [cell]| !wanted(cell));
-            }
+            self.skim([column], |_, [cell]| !wanted(cell));
             if !self.read_row(row)? {
                 return Ok(false);
             }

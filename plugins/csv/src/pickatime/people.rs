@@ -89,14 +89,7 @@ impl Students {
                 if roster.sends(|c| &c.students, id) {
                     return false;
                 }
-                let removed = if action.is_empty()
-                    || action.eq_ignore_ascii_case("update")
-                    || action.eq_ignore_ascii_case("add")
-                {
-                    false
-                } else if action.eq_ignore_ascii_case("delete") {
-                    true
-                } else {
+                let Some(removed) = removes(action) else {
                     return false;
                 };
                 let hash = roster.students.hash(id);
@@ -158,16 +151,16 @@ impl Students {
         roster: &mut Roster,
     ) -> Result<Option<Person>, PluginError> {
         let id = required(&self.table, row, self.id, "StudentID")?;
-        let removed = match row.get_opt(self.action).to_ascii_lowercase().as_str() {
-            "" | "update" | "add" => false,
-            "delete" => true,
-            other => {
-                return Err(self.table.error(
-                    row,
-                    self.action.unwrap_or(0),
-                    format!("unknown Action `{other}`: expected `delete`, `update` or nothing"),
-                ))
-            }
+        let action = row.get_opt(self.action);
+        let Some(removed) = removes(action) else {
+            return Err(self.table.error(
+                row,
+                self.action.unwrap_or(0),
+                format!(
+                    "unknown Action `{}`: expected `delete`, `update` or nothing",
+                    action.to_ascii_lowercase()
+                ),
+            ));
         };
         // A deletion only has to say whom it deletes.
         let (first, last) = if removed {
@@ -230,6 +223,21 @@ impl Students {
 impl Teachers {
     pub fn rows_hint(&self) -> usize {
         self.table.rows_hint()
+    }
+}
+
+/// Whether a student row's Action removes the student (`delete`), keeps it (empty,
+/// `add`, `update`), or is none of these (`None`); any case.
+fn removes(action: &str) -> Option<bool> {
+    if action.is_empty()
+        || action.eq_ignore_ascii_case("add")
+        || action.eq_ignore_ascii_case("update")
+    {
+        Some(false)
+    } else if action.eq_ignore_ascii_case("delete") {
+        Some(true)
+    } else {
+        None
     }
 }
 
