@@ -16,7 +16,10 @@ use abi_stable::{
     StableAbi,
 };
 
+use std::io;
+
 use crate::error::{ErrorKind, PluginError};
+use crate::handover::CheckpointBytes;
 
 /// Plugin metadata as it crosses the boundary.
 #[repr(C)]
@@ -104,8 +107,46 @@ pub struct PluginModule {
 /// to give it (and a TOML comment would be harmless to it anyway).
 const CHECKPOINT_LINE: &str = "# roster-checkpoint: ";
 
-/// `config` with `checkpoint` in front of it, for `open`.
-pub(crate) fn config_with_checkpoint(config: &str, checkpoint: Option<&[u8]>) -> String {
+/// The same checkpoint in sealed shared memory (see `handover`): `<descriptor> <length>`.
+/// The host writes it only for a plugin file whose roster-core reads it
+/// ([`takes_checkpoint_descriptor`]); one built before would see a comment, and run in
+/// full.
+const CHECKPOINT_DESCRIPTOR_LINE: &str = "# roster-checkpoint-fd: ";
+
+/// The first roster-core whose SDK takes [`CHECKPOINT_DESCRIPTOR_LINE`]. abi_stable loads
+/// a plugin file built against any 0.1.x of this crate, so a patch number is what tells
+/// the host which line the plugin's SDK reads.
+const DESCRIPTOR_SINCE: (u32, u32, u32) = (0, 1, 1);
+
+/// Whether a plugin file built against roster-core `version` takes its checkpoint by
+/// descriptor.
+pub(crate) fn takes_checkpoint_descriptor(version: VersionStrings) -> bool {
+    abi_stable::sabi_types::VersionNumber::new(version)
+        .is_ok_and(|v| (v.major, v.minor, v.patch) >= DESCRIPTOR_SINCE)
+}
+
+/// `config` with `checkpoint` in front of it, for `open`: by its descriptor when the
+/// plugin takes one and the bytes are in sealed memory, as hex otherwise.
+pub(crate) fn config_with_checkpoint(
+    config: &str,
+    checkpoint: Option<&CheckpointBytes>,
+    takes_descriptor: bool,
+) -> String {
+    #[cfg(target_os = "linux")]
+    if let Some(fd) = checkpoint
+        .filter(|_| takes_descriptor)
+        .and_then(CheckpointBytes::descriptor)
+    {
+        let len = checkpoint.map_or(0, |bytes| bytes.len());
+        return format!("{CHECKPOINT_DESCRIPTOR_LINE}{fd} {len}\n{config}");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = takes_descriptor;
+    config_with_hex(config, checkpoint.map(|bytes| &bytes[..]))
+}
+
+/// `config` with `checkpoint` in front of it as hex.
+fn config_with_hex(config: &str, checkpoint: Option<&[u8]>) -> String {
     let Some(checkpoint) = checkpoint else {
         return config.to_string();
     };
@@ -139,13 +180,47 @@ pub(crate) fn config_with_checkpoint(config: &str, checkpoint: Option<&[u8]>) ->
 }
 
 /// The checkpoint `open` was given, if any, and the config as the host wrote it. A line
-/// that does not decode is no checkpoint: the source then runs in full.
-pub(crate) fn checkpoint_and_config(text: &str) -> (Option<Vec<u8>>, &str) {
-    let Some(rest) = text.strip_prefix(CHECKPOINT_LINE) else {
-        return (None, text);
+/// that cannot be taken (hex that does not decode, a descriptor that names no sealed
+/// memory of that length) is an error, and still not the plugin's config: the source
+/// then runs in full.
+pub(crate) fn checkpoint_and_config(text: &str) -> (io::Result<Option<CheckpointBytes>>, &str) {
+    if let Some(rest) = text.strip_prefix(CHECKPOINT_LINE) {
+        let (hex, config) = rest.split_once('\n').unwrap_or((rest, ""));
+        let bytes = decode_hex(hex.as_bytes())
+            .map(|bytes| Some(bytes.into()))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not hex"));
+        return (bytes, config);
+    }
+    if let Some(rest) = text.strip_prefix(CHECKPOINT_DESCRIPTOR_LINE) {
+        let (named, config) = rest.split_once('\n').unwrap_or((rest, ""));
+        return (from_descriptor(named).map(Some), config);
+    }
+    (Ok(None), text)
+}
+
+/// The bytes a `<descriptor> <length>` line names.
+fn from_descriptor(named: &str) -> io::Result<CheckpointBytes> {
+    let unnamed = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("`{named}` names no descriptor and length"),
+        )
     };
-    let (hex, config) = rest.split_once('\n').unwrap_or((rest, ""));
-    (decode_hex(hex.as_bytes()), config)
+    let (fd, len) = named.split_once(' ').ok_or_else(unnamed)?;
+    let (fd, len) = (
+        fd.parse::<i32>().map_err(|_| unnamed())?,
+        len.parse::<usize>().map_err(|_| unnamed())?,
+    );
+    #[cfg(target_os = "linux")]
+    return CheckpointBytes::from_descriptor(fd, len);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (fd, len);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a descriptor's memory is read on Linux only",
+        ))
+    }
 }
 
 /// Lowercase hex digits as bytes; `None` for anything else. A loop over a table: tens of
@@ -221,35 +296,42 @@ pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
 #[cfg(test)]
 mod tests {
-    use super::{checkpoint_and_config, config_with_checkpoint};
+    use super::{checkpoint_and_config, config_with_checkpoint, takes_checkpoint_descriptor};
+    use crate::handover::CheckpointBytes;
+    use abi_stable::sabi_types::VersionStrings;
+
+    /// What `open` takes off the text: the bytes (`None` for an error) and the config.
+    fn taken(text: &str) -> (Option<Option<Vec<u8>>>, &str) {
+        let (checkpoint, config) = checkpoint_and_config(text);
+        (
+            checkpoint.ok().map(|c| c.map(|bytes| bytes.to_vec())),
+            config,
+        )
+    }
+
+    fn hex(config: &str, state: &[u8]) -> String {
+        config_with_checkpoint(config, Some(&state.to_vec().into()), false)
+    }
 
     #[test]
     fn a_checkpoint_rides_in_front_of_the_config_and_comes_off_whole() {
         let config = "path = \"files\"\nformat = \"pickatime\"\n";
         let state: Vec<u8> = (0..=255).chain([b'\n', b'#']).collect();
-        let text = config_with_checkpoint(config, Some(&state));
-        assert_eq!(checkpoint_and_config(&text), (Some(state.clone()), config));
-        assert_eq!(
-            checkpoint_and_config(&config_with_checkpoint(config, Some(&[]))),
-            (Some(Vec::new()), config)
-        );
+        let text = hex(config, &state);
+        assert!(text.starts_with("# roster-checkpoint: 0001"));
+        assert_eq!(taken(&text), (Some(Some(state.clone())), config));
+        assert_eq!(taken(&hex(config, &[])), (Some(Some(Vec::new())), config));
         // No checkpoint: the config as it was, even one that starts with a comment.
-        assert_eq!(config_with_checkpoint(config, None), config);
+        assert_eq!(config_with_checkpoint(config, None, true), config);
         let commented = "# roster checkpoints are not this\npath = \"x\"";
-        assert_eq!(checkpoint_and_config(commented), (None, commented));
-        // A line that does not decode is no checkpoint, and still not the plugin's.
+        assert_eq!(taken(commented), (Some(None), commented));
+        // A line that does not decode is an error, and still not the plugin's.
         assert_eq!(
-            checkpoint_and_config("# roster-checkpoint: 0g\npath = \"x\""),
+            taken("# roster-checkpoint: 0g\npath = \"x\""),
             (None, "path = \"x\"")
         );
-        assert_eq!(
-            checkpoint_and_config("# roster-checkpoint: 0A\n"),
-            (None, "")
-        );
-        assert_eq!(
-            checkpoint_and_config("# roster-checkpoint: abc\n"),
-            (None, "")
-        );
+        assert_eq!(taken("# roster-checkpoint: 0A\n"), (None, ""));
+        assert_eq!(taken("# roster-checkpoint: abc\n"), (None, ""));
     }
 
     #[test]
@@ -259,22 +341,83 @@ mod tests {
             .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let config = "path = \"files\"\n";
-        let text = config_with_checkpoint(config, Some(&state));
+        let text = hex(config, &state);
         assert_eq!(
             text.len(),
             "# roster-checkpoint: ".len() + 2 * state.len() + 1 + config.len()
         );
-        assert_eq!(checkpoint_and_config(&text), (Some(state), config));
+        assert_eq!(taken(&text), (Some(Some(state)), config));
         // A bad digit is found in either half.
         for at in [text.len() / 4, text.len() * 3 / 4] {
             let mut bad = text.clone().into_bytes();
             bad[at] = b'G';
             let bad = String::from_utf8(bad).unwrap();
+            assert_eq!(taken(&bad), (None, config), "bad digit at {at}");
+        }
+    }
+
+    #[test]
+    fn only_a_plugin_built_against_roster_core_0_1_1_or_later_takes_a_descriptor() {
+        for (version, takes) in [
+            ("0.1.0", false),
+            ("0.1.1", true),
+            ("0.1.12", true),
+            ("0.2.0", true),
+            ("1.0.0", true),
+            ("not a version", false),
+        ] {
             assert_eq!(
-                checkpoint_and_config(&bad),
-                (None, config),
-                "bad digit at {at}"
+                takes_checkpoint_descriptor(VersionStrings::new(version)),
+                takes,
+                "{version}"
             );
+        }
+        // This crate's own plugins do.
+        assert!(takes_checkpoint_descriptor(VersionStrings::new(env!(
+            "CARGO_PKG_VERSION"
+        ))));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_checkpoint_in_sealed_memory_rides_by_its_descriptor_to_a_plugin_that_takes_one() {
+        let state: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let sealed = CheckpointBytes::filled::<std::io::Error>(state.len(), |out| {
+            out.copy_from_slice(&state);
+            Ok(())
+        })
+        .unwrap();
+        let config = "path = \"files\"\n";
+        let text = config_with_checkpoint(config, Some(&sealed), true);
+        assert!(
+            text.starts_with("# roster-checkpoint-fd: "),
+            "{}",
+            &text[..40]
+        );
+        assert!(text.len() < 100, "no hex: {} bytes", text.len());
+        assert_eq!(taken(&text), (Some(Some(state.clone())), config));
+        // A plugin built before gets hex, from the same memory.
+        let old = config_with_checkpoint(config, Some(&sealed), false);
+        assert!(old.starts_with("# roster-checkpoint: "));
+        assert_eq!(taken(&old), (Some(Some(state.clone())), config));
+        // Bytes that are not in sealed memory go as hex whatever the plugin takes.
+        let owned = config_with_checkpoint(config, Some(&state.clone().into()), true);
+        assert!(owned.starts_with("# roster-checkpoint: "));
+        // A length that is not the memory's, or a descriptor of something else, is an
+        // error, and the config still the plugin's alone.
+        let (fd, _) = text["# roster-checkpoint-fd: ".len()..]
+            .split_once(' ')
+            .unwrap();
+        for line in [
+            format!("# roster-checkpoint-fd: {fd} {}\n", state.len() + 1),
+            format!("# roster-checkpoint-fd: {fd}\n"),
+            "# roster-checkpoint-fd: 0 10\n".to_string(),
+            "# roster-checkpoint-fd: 987654 10\n".to_string(),
+        ] {
+            let text = format!("{line}{config}");
+            let (checkpoint, rest) = checkpoint_and_config(&text);
+            assert!(checkpoint.is_err(), "{line}");
+            assert_eq!(rest, config);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod abi;
 pub mod allocator;
 pub mod conformance;
 mod error;
+mod handover;
 pub mod loader;
 pub mod record;
 pub mod sdk;

@@ -8,7 +8,7 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 
 use crate::abi::PluginModuleRef;
 use crate::error::{LoadError, PluginError};
-use crate::sdk::{self, HostHooks, Plugin, PluginInfo, RecordSource};
+use crate::sdk::{self, CheckpointBytes, HostHooks, Plugin, PluginInfo, RecordSource};
 use crate::ABI_VERSION;
 
 /// A plugin the host can open sources from, whether loaded from a file or linked in.
@@ -29,7 +29,7 @@ pub trait PluginHandle: Send + Sync {
         &self,
         config: &str,
         base_dir: &Path,
-        checkpoint: Option<&[u8]>,
+        checkpoint: Option<CheckpointBytes>,
         hooks: Arc<dyn HostHooks>,
     ) -> Result<Box<dyn RecordSource>, PluginError>;
 }
@@ -39,6 +39,8 @@ pub struct PluginFile {
     path: PathBuf,
     module: PluginModuleRef,
     info: PluginInfo,
+    /// Whether the plugin's SDK maps a checkpoint by its descriptor (see `handover`).
+    takes_checkpoint_descriptor: bool,
 }
 
 impl PluginFile {
@@ -52,6 +54,8 @@ impl PluginFile {
         }
         check_not_writable_by_others(path)?;
         let header = lib_header_from_path(path).map_err(|error| classify(&shown, error))?;
+        let takes_checkpoint_descriptor =
+            crate::abi::takes_checkpoint_descriptor(header.version_strings());
         let module = header
             .init_root_module::<PluginModuleRef>()
             .map_err(|error| classify(&shown, error))?;
@@ -68,6 +72,7 @@ impl PluginFile {
             path: path.to_path_buf(),
             module,
             info,
+            takes_checkpoint_descriptor,
         })
     }
 }
@@ -139,13 +144,21 @@ impl PluginHandle for PluginFile {
         &self,
         config: &str,
         base_dir: &Path,
-        checkpoint: Option<&[u8]>,
+        checkpoint: Option<CheckpointBytes>,
         hooks: Arc<dyn HostHooks>,
     ) -> Result<Box<dyn RecordSource>, PluginError> {
         let base_dir = base_dir.to_string_lossy();
         let host = sdk::host_box(hooks);
-        let config = crate::abi::config_with_checkpoint(config, checkpoint);
-        match self.module.open()(config.as_str().into(), base_dir.as_ref().into(), host) {
+        let config = crate::abi::config_with_checkpoint(
+            config,
+            checkpoint.as_ref(),
+            self.takes_checkpoint_descriptor,
+        );
+        // The plugin has mapped or decoded the checkpoint by the time `open` returns;
+        // `checkpoint` (and its descriptor) lives until then.
+        let opened = self.module.open()(config.as_str().into(), base_dir.as_ref().into(), host);
+        drop(checkpoint);
+        match opened {
             abi_stable::std_types::RResult::ROk(source) => Ok(Box::new(sdk::SourceFromAbi(source))),
             abi_stable::std_types::RResult::RErr(error) => Err(error.into()),
         }
@@ -186,7 +199,7 @@ impl<P: Plugin> PluginHandle for LinkedPlugin<P> {
         &self,
         config: &str,
         base_dir: &Path,
-        checkpoint: Option<&[u8]>,
+        checkpoint: Option<CheckpointBytes>,
         hooks: Arc<dyn HostHooks>,
     ) -> Result<Box<dyn RecordSource>, PluginError> {
         sdk::open_in_process::<P>(config, base_dir, checkpoint, hooks)

@@ -29,6 +29,7 @@ use crate::abi::{
     RecordSourceAbi, RecordSourceAbi_TO, SourceBox,
 };
 use crate::error::{ErrorKind, PluginError};
+pub use crate::handover::CheckpointBytes;
 use crate::record::{Batch, Record};
 
 /// Log levels a plugin can write at; the host decides what is shown.
@@ -125,7 +126,7 @@ pub struct OpenContext {
     /// config, and nothing else has written the source's records since. A source that
     /// can continue from it starts its stream with [`Snapshot::continuing`](crate::record::Snapshot::continuing);
     /// one that cannot (the checkpoint is too old for its API) runs in full.
-    pub checkpoint: Option<Vec<u8>>,
+    pub checkpoint: Option<CheckpointBytes>,
 }
 
 /// A stream of records, pulled by the host one batch at a time.
@@ -428,9 +429,22 @@ extern "C" fn open_fn<P: Plugin>(
 ) -> RResult<SourceBox, PluginErrorAbi> {
     install_panic_hook();
     let (checkpoint, config) = crate::abi::checkpoint_and_config(config.as_str());
+    let host = Host::new(Arc::new(HostFromAbi(host)));
+    let checkpoint = checkpoint.unwrap_or_else(|error| {
+        host.warn(&format!(
+            "the last run's checkpoint cannot be taken over ({error}): the source runs in full"
+        ));
+        None
+    });
+    if let Some(checkpoint) = checkpoint.as_ref().filter(|c| c.in_shared_memory()) {
+        host.debug(&format!(
+            "the last run's checkpoint: {} bytes, read in place from the host's memory",
+            checkpoint.len()
+        ));
+    }
     let ctx = OpenContext {
         base_dir: PathBuf::from(base_dir.as_str()),
-        host: Host::new(Arc::new(HostFromAbi(host))),
+        host,
         checkpoint,
     };
     match guarded(|| P::open(config, ctx)) {
@@ -590,14 +604,14 @@ fn next_record_span(mut bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 pub(crate) fn open_in_process<P: Plugin>(
     config: &str,
     base_dir: &Path,
-    checkpoint: Option<&[u8]>,
+    checkpoint: Option<CheckpointBytes>,
     hooks: Arc<dyn HostHooks>,
 ) -> Result<Box<dyn RecordSource>, PluginError> {
     install_panic_hook();
     let ctx = OpenContext {
         base_dir: base_dir.to_path_buf(),
         host: Host::new(hooks),
-        checkpoint: checkpoint.map(<[u8]>::to_vec),
+        checkpoint,
     };
     match guarded(|| P::open(config, ctx)) {
         Ok(Ok(inner)) => Ok(Box::new(GuardedSource::new(P::NAME, inner))),
@@ -628,6 +642,64 @@ mod tests {
             Snapshot::default().into(),
             Record { kind: None },
         ]
+    }
+
+    /// The checkpoint as `open` saw it, and what the plugin logged on the way in.
+    fn opened_with(config: &str) -> (Option<Vec<u8>>, Vec<String>) {
+        use std::sync::Mutex;
+        static SEEN: Mutex<Option<Option<Vec<u8>>>> = Mutex::new(None);
+        struct Keeps;
+        impl Plugin for Keeps {
+            const NAME: &'static str = "keeps";
+            const VERSION: &'static str = "0";
+            const DESCRIPTION: &'static str = "";
+            fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
+                assert_eq!(
+                    config, "path = \"x\"\n",
+                    "the plugin sees its own config only"
+                );
+                *SEEN.lock().unwrap() = Some(ctx.checkpoint.map(|bytes| bytes.to_vec()));
+                Err(PluginError::input("enough"))
+            }
+        }
+        struct Logs(Mutex<Vec<String>>);
+        impl HostHooks for Logs {
+            fn log(&self, level: Level, message: &str) {
+                self.0.lock().unwrap().push(format!("{level:?}: {message}"));
+            }
+            fn progress(&self, _: &str, _: u64, _: Option<u64>) {}
+            fn is_cancelled(&self) -> bool {
+                false
+            }
+        }
+        let logs = Arc::new(Logs(Mutex::new(Vec::new())));
+        let _ = open_fn::<Keeps>(config.into(), ".".into(), host_box(logs.clone()));
+        let seen = SEEN.lock().unwrap().take().expect("opened");
+        let logged = logs.0.lock().unwrap().clone();
+        (seen, logged)
+    }
+
+    #[test]
+    fn a_checkpoint_line_that_cannot_be_taken_is_a_warning_and_a_run_in_full() {
+        let (seen, logged) = opened_with("# roster-checkpoint: 0g\npath = \"x\"\n");
+        assert_eq!(seen, None);
+        assert_eq!(
+            logged,
+            ["Warn: the last run's checkpoint cannot be taken over (not hex): the source runs in full"]
+        );
+        let (seen, logged) = opened_with("# roster-checkpoint: 00ff\npath = \"x\"\n");
+        assert_eq!(seen, Some(vec![0, 0xff]));
+        assert!(logged.is_empty(), "{logged:?}");
+        #[cfg(target_os = "linux")]
+        {
+            let (seen, logged) = opened_with("# roster-checkpoint-fd: 987654 2\npath = \"x\"\n");
+            assert_eq!(seen, None);
+            assert_eq!(logged.len(), 1, "{logged:?}");
+            assert!(
+                logged[0].starts_with("Warn: the last run's checkpoint cannot be taken over ("),
+                "{logged:?}"
+            );
+        }
     }
 
     #[test]

@@ -170,20 +170,18 @@ impl<'a> Runner<'a> {
             if checkpoint.is_some() {
                 tracing::debug!("source `{}`: continuing from its last run", source.name);
             }
+            let gave_checkpoint = checkpoint.is_some();
             let mut records = plugin
                 .open_from(
                     &source.plugin_config,
                     &config.base_dir,
-                    checkpoint.as_deref(),
+                    checkpoint,
                     context.clone(),
                 )
                 .map_err(|error| pipeline::ImportError::Plugin {
                     source_name: source.name.clone(),
                     error,
                 })?;
-            // The plugin has its own copy; a file source's runs to tens of MiB.
-            let gave_checkpoint = checkpoint.is_some();
-            drop(checkpoint);
             pipeline::run(
                 &mut store.conn,
                 records.as_mut(),

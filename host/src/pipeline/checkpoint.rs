@@ -14,12 +14,26 @@
 //! them all, one after the other. A source whose state is large and changes a little
 //! each run (the csv plugin's file texts) writes its night's changes, not the whole.
 
+use roster_core::sdk::CheckpointBytes;
 use rusqlite::blob::ZeroBlob;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, MAIN_DB};
 
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    /// The memory it is read into (a sealed memfd on Linux, see `roster_core::handover`).
+    #[error("memory for the last run's checkpoint: {0}")]
+    Memory(#[from] std::io::Error),
+}
+
 /// The checkpoint kept for `source` under `context`, if there is one: its bytes, then
-/// those of each run that extended it.
-pub fn load(conn: &Connection, source: &str, context: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+/// those of each run that extended it, in memory the plugin can take without a copy.
+pub fn load(
+    conn: &Connection,
+    source: &str,
+    context: &str,
+) -> Result<Option<CheckpointBytes>, LoadError> {
     let found = conn
         .query_row(
             "SELECT rowid, length(checkpoint) FROM source_checkpoints
@@ -42,19 +56,21 @@ pub fn load(conn: &Connection, source: &str, context: &str) -> rusqlite::Result<
     // Read straight into its buffer: selected as a value, SQLite would first copy a file
     // source's tens of MiB into one of its own.
     let size = base.1 + parts.iter().map(|(_, size)| size).sum::<usize>();
-    let mut checkpoint = vec![0; size];
-    let mut at = 0;
-    for (table, column, (row, size)) in
-        std::iter::once((c"source_checkpoints", c"checkpoint", base)).chain(
-            parts
-                .into_iter()
-                .map(|part| (c"source_checkpoint_parts", c"bytes", part)),
-        )
-    {
-        let blob = conn.blob_open(MAIN_DB, table, column, row, true)?;
-        blob.read_at_exact(&mut checkpoint[at..at + size], 0)?;
-        at += size;
-    }
+    let checkpoint = CheckpointBytes::filled(size, |checkpoint| {
+        let mut at = 0;
+        for (table, column, (row, size)) in
+            std::iter::once((c"source_checkpoints", c"checkpoint", base)).chain(
+                parts
+                    .into_iter()
+                    .map(|part| (c"source_checkpoint_parts", c"bytes", part)),
+            )
+        {
+            let blob = conn.blob_open(MAIN_DB, table, column, row, true)?;
+            blob.read_at_exact(&mut checkpoint[at..at + size], 0)?;
+            at += size;
+        }
+        Ok::<_, LoadError>(())
+    })?;
     Ok(Some(checkpoint))
 }
 

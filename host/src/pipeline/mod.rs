@@ -71,6 +71,8 @@ pub enum ImportError {
     MassDeactivation { source_name: String, what: String },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("memory for the last run's checkpoint: {0}; nothing was written")]
+    CheckpointMemory(std::io::Error),
     #[error("a temporary file in {}: {error}; nothing was written", std::env::temp_dir().display())]
     TempFile { error: std::io::Error },
     #[error("the import would leave {0}; nothing was written")]
@@ -83,6 +85,15 @@ pub enum ImportError {
         policy: &'static str,
         findings: Vec<dedupe::Conflict>,
     },
+}
+
+impl From<checkpoint::LoadError> for ImportError {
+    fn from(error: checkpoint::LoadError) -> Self {
+        match error {
+            checkpoint::LoadError::Sql(error) => ImportError::Sql(error),
+            checkpoint::LoadError::Memory(error) => ImportError::CheckpointMemory(error),
+        }
+    }
 }
 
 impl ImportError {
@@ -750,7 +761,9 @@ mod tests {
     }
 
     fn kept(conn: &Connection) -> Option<Vec<u8>> {
-        checkpoint::load(conn, "sis", "context").unwrap()
+        checkpoint::load(conn, "sis", "context")
+            .unwrap()
+            .map(|bytes| bytes.to_vec())
     }
 
     fn class(id: &str) -> Record {

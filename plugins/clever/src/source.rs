@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use roster_core::record::Record;
-use roster_core::sdk::{decode_batch, encode_record, RecordSource};
+use roster_core::sdk::{decode_batch, encode_record, CheckpointBytes, RecordSource};
 use roster_core::{ErrorKind, PluginError};
 use tokio::sync::mpsc;
 
@@ -39,7 +39,7 @@ pub struct CleverSource {
     config: Config,
     report: Reporter,
     /// The checkpoint the host handed in, taken by the import thread.
-    checkpoint: Option<Vec<u8>>,
+    checkpoint: Option<CheckpointBytes>,
     state: State,
 }
 
@@ -53,7 +53,7 @@ enum State {
 }
 
 impl CleverSource {
-    pub fn new(config: Config, report: Reporter, checkpoint: Option<Vec<u8>>) -> Self {
+    pub fn new(config: Config, report: Reporter, checkpoint: Option<CheckpointBytes>) -> Self {
         CleverSource {
             config,
             report,
@@ -188,7 +188,7 @@ fn receive(queue: &mut Queue) -> Option<Result<Batch, PluginError>> {
 fn import_thread(
     config: Config,
     report: Reporter,
-    checkpoint: Option<Vec<u8>>,
+    checkpoint: Option<CheckpointBytes>,
     encode: bool,
     tx: mpsc::Sender<Result<Batch, PluginError>>,
 ) {
@@ -229,7 +229,7 @@ fn import_thread(
 async fn import(
     config: &Config,
     report: &Reporter,
-    checkpoint: Option<Vec<u8>>,
+    checkpoint: Option<CheckpointBytes>,
     encode: bool,
     tx: stream::Batches,
 ) -> Result<(), Stop> {

@@ -80,7 +80,12 @@ fn main() {
         .map(|path| std::io::BufWriter::new(std::fs::File::create(path).expect("the dump file")));
     let started = Instant::now();
     let mut source = handle
-        .open_from(&config, Path::new("."), from.as_deref(), Arc::new(Quiet))
+        .open_from(
+            &config,
+            Path::new("."),
+            from.map(Into::into),
+            Arc::new(Quiet),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let (mut records, mut batches) = (0u64, 0u64);
     loop {

@@ -23,7 +23,7 @@ fn run(
         dir.path().file_name().unwrap().to_str().unwrap()
     ));
     let base = dir.path().parent().unwrap();
-    let result = PickatimeSource::open_from(&config, base, host, checkpoint)
+    let result = PickatimeSource::open_from(&config, base, host, checkpoint.map(Into::into))
         .and_then(|source| source.collect());
     (recorder, result)
 }

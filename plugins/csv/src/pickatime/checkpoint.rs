@@ -21,6 +21,8 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use roster_core::sdk::CheckpointBytes;
+
 use super::delta::Delta;
 
 /// The files of a run, each by its number in a checkpoint.
@@ -48,7 +50,8 @@ const HEADER: usize = MAGIC.len() + 8;
 /// it was read, then the aliases; then, for each run that extended it, the same with
 /// each frame a compressed delta.
 pub struct Kept {
-    bytes: Vec<u8>,
+    /// As the host handed them over: on Linux, the host's own pages, mapped.
+    bytes: CheckpointBytes,
     /// Where each file's zstd frame is in `bytes`; `None` for a file the run did not have.
     frames: [Option<Range<usize>>; SLOTS],
     /// The deltas of each later run, oldest first, where `frames` has a file.
@@ -119,7 +122,7 @@ impl Kept {
         Ok(())
     }
 
-    pub fn decode(bytes: Vec<u8>) -> Option<Kept> {
+    pub fn decode(bytes: CheckpointBytes) -> Option<Kept> {
         let mut input = Input(&bytes, 0);
         let (frames, mut aliases) = section(&mut input, MAGIC)?;
         let base_len = input.1;
@@ -427,7 +430,7 @@ mod tests {
         recorder.set_aliases(vec![("P2".into(), "P1".into())]);
         let bytes = recorder.finish().unwrap();
 
-        let kept = Kept::decode(bytes.clone()).expect("decodes");
+        let kept = Kept::decode(bytes.clone().into()).expect("decodes");
         let mut text = Vec::new();
         kept.text(Slot::Students, &mut text).unwrap();
         assert_eq!(text, seen);
@@ -435,8 +438,8 @@ mod tests {
         assert_eq!(text, b"ClassID\tTeacherID\n");
         assert!(!kept.has(Slot::Parents));
         assert_eq!(kept.aliases, [("P2".to_string(), "P1".to_string())]);
-        assert!(Kept::decode(bytes[..bytes.len() - 1].to_vec()).is_none());
-        assert!(Kept::decode(b"something else".to_vec()).is_none());
+        assert!(Kept::decode(bytes[..bytes.len() - 1].to_vec().into()).is_none());
+        assert!(Kept::decode(b"something else".to_vec().into()).is_none());
     }
 
     #[test]
@@ -484,7 +487,7 @@ mod tests {
         let mut bytes = recorder.finish().unwrap();
         let base_len = bytes.len();
         for (night, pair) in students.windows(2).enumerate() {
-            let kept = Kept::decode(bytes.clone()).expect("decodes");
+            let kept = Kept::decode(bytes.clone().into()).expect("decodes");
             assert_eq!(kept.parts(), night);
             let mut text = Vec::new();
             kept.text(Slot::Students, &mut text).unwrap();
@@ -504,7 +507,7 @@ mod tests {
         );
         recorder.delta(Slot::Classes, classes.as_bytes(), classes.as_bytes());
         assert_eq!(recorder.finish().unwrap(), b"");
-        let kept = Kept::decode(bytes.clone()).expect("decodes");
+        let kept = Kept::decode(bytes.clone().into()).expect("decodes");
         assert_eq!(kept.parts(), 2);
         let mut text = Vec::new();
         kept.text(Slot::Students, &mut text).unwrap();
@@ -525,8 +528,8 @@ mod tests {
         );
         let mut other_files = bytes[..base_len].to_vec();
         other_files.extend(recorder.finish().unwrap());
-        assert!(Kept::decode(other_files).is_none());
-        assert!(Kept::decode(bytes[..bytes.len() - 1].to_vec()).is_none());
+        assert!(Kept::decode(other_files.into()).is_none());
+        assert!(Kept::decode(bytes[..bytes.len() - 1].to_vec().into()).is_none());
         // A delta of another text is an error when its file is read.
         let mut recorder = Recorder::extending();
         recorder.delta(
@@ -537,7 +540,7 @@ mod tests {
         recorder.delta(Slot::Classes, classes.as_bytes(), classes.as_bytes());
         let mut wrong = bytes[..base_len].to_vec();
         wrong.extend(recorder.finish().unwrap());
-        let kept = Kept::decode(wrong).expect("decodes");
+        let kept = Kept::decode(wrong.into()).expect("decodes");
         assert!(kept.text(Slot::Students, &mut text).is_err());
     }
 

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use roster_core::record::{
     Checkpoint, ClassTeacher, Entity, LinksReplaced, Record, Removal, School, Snapshot, Term,
 };
-use roster_core::sdk::{encode_record, Host, RecordSource};
+use roster_core::sdk::{encode_record, CheckpointBytes, Host, RecordSource};
 use roster_core::PluginError;
 
 use crate::config::{Config, Delimiter};
@@ -304,7 +304,7 @@ impl PickatimeSource {
         config: &Config,
         base_dir: &Path,
         host: Host,
-        checkpoint: Option<Vec<u8>>,
+        checkpoint: Option<CheckpointBytes>,
     ) -> Result<Self, PluginError> {
         let files = files::resolve(config, base_dir)?;
         let kept = checkpoint.and_then(|bytes| match Kept::decode(bytes) {
@@ -1250,7 +1250,13 @@ mod tests {
         let name = dir.path().file_name().unwrap().to_str().unwrap();
         let config = Config::parse(&format!("format = \"pickatime\"\npath = {name:?}\n")).unwrap();
         let host = Host::new(Arc::new(Silent));
-        PickatimeSource::open_from(&config, dir.path().parent().unwrap(), host, checkpoint).unwrap()
+        PickatimeSource::open_from(
+            &config,
+            dir.path().parent().unwrap(),
+            host,
+            checkpoint.map(Into::into),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1358,7 +1364,7 @@ mod tests {
                         Vec::new()
                     };
                     bytes.extend(kept.state);
-                    aliases = checkpoint::Kept::decode(bytes).unwrap().aliases;
+                    aliases = checkpoint::Kept::decode(bytes.into()).unwrap().aliases;
                     aliases.sort();
                 }
                 _ => records.push(record),
