@@ -297,7 +297,6 @@ pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 #[cfg(test)]
 mod tests {
     use super::{checkpoint_and_config, config_with_checkpoint, takes_checkpoint_descriptor};
-    use crate::handover::CheckpointBytes;
     use abi_stable::sabi_types::VersionStrings;
 
     /// What `open` takes off the text: the bytes (`None` for an error) and the config.
@@ -381,6 +380,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_checkpoint_in_sealed_memory_rides_by_its_descriptor_to_a_plugin_that_takes_one() {
+        use crate::handover::CheckpointBytes;
         let state: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let sealed = CheckpointBytes::filled::<std::io::Error>(state.len(), |out| {
             out.copy_from_slice(&state);

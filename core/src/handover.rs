@@ -29,15 +29,17 @@ impl CheckpointBytes {
         fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
     ) -> Result<CheckpointBytes, E> {
         #[cfg(target_os = "linux")]
-        {
-            sealed::Sealed::filled(len, fill).map(|bytes| CheckpointBytes(Repr::Sealed(bytes)))
+        if let Ok(unsealed) = sealed::Unsealed::new(len) {
+            return unsealed
+                .fill(fill)
+                .map(|bytes| CheckpointBytes(Repr::Sealed(bytes)));
         }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let mut bytes = vec![0; len];
-            fill(&mut bytes)?;
-            Ok(CheckpointBytes(Repr::Owned(bytes)))
-        }
+        // Where no memfd is to be had (a kernel before 3.17, a sandbox that forbids
+        // them): the process's own buffer, which a plugin file gets as hex, as before
+        // 0.1.1. The host's log says which (`in_shared_memory`).
+        let mut bytes = vec![0; len];
+        fill(&mut bytes)?;
+        Ok(CheckpointBytes(Repr::Owned(bytes)))
     }
 
     /// Whether the bytes are in memory shared with the host (as the host handed them over,
@@ -112,11 +114,14 @@ mod sealed {
         map: Map,
     }
 
-    impl Sealed {
-        pub fn filled<E: From<io::Error>>(
-            len: usize,
-            fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
-        ) -> Result<Sealed, E> {
+    /// A memfd of the checkpoint's length, mapped for writing, not yet sealed.
+    pub struct Unsealed {
+        fd: OwnedFd,
+        writable: Map,
+    }
+
+    impl Unsealed {
+        pub fn new(len: usize) -> io::Result<Unsealed> {
             // SAFETY: a C string and flags; the result is checked.
             let raw = unsafe {
                 libc::memfd_create(
@@ -128,20 +133,29 @@ mod sealed {
             let size = libc::off_t::try_from(len).map_err(|_| io::Error::other("too large"))?;
             // SAFETY: a descriptor this function owns.
             check(unsafe { libc::ftruncate(fd.as_raw_fd(), size) })?;
-            {
-                let mut writable = Map::new(&fd, len, libc::PROT_READ | libc::PROT_WRITE)?;
-                fill(writable.bytes_mut())?;
-                // Unmapped here: the write seal cannot be set while a writable shared
-                // mapping exists.
-            }
-            // SAFETY: as above.
+            let writable = Map::new(&fd, len, libc::PROT_READ | libc::PROT_WRITE)?;
+            Ok(Unsealed { fd, writable })
+        }
+
+        pub fn fill<E: From<io::Error>>(
+            mut self,
+            fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+        ) -> Result<Sealed, E> {
+            fill(self.writable.bytes_mut())?;
+            let Unsealed { fd, writable } = self;
+            let len = writable.len;
+            // The write seal cannot be set while a writable shared mapping exists.
+            drop(writable);
+            // SAFETY: a descriptor this value owns.
             check(unsafe {
                 libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS | libc::F_SEAL_SEAL)
             })?;
             let map = Map::new(&fd, len, libc::PROT_READ)?;
             Ok(Sealed { fd, map })
         }
+    }
 
+    impl Sealed {
         pub fn open(host_fd: RawFd, len: usize) -> io::Result<Sealed> {
             // SAFETY: duplicating a descriptor number does not touch what it names; a
             // number that names nothing fails here.

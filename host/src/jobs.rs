@@ -167,8 +167,17 @@ impl<'a> Runner<'a> {
             } else {
                 pipeline::checkpoint::load(&store.conn, &source.name, &checkpoint_context)?
             };
-            if checkpoint.is_some() {
-                tracing::debug!("source `{}`: continuing from its last run", source.name);
+            if let Some(checkpoint) = &checkpoint {
+                tracing::debug!(
+                    "source `{}`: continuing from its last run (its checkpoint {} bytes{})",
+                    source.name,
+                    checkpoint.len(),
+                    if checkpoint.in_shared_memory() {
+                        ", in sealed shared memory"
+                    } else {
+                        ""
+                    }
+                );
             }
             let gave_checkpoint = checkpoint.is_some();
             let mut records = plugin
