@@ -80,12 +80,6 @@ impl Deref for CheckpointBytes {
     }
 }
 
-impl AsRef<[u8]> for CheckpointBytes {
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
 impl From<Vec<u8>> for CheckpointBytes {
     fn from(bytes: Vec<u8>) -> Self {
         CheckpointBytes(Repr::Owned(bytes))
