@@ -133,11 +133,11 @@ pub(crate) fn config_with_checkpoint(
     takes_descriptor: bool,
 ) -> String {
     #[cfg(target_os = "linux")]
-    if let Some(fd) = checkpoint
+    if let Some((checkpoint, fd)) = checkpoint
         .filter(|_| takes_descriptor)
-        .and_then(CheckpointBytes::descriptor)
+        .and_then(|bytes| Some((bytes, bytes.descriptor()?)))
     {
-        let len = checkpoint.map_or(0, |bytes| bytes.len());
+        let len = checkpoint.len();
         return format!("{CHECKPOINT_DESCRIPTOR_LINE}{fd} {len}\n{config}");
     }
     #[cfg(not(target_os = "linux"))]
