@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
 
 use prost::Message;
 use roster_core::record::{
@@ -24,6 +25,7 @@ use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
 use super::digest::{digest, Digest, DigestMap};
 use super::pending_ids::PendingIds;
 use super::scope::Scope;
+use super::statements::{interned, Statements};
 use super::summary::{EntityName, Summary};
 use super::unattached::{unattached, UnattachedAlongside};
 use crate::config::{AccessDefaults, AccessLevel};
@@ -351,7 +353,7 @@ impl SourceLinks {
                 conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
             let mut links = Links::default();
             links.loaded.reserve(usize::try_from(rows).unwrap_or(0));
-            let mut statement = conn.prepare(&kind.select_sql(LinkRows::OfSource))?;
+            let mut statement = conn.prepare(kind.select_sql(LinkRows::OfSource))?;
             let mut rows = statement.query([source])?;
             while let Some(row) = rows.next()? {
                 let (pair, entry) = loaded_link(kind, row)?;
@@ -562,6 +564,8 @@ const IDS_PER_INSERT: usize = 32;
 pub struct Apply<'t> {
     tx: &'t Transaction<'t>,
     hot: Hot<'t>,
+    /// Every other statement a record may run (see `statements.rs`).
+    statements: Statements<'t>,
     source: String,
     access: AccessDefaults,
     pub scope: Scope,
@@ -600,7 +604,7 @@ struct Contested {
 struct Continuing {
     /// The link owners (class or parent row id) whose links the run replaces: their
     /// links are in `links`, loaded when the owner was named.
-    replaced: HashSet<(LinkKind, i64)>,
+    replaced: foldhash::HashSet<(LinkKind, i64)>,
     /// Contacts and classes the run removed: their links from this source go too, at the
     /// end, as a complete run's would for links it no longer sends.
     removed_contacts: Vec<i64>,
@@ -608,7 +612,7 @@ struct Continuing {
     /// Source ids found by another identifier of theirs (`*_id_kind`), by kind and value.
     by_identifier: FastMap<(String, String), Option<String>>,
     /// Class and person ids already looked up in the roster (found or not).
-    looked_up: HashSet<(MapName, Digest)>,
+    looked_up: foldhash::HashSet<(MapName, Digest)>,
     /// Classes looked up one by one so far; past [`CLASSES_ONE_BY_ONE`], all of them are
     /// loaded at once and `all_classes` is set.
     classes_looked_up: usize,
@@ -761,6 +765,7 @@ impl<'t> Apply<'t> {
         Ok(Apply {
             tx,
             hot: Hot::prepare(tx)?,
+            statements: Statements::new(tx),
             source: source.to_string(),
             access: access.clone(),
             scope,
@@ -843,8 +848,8 @@ impl<'t> Apply<'t> {
                     return self.load_all_classes();
                 }
                 let found = self
-                    .tx
-                    .prepare_cached(
+                    .statements
+                    .get(
                         "SELECT id, fingerprint, active, term_id, school_id FROM classes
                          WHERE source = ?1 AND source_id = ?2",
                     )?
@@ -868,8 +873,8 @@ impl<'t> Apply<'t> {
             }
             MapName::People => {
                 let found = self
-                    .tx
-                    .prepare_cached(concat!(
+                    .statements
+                    .get(concat!(
                         "SELECT cs.contact_id, ",
                         person_fingerprint!(),
                         ", cs.active, c.role
@@ -901,7 +906,7 @@ impl<'t> Apply<'t> {
         let classes = usize::try_from(classes).unwrap_or(0);
         self.classes.reserve(classes);
         self.class_scope.reserve(classes);
-        let mut statement = self.tx.prepare_cached(
+        let mut statement = self.statements.get(
             "SELECT source_id, id, fingerprint, active, term_id, school_id FROM classes
              WHERE source = ?1",
         )?;
@@ -1067,7 +1072,7 @@ impl<'t> Apply<'t> {
             Decision::Unchanged => counts.unchanged += 1,
             Decision::Update(id) => {
                 counts.updated += 1;
-                self.tx.prepare_cached(
+                self.statements.get(
                     "UPDATE schools SET name = ?2, sis_id = ?3, school_number = ?4, state_id = ?5,
                      attributes = ?6, fingerprint = ?7, active = 1 WHERE id = ?1",
                 )?
@@ -1075,7 +1080,7 @@ impl<'t> Apply<'t> {
             }
             Decision::Insert => {
                 counts.inserted += 1;
-                self.tx.prepare_cached(
+                self.statements.get(
                     "INSERT INTO schools (source, source_id, name, sis_id, school_number, state_id, attributes, fingerprint)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?
@@ -1120,7 +1125,7 @@ impl<'t> Apply<'t> {
             Decision::Unchanged => counts.unchanged += 1,
             Decision::Update(id) => {
                 counts.updated += 1;
-                self.tx.prepare_cached(
+                self.statements.get(
                     "UPDATE terms SET school_id = ?2, name = ?3, start_date = ?4, end_date = ?5,
                      attributes = ?6, fingerprint = ?7, active = 1 WHERE id = ?1",
                 )?
@@ -1128,7 +1133,7 @@ impl<'t> Apply<'t> {
             }
             Decision::Insert => {
                 counts.inserted += 1;
-                self.tx.prepare_cached(
+                self.statements.get(
                     "INSERT INTO terms (source, source_id, school_id, name, start_date, end_date, attributes, fingerprint)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?
@@ -1184,7 +1189,7 @@ impl<'t> Apply<'t> {
             Decision::Unchanged => counts.unchanged += 1,
             Decision::Update(id) => {
                 counts.updated += 1;
-                self.tx.prepare_cached(
+                self.statements.get(
                     "UPDATE classes SET school_id = ?2, term_id = ?3, name = ?4, group_name = ?5,
                      appointments_per_parent = ?6, subject = ?7, course = ?8, period = ?9, sis_id = ?10,
                      attributes = ?11, fingerprint = ?12, active = 1 WHERE id = ?1",
@@ -1194,7 +1199,7 @@ impl<'t> Apply<'t> {
             }
             Decision::Insert => {
                 counts.inserted += 1;
-                self.tx.prepare_cached(
+                self.statements.get(
                     "INSERT INTO classes (source, source_id, school_id, term_id, name, group_name,
                      appointments_per_parent, subject, course, period, sis_id, attributes, fingerprint)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -1316,14 +1321,14 @@ impl<'t> Apply<'t> {
                 let carried = self.update_contact(contact_id, person, fp)?;
                 self.replace_source_data(contact_id, person, &school_ids, had)?;
                 if !carried {
-                    self.tx
-                        .prepare_cached(
+                    self.statements
+                        .get(
                             "UPDATE contact_sources SET fingerprint = ?3, active = 1 WHERE source = ?1 AND source_id = ?2",
                         )?
                         .execute(params![self.source, person.source_id, fp])?;
                 } else if !was_active {
-                    self.tx
-                        .prepare_cached(
+                    self.statements
+                        .get(
                             "UPDATE contact_sources SET active = 1 WHERE source = ?1 AND source_id = ?2",
                         )?
                         .execute(params![self.source, person.source_id])?;
@@ -1369,14 +1374,14 @@ impl<'t> Apply<'t> {
     /// only fills what was missing, and reactivates it. The source that supplied it alone
     /// until now gets its fingerprint back in its own row: the contact has two sources.
     fn fill_blanks(&self, contact_id: i64, person: &Person) -> rusqlite::Result<()> {
-        self.tx
-            .prepare_cached(
+        self.statements
+            .get(
                 "UPDATE contact_sources SET fingerprint = (SELECT coalesce(fingerprint, 0) FROM contacts WHERE id = ?1)
                  WHERE contact_id = ?1 AND fingerprint = 0",
             )?
             .execute([contact_id])?;
-        self.tx
-            .prepare_cached(
+        self.statements
+            .get(
                 "UPDATE contacts SET email = coalesce(email, ?2), phone = coalesce(phone, ?3),
                  birth_date = coalesce(birth_date, ?4), grade = coalesce(grade, ?5),
                  middle_name = coalesce(middle_name, ?6), active = 1, fingerprint = NULL WHERE id = ?1",
@@ -1410,13 +1415,11 @@ impl<'t> Apply<'t> {
     }
 
     fn deactivate_contact(&self, contact_id: i64) -> rusqlite::Result<()> {
-        self.tx
-            .prepare_cached(
-                "UPDATE contact_sources SET active = 0 WHERE contact_id = ?1 AND source = ?2",
-            )?
+        self.statements
+            .get("UPDATE contact_sources SET active = 0 WHERE contact_id = ?1 AND source = ?2")?
             .execute(params![contact_id, self.source])?;
-        self.tx
-            .prepare_cached(
+        self.statements
+            .get(
                 "UPDATE contacts SET active = 0 WHERE id = ?1 AND NOT EXISTS
                  (SELECT 1 FROM contact_sources WHERE contact_id = ?1 AND active = 1)",
             )?
@@ -1468,7 +1471,7 @@ impl<'t> Apply<'t> {
         // contact moves the fingerprints into the rows mid-run.
         let role = person.role().as_db_str();
         let (carried, email_differs, match_differs): (bool, bool, bool) =
-            self.tx.prepare_cached(UPDATE_UNINDEXED)?.query_row(
+            self.statements.get(UPDATE_UNINDEXED)?.query_row(
                 params![
                     contact_id,
                     person.middle_name,
@@ -1487,12 +1490,12 @@ impl<'t> Apply<'t> {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
         if email_differs {
-            self.tx
-                .prepare_cached(UPDATE_EMAIL)?
+            self.statements
+                .get(UPDATE_EMAIL)?
                 .execute(params![contact_id, person.email])?;
         }
         if match_differs {
-            self.tx.prepare_cached(UPDATE_MATCHED)?.execute(params![
+            self.statements.get(UPDATE_MATCHED)?.execute(params![
                 contact_id,
                 role,
                 person.first_name,
@@ -1505,8 +1508,8 @@ impl<'t> Apply<'t> {
 
     /// The contact this source gives `kind` `value`, and its role.
     fn holder_of(&self, kind: &str, value: &str) -> rusqlite::Result<Option<(i64, String)>> {
-        self.tx
-            .prepare_cached(
+        self.statements
+            .get(
                 "SELECT i.contact_id, c.role FROM contact_ids i JOIN contacts c ON c.id = i.contact_id
                  WHERE i.source = ?1 AND i.kind = ?2 AND i.value = ?3",
             )?
@@ -1561,10 +1564,8 @@ impl<'t> Apply<'t> {
                 continue;
             }
             let holder_active: bool = self
-                .tx
-                .prepare_cached(
-                    "SELECT active FROM contact_sources WHERE contact_id = ?1 AND source = ?2",
-                )?
+                .statements
+                .get("SELECT active FROM contact_sources WHERE contact_id = ?1 AND source = ?2")?
                 .query_row(params![holder, self.source], |r| r.get(0))
                 .optional()?
                 .unwrap_or(false);
@@ -1582,8 +1583,8 @@ impl<'t> Apply<'t> {
                 "source `{}`: {role} `{source_id}` takes {kind} `{value}` from contact #{holder}, which this source no longer has",
                 self.source
             );
-            self.tx
-                .prepare_cached(
+            self.statements
+                .get(
                     "UPDATE contact_ids SET contact_id = ?1 WHERE source = ?2 AND kind = ?3 AND value = ?4",
                 )?
                 .execute(params![contact_id, self.source, kind, value])?;
@@ -1621,8 +1622,8 @@ impl<'t> Apply<'t> {
                 continue;
             }
             let (role, source_id): (String, String) = self
-                .tx
-                .prepare_cached(
+                .statements
+                .get(
                     "SELECT c.role, s.source_id FROM contacts c
                      JOIN contact_sources s ON s.contact_id = c.id AND s.source = ?2
                      WHERE c.id = ?1",
@@ -1637,10 +1638,8 @@ impl<'t> Apply<'t> {
 
     /// The identifiers contact `contact_id` has from this source, as (kind, value).
     fn identifiers_had(&self, contact_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
-        self.tx
-            .prepare_cached(
-                "SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2",
-            )?
+        self.statements
+            .get("SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2")?
             .query_map(params![contact_id, self.source], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
@@ -1674,8 +1673,8 @@ impl<'t> Apply<'t> {
                     .iter()
                     .any(|i| i.kind == *kind && i.value == *value)
                 {
-                    self.tx
-                        .prepare_cached(
+                    self.statements
+                        .get(
                             "DELETE FROM contact_ids WHERE kind = ?1 AND value = ?2 AND source = ?3",
                         )?
                         .execute(params![kind, value, self.source])?;
@@ -1744,20 +1743,18 @@ impl<'t> Apply<'t> {
         let mut school_ids = school_ids.to_vec();
         if !fresh {
             let had: Vec<i64> = self
-                .tx
+                .statements
                 // A join, not `IN (SELECT id FROM schools …)`: SQLite builds that list
                 // into a temporary index on every call (90% of a Clever sync's time).
-                .prepare_cached(
+                .get(
                     "SELECT cs.school_id FROM contact_schools cs JOIN schools s ON s.id = cs.school_id
                      WHERE cs.contact_id = ?1 AND s.source = ?2",
                 )?
                 .query_map(params![contact_id, self.source], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for school_id in had.iter().filter(|s| !school_ids.contains(s)) {
-                self.tx
-                    .prepare_cached(
-                        "DELETE FROM contact_schools WHERE contact_id = ?1 AND school_id = ?2",
-                    )?
+                self.statements
+                    .get("DELETE FROM contact_schools WHERE contact_id = ?1 AND school_id = ?2")?
                     .execute(params![contact_id, school_id])?;
             }
             school_ids.retain(|s| !had.contains(s));
@@ -1912,7 +1909,7 @@ impl<'t> Apply<'t> {
             // it, if it has it.
             if !continuing.replaced.contains(&(kind, key.0)) && links.loaded.get_mut(&key).is_none()
             {
-                let mut statement = self.tx.prepare_cached(&kind.select_sql(LinkRows::One))?;
+                let mut statement = self.statements.get(kind.select_sql(LinkRows::One))?;
                 let mut rows = statement.query(params![key.0, source, key.1])?;
                 if let Some(row) = rows.next()? {
                     let (pair, entry) = loaded_link(kind, row)?;
@@ -1931,7 +1928,7 @@ impl<'t> Apply<'t> {
                 }
                 entry.set_current(fp);
                 self.summary.counts(entity).updated += 1;
-                let mut statement = self.tx.prepare_cached(match kind {
+                let mut statement = self.statements.get(match kind {
                     LinkKind::Enrollment => {
                         "UPDATE enrollments SET active = 1 WHERE class_id = ?1 AND contact_id = ?2"
                     }
@@ -2011,8 +2008,8 @@ impl<'t> Apply<'t> {
                 // The source's own identifiers: written with each person, including
                 // those sent earlier in this run.
                 let found: Option<String> = self
-                    .tx
-                    .prepare_cached(
+                    .statements
+                    .get(
                         "SELECT s.source_id FROM contact_ids i
                          JOIN contact_sources s ON s.contact_id = i.contact_id AND s.source = i.source
                          WHERE i.kind = ?1 AND i.value = ?2 AND i.source = ?3",
@@ -2034,10 +2031,11 @@ impl<'t> Apply<'t> {
         Ok(found)
     }
 
-    fn require_continuing(&self, what: &str) -> Result<()> {
+    fn require_continuing(&self, what: impl FnOnce() -> String) -> Result<()> {
         if self.continuing.is_none() {
             return Err(self.invalid(format!(
-                "the source sent {what} in a run that does not continue from a checkpoint"
+                "the source sent {} in a run that does not continue from a checkpoint",
+                what()
             )));
         }
         Ok(())
@@ -2045,13 +2043,22 @@ impl<'t> Apply<'t> {
 
     /// A continuing run's removal of a school, term, class or person.
     pub fn removal(&mut self, removal: Removal) -> Result<()> {
-        self.require_continuing(&format!("a removal of `{}`", removal.source_id))?;
+        self.require_continuing(|| format!("a removal of `{}`", removal.source_id))?;
         let entity = Entity::try_from(removal.entity).unwrap_or(Entity::Unspecified);
         let id = removal.source_id.as_str();
-        let (table, name) = match entity {
-            Entity::Schools => ("schools", EntityName::Schools),
-            Entity::Terms => ("terms", EntityName::Terms),
-            Entity::Classes => ("classes", EntityName::Classes),
+        let (deactivate, name) = match entity {
+            Entity::Schools => (
+                "UPDATE schools SET active = 0 WHERE id = ?1",
+                EntityName::Schools,
+            ),
+            Entity::Terms => (
+                "UPDATE terms SET active = 0 WHERE id = ?1",
+                EntityName::Terms,
+            ),
+            Entity::Classes => (
+                "UPDATE classes SET active = 0 WHERE id = ?1",
+                EntityName::Classes,
+            ),
             Entity::Students => return self.remove_person(id, EntityName::Students),
             Entity::Teachers => return self.remove_person(id, EntityName::Teachers),
             Entity::Parents => return self.remove_person(id, EntityName::Parents),
@@ -2080,9 +2087,7 @@ impl<'t> Apply<'t> {
         if let (Some(row), true) = (entry.id(), entry.active()) {
             entry.set_active(false);
             self.summary.counts(name).deactivated += 1;
-            self.tx
-                .prepare_cached(&format!("UPDATE {table} SET active = 0 WHERE id = ?1"))?
-                .execute([row])?;
+            self.statements.get(deactivate)?.execute([row])?;
             if entity == Entity::Classes {
                 if let Some(continuing) = &mut self.continuing {
                     continuing.removed_classes.push(row);
@@ -2097,7 +2102,7 @@ impl<'t> Apply<'t> {
     /// ones it does not send are deactivated at the end.
     pub fn links_replaced(&mut self, replaced: LinksReplaced) -> Result<()> {
         let owner_id = replaced.owner_id.as_str();
-        self.require_continuing(&format!("a LinksReplaced for `{owner_id}`"))?;
+        self.require_continuing(|| format!("a LinksReplaced for `{owner_id}`"))?;
         let entity = Entity::try_from(replaced.entity).unwrap_or(Entity::Unspecified);
         let Some(kind) = LinkKind::of(entity) else {
             return Err(self.invalid(format!(
@@ -2127,9 +2132,7 @@ impl<'t> Apply<'t> {
             return Ok(());
         }
         let links = self.links.get()?.of(kind);
-        let mut statement = self
-            .tx
-            .prepare_cached(&kind.select_sql(LinkRows::OfOwner))?;
+        let mut statement = self.statements.get(kind.select_sql(LinkRows::OfOwner))?;
         let mut rows = statement.query(params![owner, self.source])?;
         while let Some(row) = rows.next()? {
             let (pair, entry) = loaded_link(kind, row)?;
@@ -2179,10 +2182,10 @@ impl<'t> Apply<'t> {
             }
             entry.deactivate();
         }
-        let changed = self
-            .tx
-            .prepare_cached(&kind.remove_sql())?
-            .execute(params![owner, other, self.source])?;
+        let changed =
+            self.statements
+                .get(kind.remove_sql())?
+                .execute(params![owner, other, self.source])?;
         self.summary.counts(kind.entity()).deactivated += changed as u64;
         Ok(())
     }
@@ -2193,44 +2196,39 @@ impl<'t> Apply<'t> {
         let Some(continuing) = self.continuing.take() else {
             return Ok(());
         };
-        let tx = self.tx;
         for kind in [
             LinkKind::Enrollment,
             LinkKind::ClassTeacher,
             LinkKind::Relationship,
         ] {
             let links = self.links.get()?.of(kind);
+            let mut deactivate = self.statements.get(kind.deactivate_sql())?;
             for (key, entry) in links.loaded.iter_mut() {
                 if !entry.seen() && entry.active() {
                     entry.deactivate();
                     self.summary.counts(kind.entity()).deactivated += 1;
-                    tx.prepare_cached(&kind.deactivate_sql())?
-                        .execute(params![key.0, key.1])?;
+                    deactivate.execute(params![key.0, key.1])?;
                 }
             }
         }
         // The source's active links of `?1` in `column`, deactivated.
-        let mut gone = |kind: LinkKind, column: &str, row: i64| -> rusqlite::Result<()> {
-            let (table, ..) = kind.table();
-            let of_source = kind.of_source("?2");
-            let sql = format!(
-                "UPDATE {table} SET active = 0 WHERE {column} = ?1 AND {of_source} AND active = 1"
-            );
-            let changed = tx
-                .prepare_cached(&sql)?
+        let mut gone = |kind: LinkKind, column: Column, row: i64| -> rusqlite::Result<()> {
+            let changed = self
+                .statements
+                .get(kind.deactivate_of_sql(column))?
                 .execute(params![row, self.source])?;
             self.summary.counts(kind.entity()).deactivated += changed as u64;
             Ok(())
         };
         for contact in continuing.removed_contacts {
-            gone(LinkKind::Enrollment, "contact_id", contact)?;
-            gone(LinkKind::ClassTeacher, "contact_id", contact)?;
-            gone(LinkKind::Relationship, "parent_id", contact)?;
-            gone(LinkKind::Relationship, "student_id", contact)?;
+            gone(LinkKind::Enrollment, Column::Person, contact)?;
+            gone(LinkKind::ClassTeacher, Column::Person, contact)?;
+            gone(LinkKind::Relationship, Column::Owner, contact)?;
+            gone(LinkKind::Relationship, Column::Person, contact)?;
         }
         for class in continuing.removed_classes {
-            gone(LinkKind::Enrollment, "class_id", class)?;
-            gone(LinkKind::ClassTeacher, "class_id", class)?;
+            gone(LinkKind::Enrollment, Column::Owner, class)?;
+            gone(LinkKind::ClassTeacher, Column::Owner, class)?;
         }
         Ok(())
     }
@@ -2303,13 +2301,13 @@ impl<'t> Apply<'t> {
                           in_scope: &dyn Fn(&Entry) -> bool,
                           summary: &mut Summary|
          -> rusqlite::Result<()> {
-            let sql = format!("UPDATE {table} SET active = 0 WHERE id = ?1");
+            let mut deactivate =
+                tx.prepare(&format!("UPDATE {table} SET active = 0 WHERE id = ?1"))?;
             for entry in map.values_mut() {
                 if entry.seen() == Seen::No && entry.active() && in_scope(entry) {
                     entry.set_active(false);
                     summary.counts(entity).deactivated += 1;
-                    tx.prepare_cached(&sql)?
-                        .execute([entry.id().expect("loaded")])?;
+                    deactivate.execute([entry.id().expect("loaded")])?;
                 }
             }
             Ok(())
@@ -2407,13 +2405,13 @@ impl<'t> Apply<'t> {
                 continue;
             }
             let map = self.links.get()?.of(kind);
-            let sql = kind.deactivate_sql();
+            let mut deactivate = self.statements.get(kind.deactivate_sql())?;
             for (key, entry) in map.loaded.iter_mut() {
                 let in_scope = kind == LinkKind::Relationship || scoped_classes.contains(&key.0);
                 if !entry.seen() && entry.active() && in_scope {
                     entry.deactivate();
                     self.summary.counts(kind.entity()).deactivated += 1;
-                    tx.prepare_cached(&sql)?.execute(params![key.0, key.1])?;
+                    deactivate.execute(params![key.0, key.1])?;
                 }
             }
         }
@@ -2424,9 +2422,9 @@ impl<'t> Apply<'t> {
     /// Attach every class of this run to the event. A class an admin removed from the
     /// event comes back; one they hid keeps its `hidden` flag.
     pub fn attach_classes(&mut self, event_id: i64, continuing: bool) -> rusqlite::Result<()> {
-        let mut statement = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO event_classes (event_id, class_id) VALUES (?1, ?2)",
-        )?;
+        let mut statement = self
+            .statements
+            .get("INSERT OR IGNORE INTO event_classes (event_id, class_id) VALUES (?1, ?2)")?;
         let read_alongside = match self.unattached.take() {
             Some(reading) => reading.wait()?,
             None => None,
@@ -2450,7 +2448,7 @@ impl<'t> Apply<'t> {
                 candidates.extend(self.written_class_ids());
                 candidates.sort_unstable();
                 candidates.dedup();
-                let mut active_only = self.tx.prepare_cached(
+                let mut active_only = self.statements.get(
                     "INSERT OR IGNORE INTO event_classes (event_id, class_id)
                      SELECT ?1, id FROM classes WHERE id = ?2 AND active = 1",
                 )?;
@@ -2459,7 +2457,7 @@ impl<'t> Apply<'t> {
                 }
                 return Ok(());
             }
-            let mut classes = self.tx.prepare_cached(
+            let mut classes = self.statements.get(
                 "SELECT c.id, s.source_id, t.source_id FROM classes c
                  LEFT JOIN schools s ON s.id = c.school_id LEFT JOIN terms t ON t.id = c.term_id
                  WHERE c.source = ?1 AND c.active = 1",
@@ -2595,33 +2593,65 @@ impl LinkKind {
     }
 
     /// The source's links of this kind, as [`loaded_link`] reads them.
-    fn select_sql(self, rows: LinkRows) -> String {
-        let (table, owner, person, fingerprint) = self.table();
-        let filter = match rows {
-            LinkRows::OfSource => self.all_of_source("?1"),
-            LinkRows::OfOwner => format!("{owner} = ?1 AND {}", self.of_source("?2")),
-            LinkRows::One => format!(
-                "{owner} = ?1 AND {} AND {person} = ?3",
-                self.of_source("?2")
-            ),
-        };
-        format!("SELECT {owner}, {person}, active, {fingerprint} FROM {table} WHERE {filter}")
+    fn select_sql(self, rows: LinkRows) -> &'static str {
+        static SQL: [[OnceLock<String>; 3]; 3] = [const { [const { OnceLock::new() }; 3] }; 3];
+        interned(&SQL[self as usize][rows as usize], || {
+            let (table, owner, person, fingerprint) = self.table();
+            let filter = match rows {
+                LinkRows::OfSource => self.all_of_source("?1"),
+                LinkRows::OfOwner => format!("{owner} = ?1 AND {}", self.of_source("?2")),
+                LinkRows::One => format!(
+                    "{owner} = ?1 AND {} AND {person} = ?3",
+                    self.of_source("?2")
+                ),
+            };
+            format!("SELECT {owner}, {person}, active, {fingerprint} FROM {table} WHERE {filter}")
+        })
     }
 
     /// Deactivate the source's active link between `?1` and `?2` (source `?3`).
-    fn remove_sql(self) -> String {
-        let (table, owner, person, _) = self.table();
-        format!(
-            "UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2 AND {} AND active = 1",
-            self.of_source("?3")
-        )
+    fn remove_sql(self) -> &'static str {
+        static SQL: [OnceLock<String>; 3] = [const { OnceLock::new() }; 3];
+        interned(&SQL[self as usize], || {
+            let (table, owner, person, _) = self.table();
+            format!(
+                "UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2 AND {} AND active = 1",
+                self.of_source("?3")
+            )
+        })
     }
 
     /// Deactivate the link between `?1` and `?2`.
-    fn deactivate_sql(self) -> String {
-        let (table, owner, person, _) = self.table();
-        format!("UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2")
+    fn deactivate_sql(self) -> &'static str {
+        static SQL: [OnceLock<String>; 3] = [const { OnceLock::new() }; 3];
+        interned(&SQL[self as usize], || {
+            let (table, owner, person, _) = self.table();
+            format!("UPDATE {table} SET active = 0 WHERE {owner} = ?1 AND {person} = ?2")
+        })
     }
+
+    /// Deactivate the source's (`?2`) active links whose `column` is `?1`.
+    fn deactivate_of_sql(self, column: Column) -> &'static str {
+        static SQL: [[OnceLock<String>; 2]; 3] = [const { [const { OnceLock::new() }; 2] }; 3];
+        interned(&SQL[self as usize][column as usize], || {
+            let (table, owner, person, _) = self.table();
+            let column = match column {
+                Column::Owner => owner,
+                Column::Person => person,
+            };
+            format!(
+                "UPDATE {table} SET active = 0 WHERE {column} = ?1 AND {} AND active = 1",
+                self.of_source("?2")
+            )
+        })
+    }
+}
+
+/// One of a link table's two keys: the class or parent it belongs to, or the person.
+#[derive(Clone, Copy)]
+enum Column {
+    Owner,
+    Person,
 }
 
 /// Which of a source's links [`LinkKind::select_sql`] reads: all (`?1` the source), one

@@ -14,6 +14,7 @@ mod digest;
 mod guard;
 mod pending_ids;
 mod scope;
+mod statements;
 pub mod summary;
 mod unattached;
 mod writeback;
