@@ -654,7 +654,7 @@ const UPDATE_MATCHED: &str =
 /// contact one source alone supplies, in the contact (the row's is then 0). A contact
 /// without one (never expected) reads as 0, which no record matches: it is rewritten. A
 /// macro, so that the queries are whole constants: a continuing run looks people up one
-/// by one, and `prepare_cached` finds each statement by its text.
+/// by one, and [`Statements`] finds each statement by where its text lies.
 macro_rules! person_fingerprint {
     () => {
         "coalesce(nullif(cs.fingerprint, 0), c.fingerprint, 0)"
