@@ -72,7 +72,7 @@ impl Row {
         if let (true, Ok(text)) = (delimiter.is_ascii(), std::str::from_utf8(line)) {
             let mut start = 0;
             for end in memchr::memchr_iter(delimiter, line).chain([line.len()]) {
-                self.push(text[start..end].trim());
+                self.push(text::trim_cell(&text[start..end]));
                 start = end + 1;
             }
             return false;
@@ -81,7 +81,7 @@ impl Row {
         for cell in line.split(|&b| b == delimiter) {
             let (text, fallback) = text::decode_field(cell);
             latin1 |= fallback;
-            self.push(text.trim());
+            self.push(text::trim_cell(&text));
         }
         latin1
     }
@@ -95,7 +95,7 @@ impl Row {
         for bytes in record.iter() {
             let (text, fallback) = text::decode_field(bytes);
             latin1 |= fallback;
-            self.push(text.trim());
+            self.push(text::trim_cell(&text));
         }
         latin1
     }
@@ -221,7 +221,7 @@ impl Scanner {
                 let line = &text[line];
                 let cells = columns.map(|column| {
                     cell_span(line.as_bytes(), self.delimiter, column)
-                        .map_or("", |span| line[span].trim())
+                        .map_or("", |span| text::trim_cell(&line[span]))
                 });
                 each(cells);
             }
@@ -235,7 +235,7 @@ impl Scanner {
                         text::decode_field(cell).0
                     })
             });
-            each(std::array::from_fn(|i| cells[i].trim()));
+            each(std::array::from_fn(|i| text::trim_cell(&cells[i])));
         }
     }
 }
@@ -709,7 +709,7 @@ impl Lines {
             let mut cells = [""; N];
             for (cell, &column) in cells.iter_mut().zip(&columns) {
                 match cell_of(line, self.delimiter, column).map(std::str::from_utf8) {
-                    Some(Ok(text)) => *cell = text.trim(),
+                    Some(Ok(text)) => *cell = text::trim_cell(text),
                     _ => return passed,
                 }
             }

@@ -164,6 +164,20 @@ pub fn decode_field(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     }
 }
 
+/// `cell.trim()`, returned as it is when it starts and ends with an ASCII byte that is
+/// not whitespace, as nearly every cell of a school's file does: `str::trim` decodes a
+/// character at each end and asks Unicode about it, for each of millions of cells.
+pub fn trim_cell(cell: &str) -> &str {
+    let kept =
+        |byte: Option<&u8>| byte.is_some_and(|&b| b.is_ascii() && !(b as char).is_whitespace());
+    let bytes = cell.as_bytes();
+    if kept(bytes.first()) && kept(bytes.last()) {
+        cell
+    } else {
+        cell.trim()
+    }
+}
+
 /// Rewrites `\r\n` and a lone `\r` to `\n`, so that the CSV reader's line numbers count
 /// physical lines whichever ending the file uses (it counts `\n` only), and ends the
 /// text with a `\n`, so that every record is followed by one (see `Table`).
@@ -299,6 +313,34 @@ impl<R: Read> Read for Utf16Reader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_is_trimmed_as_str_trim_trims_it() {
+        let cells = [
+            "",
+            " ",
+            "a",
+            "ab",
+            " a",
+            "a ",
+            "\ta\t",
+            "\u{b}a",
+            "a\u{c}",
+            "\u{3000}a",
+            "a\u{85}",
+            "\u{a0}a\u{a0}",
+            "é",
+            "Ren\u{e9}e ",
+            "\u{3a3}",
+            "a b",
+        ];
+        for cell in cells {
+            assert_eq!(trim_cell(cell), cell.trim(), "{cell:?}");
+        }
+        // Nothing to trim: the very text, not a copy of it.
+        let cell = "Ada";
+        assert!(std::ptr::eq(trim_cell(cell), cell));
+    }
 
     fn read_all(bytes: Vec<u8>) -> (String, u8, Encoding) {
         let mut file = open_reader(Cursor::new(bytes), Delimiter::Auto).unwrap();
