@@ -110,6 +110,22 @@ mod tests {
         conn
     }
 
+    /// Every value in the table, through the pool.
+    fn all(statements: &Statements<'_>) -> Vec<i64> {
+        statements
+            .get(SELECT)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// How many statements of `sql` wait in the pool.
+    fn idle(statements: &Statements<'_>, sql: &'static str) -> usize {
+        statements.idle.borrow()[&(sql.as_ptr() as usize, sql.len())].len()
+    }
+
     #[test]
     fn a_statement_is_prepared_once_and_reused() {
         let conn = table();
@@ -118,10 +134,7 @@ mod tests {
             statements.get(INSERT).unwrap().execute(params![v]).unwrap();
         }
         assert_eq!(statements.idle.borrow().len(), 1);
-        assert_eq!(
-            statements.idle.borrow()[&(INSERT.as_ptr() as usize, INSERT.len())].len(),
-            1
-        );
+        assert_eq!(idle(&statements, INSERT), 1);
         let count: i64 = conn
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
@@ -139,23 +152,13 @@ mod tests {
         while let Some(row) = rows.next().unwrap() {
             let v: i64 = row.get(0).unwrap();
             // The same text, while the first is still stepping through its rows.
-            let inner: Vec<i64> = statements
-                .get(SELECT)
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            seen.push((v, inner));
+            seen.push((v, all(&statements)));
         }
         drop(rows);
         drop(outer);
         assert_eq!(seen, [(1, vec![1, 2]), (2, vec![1, 2])]);
         // Both went back, for two users at once next time.
-        assert_eq!(
-            statements.idle.borrow()[&(SELECT.as_ptr() as usize, SELECT.len())].len(),
-            2
-        );
+        assert_eq!(idle(&statements, SELECT), 2);
     }
 
     #[test]
@@ -170,14 +173,7 @@ mod tests {
             let mut rows = first.query([]).unwrap();
             assert_eq!(rows.next().unwrap().unwrap().get::<_, i64>(0).unwrap(), 1);
         }
-        let all: Vec<i64> = statements
-            .get(SELECT)
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(all, [1, 2, 3]);
+        assert_eq!(all(&statements), [1, 2, 3]);
     }
 
     #[test]
