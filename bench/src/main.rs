@@ -77,6 +77,12 @@ struct Cli {
     /// machine's drift from one run to the next is a tenth of that.
     #[arg(long, default_value_t = 1)]
     resync_runs: u32,
+    /// Run the file import and the Clever import this many times each, in turns, and show
+    /// each one's median (every run is in the notes): the first pair where the scenarios
+    /// run, the others after the re-syncs. A whole import's time moves by a fifth from one
+    /// hour to the next on this kind of machine, and a ratio of two single runs with it.
+    #[arg(long, default_value_t = 1)]
+    import_runs: u32,
 }
 
 #[derive(Subcommand)]
@@ -190,6 +196,36 @@ struct Row {
     ratios: Vec<(String, f64)>,
 }
 
+/// The median of `runs` by wall time (the lower of the middle two for an even count).
+fn median(runs: &[Measured]) -> Measured {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    sorted[(sorted.len() - 1) / 2]
+}
+
+const FLOOR_SCENARIO: &str = "sqlite3 .import (floor)";
+
+/// What a row's ratio compares against (its first column: `Row::ratios`).
+const TO_FLOOR: &str = "floor";
+const TO_FILE_IMPORT: &str = "file import";
+const TO_FULL_IMPORT: &str = "full import";
+const TO_FULL_CLEVER_IMPORT: &str = "full Clever import";
+
+/// The runs of one import scenario, in the order they ran, and its row in the table.
+#[derive(Default)]
+struct ImportRuns {
+    runs: Vec<Measured>,
+    row: Option<usize>,
+}
+
+/// `--import-runs`: each import's runs. Every ratio to an import names it
+/// ([`TO_FILE_IMPORT`], [`TO_FULL_IMPORT`], [`TO_FULL_CLEVER_IMPORT`]).
+#[derive(Default)]
+struct Imports {
+    files: ImportRuns,
+    clever: ImportRuns,
+}
+
 /// A re-sync's median run, and its floor.
 struct Resynced {
     median: Measured,
@@ -247,10 +283,68 @@ struct Bench {
     check: bool,
     keep: bool,
     resync_runs: u32,
+    import_runs: u32,
+    imports: Imports,
     rows: Vec<Row>,
     dedupe: Vec<DedupeRow>,
     failures: Vec<String>,
     notes: Vec<String>,
+}
+
+/// Each repeated import's row shows its median run (and the largest peak RSS of its
+/// runs, which is what the memory target is about), and every ratio to an import is to
+/// that median. Returns the notes that list every run.
+fn import_medians(rows: &mut [Row], imports: &Imports, floor: Option<f64>) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (name, import) in [
+        ("file import", &imports.files),
+        ("Clever import", &imports.clever),
+    ] {
+        let (Some(row), true) = (import.row, import.runs.len() > 1) else {
+            continue;
+        };
+        let middle = median(&import.runs);
+        let row = &mut rows[row];
+        row.scenario = format!("{}, median of {}", row.scenario, import.runs.len());
+        row.seconds = middle.seconds;
+        row.cpu_seconds = middle.cpu_seconds;
+        row.max_rss_mib = import
+            .runs
+            .iter()
+            .map(|m| m.max_rss_mib)
+            .fold(0.0, f64::max);
+        let each: Vec<String> = import
+            .runs
+            .iter()
+            .map(|m| {
+                format!(
+                    "{:.2} s ({:.2} s CPU, {:.0} MiB)",
+                    m.seconds, m.cpu_seconds, m.max_rss_mib
+                )
+            })
+            .collect();
+        notes.push(format!(
+            "{name}: {} runs, in turns with the other import's, in the order they ran (the median in the table, with the largest peak RSS): {}",
+            import.runs.len(),
+            each.join(", ")
+        ));
+    }
+    let seconds_of = |import: &ImportRuns| import.row.map(|row| rows[row].seconds);
+    let (files, clever) = (seconds_of(&imports.files), seconds_of(&imports.clever));
+    for row in rows.iter_mut() {
+        for (what, ratio) in &mut row.ratios {
+            let to = match what.as_str() {
+                TO_FLOOR => floor,
+                TO_FILE_IMPORT | TO_FULL_IMPORT => files,
+                TO_FULL_CLEVER_IMPORT => clever,
+                _ => None,
+            };
+            if let Some(to) = to {
+                *ratio = row.seconds / to;
+            }
+        }
+    }
+    notes
 }
 
 fn say(message: impl AsRef<str>) {
@@ -448,6 +542,8 @@ impl Bench {
             check: cli.check,
             keep: cli.keep,
             resync_runs: cli.resync_runs,
+            import_runs: cli.import_runs.max(1),
+            imports: Imports::default(),
             rows: Vec::new(),
             dedupe: Vec::new(),
             failures: Vec::new(),
@@ -542,6 +638,9 @@ impl Bench {
                 file_import.map(|f| f.0),
                 resync,
             )?;
+        }
+        if self.import_runs > 1 {
+            self.imports_again(&files, &key)?;
         }
         if wants("linked") {
             self.linked(&files, cli.repeat, floor.as_ref().map(|f| f.0))?;
@@ -666,7 +765,7 @@ impl Bench {
         let rows = total_rows(&counts);
         say(format!("floor: {rows} rows in {:.2} s", measured.seconds));
         self.rows.push(Row {
-            scenario: "sqlite3 .import (floor)".into(),
+            scenario: FLOOR_SCENARIO.into(),
             rows,
             seconds: measured.seconds,
             cpu_seconds: measured.cpu_seconds,
@@ -773,11 +872,9 @@ sync = false
                 ));
             }
         }
-        let floor_seconds = self
-            .rows
-            .iter()
-            .find(|r| r.scenario.contains("floor"))
-            .map(|r| r.seconds);
+        let floor_seconds = self.floor_seconds();
+        self.imports.files.runs.push(measured);
+        self.imports.files.row = Some(self.rows.len());
         self.rows.push(Row {
             scenario: "roster import, files (ABI, CLI)".into(),
             rows,
@@ -785,10 +882,81 @@ sync = false
             cpu_seconds: measured.cpu_seconds,
             max_rss_mib: measured.max_rss_mib,
             ratios: floor_seconds
-                .map(|f| vec![("floor".to_string(), measured.seconds / f)])
+                .map(|f| vec![(TO_FLOOR.to_string(), measured.seconds / f)])
                 .unwrap_or_default(),
         });
         Ok((measured, rows))
+    }
+
+    /// The `sqlite3 .import` floor's seconds, once it has run.
+    fn floor_seconds(&self) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.scenario == FLOOR_SCENARIO)
+            .map(|r| r.seconds)
+    }
+
+    /// `--import-runs`: the file and Clever imports that ran once each so far, again in
+    /// turns into databases of their own (each checked against the first run's counts,
+    /// then deleted); then the table shows each one's median.
+    fn imports_again(&mut self, files: &Path, key: &str) -> Result<()> {
+        let first_counts = |name: &str, row: Option<usize>, rows: &[Row]| {
+            row.map(|i| (name.to_string(), rows[i].rows))
+        };
+        let file_rows = first_counts("files", self.imports.files.row, &self.rows);
+        let clever_rows = first_counts("clever", self.imports.clever.row, &self.rows);
+        let server = match clever_rows {
+            Some(_) => Some(clever::Replay::start(&[&self
+                .inputs
+                .join(format!("clever-{key}"))])?),
+            None => None,
+        };
+        for run in 2..=self.import_runs {
+            if let Some((_, expected)) = &file_rows {
+                let db = self.runs.join("files-again.db");
+                remove_db(&db);
+                let folder = stage(files, &self.runs.join(FILE_FOLDER))?;
+                let config = self.file_config("files-again", &db, &folder, FILE_SOURCE, EVENT)?;
+                say(format!("files: roster import, run {run} ..."));
+                let measured = self.roster(&config, "files-again", &[])?;
+                self.check_again("file import", &db, *expected, run)?;
+                say(format!("files: {:.2} s", measured.seconds));
+                self.imports.files.runs.push(measured);
+            }
+            if let (Some((_, expected)), Some(server)) = (&clever_rows, &server) {
+                let db = self.runs.join("clever-again.db");
+                remove_db(&db);
+                let config = self.clever_config("clever-again", &db, &server.base_url())?;
+                say(format!(
+                    "clever: roster import from the replayed mock, run {run} ..."
+                ));
+                let measured = self.roster(&config, "clever-again", &[])?;
+                self.check_again("Clever import", &db, *expected, run)?;
+                say(format!("clever: {:.2} s", measured.seconds));
+                self.imports.clever.runs.push(measured);
+            }
+        }
+        drop(server);
+        self.use_import_medians();
+        Ok(())
+    }
+
+    /// A repeated import wrote as many rows as the first; its database goes.
+    fn check_again(&mut self, what: &str, db: &Path, expected: u64, run: u32) -> Result<()> {
+        let rows = total_rows(&table_counts(db)?);
+        if rows != expected {
+            self.fail(format!(
+                "{what}, run {run}: {rows} rows, the first run wrote {expected}"
+            ));
+        }
+        remove_db(db);
+        Ok(())
+    }
+
+    fn use_import_medians(&mut self) {
+        let floor = self.floor_seconds();
+        let notes = import_medians(&mut self.rows, &self.imports, floor);
+        self.notes.extend(notes);
     }
 
     /// (3) The same database, files with about 1% of records changed.
@@ -856,7 +1024,7 @@ sync = false
             cpu_seconds: measured.cpu_seconds,
             max_rss_mib: measured.max_rss_mib,
             ratios: vec![
-                ("full import".into(), measured.seconds / full.seconds),
+                (TO_FULL_IMPORT.into(), measured.seconds / full.seconds),
                 to_floor,
             ],
         });
@@ -944,6 +1112,8 @@ sync = false
             let config = self.clever_config("clever", &db, &server.base_url())?;
             say("clever: roster import from the replayed mock ...");
             let measured = self.roster(&config, "clever", &[])?;
+            self.imports.clever.runs.push(measured);
+            self.imports.clever.row = Some(self.rows.len());
             found.push((
                 "replay",
                 self.clever_row(
@@ -1021,11 +1191,11 @@ sync = false
             );
         }
         let mut ratios = Vec::new();
-        if let Some(floor) = self.rows.iter().find(|r| r.scenario.contains("floor")) {
-            ratios.push(("floor".into(), measured.seconds / floor.seconds));
+        if let Some(floor) = self.floor_seconds() {
+            ratios.push((TO_FLOOR.into(), measured.seconds / floor));
         }
         if let Some(files) = files {
-            ratios.push(("file import".into(), measured.seconds / files.seconds));
+            ratios.push((TO_FILE_IMPORT.into(), measured.seconds / files.seconds));
         }
         self.rows.push(Row {
             scenario: scenario.into(),
@@ -1108,7 +1278,10 @@ sync = false
             cpu_seconds: measured.cpu_seconds,
             max_rss_mib: measured.max_rss_mib,
             ratios: vec![
-                ("full Clever import".into(), measured.seconds / full.seconds),
+                (
+                    TO_FULL_CLEVER_IMPORT.into(),
+                    measured.seconds / full.seconds,
+                ),
                 to_floor,
             ],
         });
@@ -1164,9 +1337,8 @@ sync = false
                 each.join(", ")
             ));
         }
-        measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
         Ok(Resynced {
-            median: measured[(measured.len() - 1) / 2],
+            median: median(&measured),
             floor,
             changed,
         })
@@ -1639,7 +1811,117 @@ fn ratio_shown(ratio: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_written, ratio_shown, read_through};
+    use super::{
+        copy_written, import_medians, ratio_shown, read_through, ImportRuns, Imports, Measured,
+        Row, TO_FILE_IMPORT, TO_FLOOR, TO_FULL_CLEVER_IMPORT, TO_FULL_IMPORT,
+    };
+
+    fn run(seconds: f64, max_rss_mib: f64) -> Measured {
+        Measured {
+            seconds,
+            cpu_seconds: seconds * 1.5,
+            system_seconds: 1.0,
+            page_faults: 0,
+            max_rss_mib,
+        }
+    }
+
+    fn row(scenario: &str, seconds: f64, ratios: &[(&str, f64)]) -> Row {
+        Row {
+            scenario: scenario.into(),
+            rows: 1,
+            seconds,
+            cpu_seconds: 0.0,
+            max_rss_mib: 0.0,
+            ratios: ratios.iter().map(|(w, r)| (w.to_string(), *r)).collect(),
+        }
+    }
+
+    #[test]
+    fn repeated_imports_show_their_medians_and_every_ratio_to_them_follows() {
+        // As the bench pushes them: floor, file import, re-sync, Clever, Clever re-sync,
+        // each with the ratios of its first run.
+        let mut rows = vec![
+            row("floor", 100.0, &[]),
+            row("files", 44.0, &[(TO_FLOOR, 0.44)]),
+            row(
+                "resync",
+                4.0,
+                &[(TO_FULL_IMPORT, 4.0 / 44.0), ("its changes in SQLite", 2.0)],
+            ),
+            row(
+                "clever",
+                60.0,
+                &[(TO_FLOOR, 0.6), (TO_FILE_IMPORT, 60.0 / 44.0)],
+            ),
+            row("clever resync", 5.0, &[(TO_FULL_CLEVER_IMPORT, 5.0 / 60.0)]),
+        ];
+        let imports = Imports {
+            files: ImportRuns {
+                runs: vec![run(44.0, 800.0), run(30.0, 790.0), run(36.0, 810.0)],
+                row: Some(1),
+            },
+            clever: ImportRuns {
+                runs: vec![run(60.0, 870.0), run(48.0, 880.0), run(54.0, 860.0)],
+                row: Some(3),
+            },
+        };
+        rows.push(row("direct", 66.0, &[(TO_FILE_IMPORT, 1.5)]));
+        let notes = import_medians(&mut rows, &imports, Some(100.0));
+
+        let ratio = |row: &Row, what: &str| {
+            row.ratios
+                .iter()
+                .find(|(w, _)| w == what)
+                .map(|(_, r)| *r)
+                .unwrap()
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert_eq!(rows[1].scenario, "files, median of 3");
+        assert!(close(rows[1].seconds, 36.0) && close(rows[1].cpu_seconds, 54.0));
+        assert!(
+            close(rows[1].max_rss_mib, 810.0),
+            "the largest peak of the runs"
+        );
+        assert!(close(ratio(&rows[1], TO_FLOOR), 0.36));
+        assert!(close(ratio(&rows[2], TO_FULL_IMPORT), 4.0 / 36.0));
+        assert!(
+            close(ratio(&rows[2], "its changes in SQLite"), 2.0),
+            "not an import's"
+        );
+        assert_eq!(rows[3].scenario, "clever, median of 3");
+        assert!(close(rows[3].seconds, 54.0) && close(rows[3].max_rss_mib, 880.0));
+        assert!(close(ratio(&rows[3], TO_FLOOR), 0.54));
+        assert!(close(ratio(&rows[3], TO_FILE_IMPORT), 1.5));
+        assert!(close(ratio(&rows[4], TO_FULL_CLEVER_IMPORT), 5.0 / 54.0));
+        assert!(
+            close(ratio(&rows[5], TO_FILE_IMPORT), 66.0 / 36.0),
+            "any row's"
+        );
+        assert_eq!(rows[5].seconds, 66.0, "a row run once stays");
+        assert_eq!(notes.len(), 2);
+        assert!(
+            notes[0].contains("44.00 s") && notes[0].contains("30.00 s"),
+            "{}",
+            notes[0]
+        );
+        assert_eq!(rows[0].seconds, 100.0, "the floor is not an import");
+    }
+
+    #[test]
+    fn an_import_run_once_keeps_its_row_as_it_was() {
+        let mut rows = vec![row("files", 44.0, &[(TO_FLOOR, 0.44)])];
+        let imports = Imports {
+            files: ImportRuns {
+                runs: vec![run(44.0, 800.0)],
+                row: Some(0),
+            },
+            ..Imports::default()
+        };
+        assert!(import_medians(&mut rows, &imports, Some(100.0)).is_empty());
+        assert_eq!(rows[0].scenario, "files");
+        assert!((rows[0].ratios[0].1 - 0.44).abs() < 1e-9);
+    }
 
     #[test]
     fn a_share_near_the_re_syncs_target_shows_which_side_it_is_on() {
