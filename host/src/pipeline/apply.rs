@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 
 use prost::Message;
 use roster_core::record::{
-    Class, ClassTeacher, Enrollment, Entity, LinksReplaced, Person, Relationship, Removal, Role,
-    School, Term,
+    Class, ClassTeacher, Enrollment, Entity, Kind, LinksReplaced, Person, Record, Relationship,
+    Removal, Role, School, Term,
 };
 use rusqlite::{params, Connection, OptionalExtension, Statement, Transaction};
 
@@ -626,6 +626,19 @@ struct Continuing {
 /// lookups, and a night when many students changed classes names tens of thousands.
 pub(super) const CLASSES_ONE_BY_ONE: usize = 10_000;
 
+/// What a run compares a school, term, class or person with to know whether it changed:
+/// the hash of the record as the host encodes it (whatever bytes the plugin sent), so that
+/// a plugin built with another encoder changes nothing. 0 for the other records.
+pub fn fingerprint_of(record: &Record) -> i64 {
+    match &record.kind {
+        Some(Kind::School(school)) => fingerprint(&school.encode_to_vec()),
+        Some(Kind::Term(term)) => fingerprint(&term.encode_to_vec()),
+        Some(Kind::Class(class)) => fingerprint(&class.encode_to_vec()),
+        Some(Kind::Person(person)) => fingerprint(&person.encode_to_vec()),
+        _ => 0,
+    }
+}
+
 /// Never 0: a `contact_sources` row with a fingerprint of 0 means that its contact carries
 /// the fingerprint (migration 9).
 fn fingerprint(bytes: &[u8]) -> i64 {
@@ -1046,7 +1059,8 @@ impl<'t> Apply<'t> {
         }
     }
 
-    pub fn school(&mut self, school: School) -> Result<()> {
+    /// `fp`: the school's [`fingerprint_of`].
+    pub fn school(&mut self, school: School, fp: i64) -> Result<()> {
         if school.source_id.trim().is_empty() {
             return Err(self.invalid(format!("school `{}` has no id", school.name)));
         }
@@ -1057,7 +1071,6 @@ impl<'t> Apply<'t> {
             self.mark_skipped(MapName::Schools, &school.source_id);
             return Ok(());
         }
-        let fp = fingerprint(&school.encode_to_vec());
         let decision =
             Self::upsert_decision(&mut self.schools, &school.source_id, fp).map_err(|_| {
                 self.invalid(format!(
@@ -1095,7 +1108,8 @@ impl<'t> Apply<'t> {
         Ok(())
     }
 
-    pub fn term(&mut self, term: Term) -> Result<()> {
+    /// `fp`: the term's [`fingerprint_of`].
+    pub fn term(&mut self, term: Term, fp: i64) -> Result<()> {
         if term.source_id.trim().is_empty() {
             return Err(self.invalid(format!("term `{}` has no id", term.name)));
         }
@@ -1110,7 +1124,6 @@ impl<'t> Apply<'t> {
             self.mark_skipped(MapName::Terms, &term.source_id);
             return Ok(());
         }
-        let fp = fingerprint(&term.encode_to_vec());
         let decision =
             Self::upsert_decision(&mut self.terms, &term.source_id, fp).map_err(|_| {
                 self.invalid(format!(
@@ -1148,7 +1161,8 @@ impl<'t> Apply<'t> {
         Ok(())
     }
 
-    pub fn class(&mut self, class: Class) -> Result<()> {
+    /// `fp`: the class's [`fingerprint_of`].
+    pub fn class(&mut self, class: Class, fp: i64) -> Result<()> {
         if class.source_id.trim().is_empty() {
             return Err(self.invalid(format!("class `{}` has no id", class.name)));
         }
@@ -1174,7 +1188,6 @@ impl<'t> Apply<'t> {
             class.name.clone()
         };
         self.ensure(MapName::Classes, &class.source_id)?;
-        let fp = fingerprint(&class.encode_to_vec());
         let decision =
             Self::upsert_decision(&mut self.classes, &class.source_id, fp).map_err(|_| {
                 self.invalid(format!(
@@ -1223,7 +1236,13 @@ impl<'t> Apply<'t> {
 
     /// `person` is normalised in place (names and email trimmed, a blank email none) and
     /// left to the caller, who frees it (see `pipeline::run`).
-    pub fn person(&mut self, person: &mut Person, dedupe: &mut dyn DedupeStage) -> Result<()> {
+    /// `fp`: the person's [`fingerprint_of`], made before anything is taken out of it.
+    pub fn person(
+        &mut self,
+        person: &mut Person,
+        fp: i64,
+        dedupe: &mut dyn DedupeStage,
+    ) -> Result<()> {
         trim_in_place(&mut person.first_name);
         trim_in_place(&mut person.last_name);
         if let Some(email) = &mut person.email {
@@ -1268,7 +1287,6 @@ impl<'t> Apply<'t> {
                 school_ids.push(id);
             }
         }
-        let fp = fingerprint(&person.encode_to_vec());
         let mut was_active = false;
         let existing = match self.people.get_mut(person.source_id.as_str()) {
             Some(entry) if entry.seen() != Seen::No => {
