@@ -1113,8 +1113,7 @@ sync = false
             remove_db(&db);
             let config = self.clever_config("clever", &db, &server.base_url())?;
             say("clever: roster import from the replayed mock ...");
-            // As a server holds what it serves: read from the disk, the pages made the
-            // first Clever import of a run 68–70 s, against 58–64 s for the next two.
+            // As a server holds what it serves: the replay reads each page from its file.
             read_through(&pages)?;
             let measured = self.roster(&config, "clever", &[])?;
             self.imports.clever.runs.push(measured);
