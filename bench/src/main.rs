@@ -901,30 +901,31 @@ sync = false
     /// turns into databases of their own (each checked against the first run's counts,
     /// then deleted); then the table shows each one's median.
     fn imports_again(&mut self, files: &Path, key: &str) -> Result<()> {
-        let first_counts = |name: &str, row: Option<usize>, rows: &[Row]| {
-            row.map(|i| (name.to_string(), rows[i].rows))
+        let file_rows = self.imports.files.row.map(|row| self.rows[row].rows);
+        let clever_rows = self.imports.clever.row.map(|row| self.rows[row].rows);
+        // The re-sync left revision 1 in the school's folder.
+        let folder = match file_rows {
+            Some(_) => Some(stage(files, &self.runs.join(FILE_FOLDER))?),
+            None => None,
         };
-        let file_rows = first_counts("files", self.imports.files.row, &self.rows);
-        let clever_rows = first_counts("clever", self.imports.clever.row, &self.rows);
         let pages = self.inputs.join(format!("clever-{key}"));
         let server = match clever_rows {
             Some(_) => Some(clever::Replay::start(&[&pages])?),
             None => None,
         };
         for run in 2..=self.import_runs {
-            if let Some((_, expected)) = &file_rows {
+            if let (Some(expected), Some(folder)) = (file_rows, &folder) {
                 let db = self.runs.join("files-again.db");
                 remove_db(&db);
-                let folder = stage(files, &self.runs.join(FILE_FOLDER))?;
-                let config = self.file_config("files-again", &db, &folder, FILE_SOURCE, EVENT)?;
+                let config = self.file_config("files-again", &db, folder, FILE_SOURCE, EVENT)?;
                 say(format!("files: roster import, run {run} ..."));
-                read_through(&folder)?;
+                read_through(folder)?;
                 let measured = self.roster(&config, "files-again", &[])?;
-                self.check_again("file import", &db, *expected, run)?;
+                self.check_again("file import", &db, expected, run)?;
                 say(format!("files: {:.2} s", measured.seconds));
                 self.imports.files.runs.push(measured);
             }
-            if let (Some((_, expected)), Some(server)) = (&clever_rows, &server) {
+            if let (Some(expected), Some(server)) = (clever_rows, &server) {
                 let db = self.runs.join("clever-again.db");
                 remove_db(&db);
                 let config = self.clever_config("clever-again", &db, &server.base_url())?;
@@ -933,7 +934,7 @@ sync = false
                 ));
                 read_through(&pages)?;
                 let measured = self.roster(&config, "clever-again", &[])?;
-                self.check_again("Clever import", &db, *expected, run)?;
+                self.check_again("Clever import", &db, expected, run)?;
                 say(format!("clever: {:.2} s", measured.seconds));
                 self.imports.clever.runs.push(measured);
             }
