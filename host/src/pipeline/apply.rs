@@ -20,6 +20,7 @@ use roster_core::record::{
 };
 use rusqlite::{params, Connection, OptionalExtension, Statement, Transaction};
 
+use super::ahead::Found;
 use super::alongside::Alongside;
 use super::dedupe::{DedupeStage, Known, Resolution, RunPeople};
 use super::digest::{digest, Digest, DigestMap};
@@ -587,6 +588,9 @@ pub struct Apply<'t> {
     /// Identifiers a person was given that another of the source's contacts of its role
     /// still holds: settled at the end of the run (see [`Apply::settle_contested`]).
     contested: RefCell<Vec<Contested>>,
+    /// In a continuing run, every contact the run has written anything of so far: what
+    /// the roster held for them before the run no longer holds (see [`Apply::offer`]).
+    touched: RefCell<foldhash::HashSet<i64>>,
 }
 
 /// A person's identifier that another contact of this source and role held when the
@@ -673,6 +677,31 @@ macro_rules! person_fingerprint {
         "coalesce(nullif(cs.fingerprint, 0), c.fingerprint, 0)"
     };
 }
+
+#[cfg(test)]
+thread_local! {
+    /// Answers looked up ahead that the job took (`Apply::offer`), for the tests.
+    pub(super) static OFFERS_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A person of this source by source id, as `ensure` loads one: contact, fingerprint,
+/// active, role. A `static`, so that the job's statement pool finds it by one address;
+/// the lookups ahead (`ahead.rs`) ask the very same.
+pub(super) static PERSON_BY_SOURCE_ID: &str = concat!(
+    "SELECT cs.contact_id, ",
+    person_fingerprint!(),
+    ", cs.active, c.role
+     FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
+     WHERE cs.source = ?1 AND cs.source_id = ?2"
+);
+
+/// The source id of the person this source gave identifier (`?1`, `?2`), and the contact
+/// holding it. The source's own identifiers: written with each person, including those
+/// sent earlier in this run.
+pub(super) static SOURCE_ID_BY_IDENTIFIER: &str =
+    "SELECT s.source_id, i.contact_id FROM contact_ids i
+     JOIN contact_sources s ON s.contact_id = i.contact_id AND s.source = i.source
+     WHERE i.kind = ?1 AND i.value = ?2 AND i.source = ?3";
 
 fn attributes_json(attributes: &BTreeMap<String, String>) -> Option<String> {
     (!attributes.is_empty()).then(|| serde_json::to_string(attributes).expect("string map"))
@@ -792,6 +821,7 @@ impl<'t> Apply<'t> {
             pending_ids: bulk.then(RefCell::default),
             continuing,
             contested: RefCell::default(),
+            touched: RefCell::default(),
             unattached: None,
         })
     }
@@ -816,6 +846,65 @@ impl<'t> Apply<'t> {
             people.insert(row.get_ref(0)?.as_str()?, entry);
         }
         Ok(people)
+    }
+
+    /// A continuing run has written something of contact `contact_id`.
+    fn touch(&self, contact_id: i64) {
+        if self.continuing.is_some() {
+            self.touched.borrow_mut().insert(contact_id);
+        }
+    }
+
+    /// What the roster held before the run for a name the next record gives, looked up
+    /// ahead on another connection (`ahead.rs`): taken where it is what this connection
+    /// would answer now, that is for a contact the run has written nothing of, and only
+    /// into a map that has nothing for the name yet. `ensure` and `source_id_of` then
+    /// find it there instead of asking. Anything else is left for them to ask.
+    pub fn offer(&mut self, found: Found) {
+        let Some(continuing) = &mut self.continuing else {
+            return;
+        };
+        let touched = self.touched.borrow();
+        match found {
+            Found::Identifier {
+                kind,
+                value,
+                source_id,
+                contact_id,
+            } => {
+                if touched.contains(&contact_id) {
+                    return;
+                }
+                if let std::collections::hash_map::Entry::Vacant(vacant) =
+                    continuing.by_identifier.entry((kind, value))
+                {
+                    vacant.insert(Some(source_id));
+                    #[cfg(test)]
+                    OFFERS_TAKEN.with(|taken| taken.set(taken.get() + 1));
+                }
+            }
+            Found::Person {
+                source_id,
+                contact_id,
+                fingerprint,
+                active,
+                role,
+            } => {
+                if touched.contains(&contact_id) || self.people.get(&source_id).is_some() {
+                    return;
+                }
+                if continuing
+                    .looked_up
+                    .insert((MapName::People, digest(&source_id)))
+                {
+                    let mut entry = Entry::unseen(contact_id, fingerprint, active);
+                    entry.set_role(role_from_db(&role));
+                    self.people.insert(&source_id, entry);
+                    #[cfg(test)]
+                    OFFERS_TAKEN.with(|taken| taken.set(taken.get() + 1));
+                }
+            }
+        }
     }
 
     /// In a continuing run, what the roster has for class or person `id`, into its map
@@ -887,13 +976,7 @@ impl<'t> Apply<'t> {
             MapName::People => {
                 let found = self
                     .statements
-                    .get(concat!(
-                        "SELECT cs.contact_id, ",
-                        person_fingerprint!(),
-                        ", cs.active, c.role
-                         FROM contact_sources cs JOIN contacts c ON c.id = cs.contact_id
-                         WHERE cs.source = ?1 AND cs.source_id = ?2"
-                    ))?
+                    .get(PERSON_BY_SOURCE_ID)?
                     .query_row(params![self.source, id], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
                     })
@@ -1369,6 +1452,7 @@ impl<'t> Apply<'t> {
                 };
                 // A new contact carries the fingerprint; a linked one now has two
                 // sources, and each row keeps its own.
+                self.touch(contact_id);
                 self.hot.contact_source.borrow_mut().execute(params![
                     contact_id,
                     self.source,
@@ -1392,6 +1476,7 @@ impl<'t> Apply<'t> {
     /// only fills what was missing, and reactivates it. The source that supplied it alone
     /// until now gets its fingerprint back in its own row: the contact has two sources.
     fn fill_blanks(&self, contact_id: i64, person: &Person) -> rusqlite::Result<()> {
+        self.touch(contact_id);
         self.statements
             .get(
                 "UPDATE contact_sources SET fingerprint = (SELECT coalesce(fingerprint, 0) FROM contacts WHERE id = ?1)
@@ -1433,6 +1518,7 @@ impl<'t> Apply<'t> {
     }
 
     fn deactivate_contact(&self, contact_id: i64) -> rusqlite::Result<()> {
+        self.touch(contact_id);
         self.statements
             .get("UPDATE contact_sources SET active = 0 WHERE contact_id = ?1 AND source = ?2")?
             .execute(params![contact_id, self.source])?;
@@ -1476,6 +1562,7 @@ impl<'t> Apply<'t> {
     /// and is never touched by an import. True when the contact carries its one source's
     /// fingerprint, now `fp`; false when its `contact_sources` rows keep theirs.
     fn update_contact(&self, contact_id: i64, person: &Person, fp: i64) -> rusqlite::Result<bool> {
+        self.touch(contact_id);
         // SQLite rewrites an index's entry whenever an UPDATE sets a column the index
         // reads, even to the value it had: a teacher whose room changed moved their email's
         // entry, and a student whose grade changed their email's and name-match index's
@@ -1573,6 +1660,7 @@ impl<'t> Apply<'t> {
                 kind,
                 value,
             } = contested;
+            self.touch(contact_id);
             let Some((holder, holder_role)) = self.holder_of(&kind, &value)? else {
                 let row = [(contact_id, kind.as_str(), value.as_str())];
                 self.hot.insert_id_rows(self.tx, &self.source, &row)?;
@@ -1597,6 +1685,7 @@ impl<'t> Apply<'t> {
                     &holder_role,
                 );
             }
+            self.touch(holder);
             tracing::info!(
                 "source `{}`: {role} `{source_id}` takes {kind} `{value}` from contact #{holder}, which this source no longer has",
                 self.source
@@ -1674,6 +1763,7 @@ impl<'t> Apply<'t> {
         school_ids: &[i64],
         had: Option<Vec<(String, String)>>,
     ) -> Result<()> {
+        self.touch(contact_id);
         let fresh = had.is_none();
         let mut identifiers: Vec<_> = person
             .identifiers
@@ -2023,15 +2113,9 @@ impl<'t> Apply<'t> {
         let found = match continuing.by_identifier.get(&key) {
             Some(found) => found.clone(),
             None => {
-                // The source's own identifiers: written with each person, including
-                // those sent earlier in this run.
                 let found: Option<String> = self
                     .statements
-                    .get(
-                        "SELECT s.source_id FROM contact_ids i
-                         JOIN contact_sources s ON s.contact_id = i.contact_id AND s.source = i.source
-                         WHERE i.kind = ?1 AND i.value = ?2 AND i.source = ?3",
-                    )?
+                    .get(SOURCE_ID_BY_IDENTIFIER)?
                     .query_row(params![kind, id, self.source], |r| r.get(0))
                     .optional()?;
                 continuing.by_identifier.insert(key, found.clone());

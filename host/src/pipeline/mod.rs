@@ -5,6 +5,7 @@
 //! plugin-specific write code. An import either applies completely or not at all: any
 //! error (from the plugin, from validation, from SQLite, or a cancel) rolls it back.
 
+mod ahead;
 mod alongside;
 mod apply;
 mod bulk;
@@ -80,6 +81,8 @@ pub enum ImportError {
     BrokenReference(bulk::BrokenReference),
     #[error("import cancelled; nothing was written")]
     Cancelled,
+    #[error("source `{source_name}`: the thread that looks people up ahead of the job stopped; nothing was written")]
+    LookAhead { source_name: String },
     #[error("source `{source_name}`: {} dedupe conflict(s) under policy `{policy}`; nothing was written", findings.len())]
     Conflicts {
         source_name: String,
@@ -197,6 +200,9 @@ fn records_in(batch: &NextBatch) -> usize {
 struct Batch {
     records: Vec<Record>,
     fingerprints: Vec<i64>,
+    /// In a continuing run, what the roster held for the people the records name, by
+    /// record, in record order (`ahead.rs`); empty otherwise.
+    ahead: Vec<ahead::Ahead>,
 }
 
 impl Batch {
@@ -205,6 +211,7 @@ impl Batch {
         Batch {
             records,
             fingerprints,
+            ahead: Vec::new(),
         }
     }
 }
@@ -212,7 +219,8 @@ impl Batch {
 /// The job's end of the channel: taking a batch makes room for another, and dropping it
 /// lets the plugin's thread go.
 struct Batches<'w> {
-    receiver: std::sync::mpsc::Receiver<NextBatch>,
+    /// From the reading thread, or from the thread that looks people up ahead.
+    receiver: std::cell::RefCell<std::sync::mpsc::Receiver<NextBatch>>,
     /// Batches the job is done with, back to the reading thread to be freed.
     spent: std::sync::mpsc::Sender<Batch>,
     window: &'w Window,
@@ -220,7 +228,7 @@ struct Batches<'w> {
 
 impl Batches<'_> {
     fn next(&self) -> NextBatch {
-        let batch = self.receiver.recv().unwrap_or(Ok(None));
+        let batch = self.receiver.borrow().recv().unwrap_or(Ok(None));
         let records = records_in(&batch);
         self.window.update(|state| {
             state.batches = state.batches.saturating_sub(1);
@@ -237,6 +245,20 @@ impl Batches<'_> {
     /// Whether the plugin has sent its last batch; the job may still have many to apply.
     fn source_done(&self) -> bool {
         self.window.state.lock().unwrap().source_done
+    }
+
+    /// From now on, each batch passes through a thread that looks up the people its
+    /// records name in the roster at `path`, for `source` (`ahead.rs`). Nothing changes
+    /// if the roster cannot be opened a second time.
+    fn look_people_up_ahead(
+        &self,
+        path: &str,
+        source: &str,
+    ) -> rusqlite::Result<std::thread::JoinHandle<()>> {
+        let conn = ahead::open(path)?;
+        let (sender, receiver) = std::sync::mpsc::channel::<NextBatch>();
+        let upstream = self.receiver.replace(receiver);
+        Ok(ahead::start(conn, source.to_string(), upstream, sender))
     }
 
     /// A continuing run: read further ahead (see [`CONTINUING_RECORDS_AHEAD`]).
@@ -357,7 +379,7 @@ pub fn run(
             }
         });
         let batches = Batches {
-            receiver,
+            receiver: std::cell::RefCell::new(receiver),
             spent: spent_sender,
             window,
         };
@@ -423,6 +445,20 @@ fn run_job(
     if continuing {
         batches.read_further();
     }
+    // Only where a second connection sees the roster as last committed: a file, in WAL.
+    let journal: String = tx.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    let people_ahead = match tx.path().filter(|path| !path.is_empty()) {
+        Some(path) if continuing && journal.eq_ignore_ascii_case("wal") && looks_ahead() => {
+            match batches.look_people_up_ahead(path, job.source) {
+                Ok(thread) => Some(thread),
+                Err(error) => {
+                    tracing::debug!("people not looked up ahead: {error}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let mut apply = Apply::new(
         &tx,
         job.source,
@@ -464,7 +500,17 @@ fn run_job(
             None => read(batches)?,
         };
         let Some(mut batch) = next else { break };
-        for (record, &fingerprint) in batch.records.iter_mut().zip(&batch.fingerprints) {
+        let mut ahead = std::mem::take(&mut batch.ahead).into_iter().peekable();
+        for (index, (record, &fingerprint)) in batch
+            .records
+            .iter_mut()
+            .zip(&batch.fingerprints)
+            .enumerate()
+        {
+            // Taken just before its record, when the job would otherwise ask for it.
+            while let Some(found) = ahead.next_if(|a| a.record == index) {
+                apply.offer(found.found);
+            }
             let is_snapshot = matches!(record.kind, Some(Kind::Snapshot(_) | Kind::Checkpoint(_)));
             // Each record is applied where it lies; what `apply` keeps is taken out of it.
             // The batch goes to `done_with` afterwards, to be freed where it was decoded.
@@ -532,6 +578,13 @@ fn run_job(
         }
     }
 
+    // Its connection is closed before anything is committed, and a thread that stopped
+    // early may have ended the batches early.
+    if let Some(thread) = people_ahead {
+        thread.join().map_err(|_| ImportError::LookAhead {
+            source_name: source_name.clone(),
+        })?;
+    }
     if continuing {
         dedupe.check_unsent(&tx, job.source, apply.run_people())?;
     }
@@ -641,6 +694,16 @@ fn run_job(
     Ok(summary)
 }
 
+/// Whether a continuing run looks people up ahead where it can: always, but for the
+/// tests that compare a run doing so with the same run asking for each itself.
+fn looks_ahead() -> bool {
+    #[cfg(test)]
+    if !tests::LOOK_AHEAD.with(std::cell::Cell::get) {
+        return false;
+    }
+    true
+}
+
 fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_string()
@@ -654,7 +717,21 @@ mod tests {
     use super::*;
     use roster_core::record::{Identifier, Person, Record, Role};
 
+    thread_local! {
+        /// See `looks_ahead`.
+        pub(super) static LOOK_AHEAD: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    }
+
     struct Feed(Option<Vec<Record>>);
+
+    /// Each record a batch of its own, as a continuing plugin's batches come in turn.
+    struct OneByOne(std::collections::VecDeque<Record>);
+
+    impl RecordSource for OneByOne {
+        fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
+            Ok(self.0.pop_front().map(|record| vec![record]))
+        }
+    }
 
     impl RecordSource for Feed {
         fn next_batch(&mut self) -> Result<Option<Vec<Record>>, PluginError> {
@@ -1693,6 +1770,97 @@ mod tests {
                 if findings.iter().any(|f| f.rule == dedupe::Rule::EmailCollision)),
             "{error}"
         );
+    }
+
+    /// A continuing run, each record a batch, on a roster as `first` left it: the roster
+    /// it leaves and its summary, with people looked up ahead or each asked for by the
+    /// job, and how many answers looked up ahead the job took.
+    fn continued_one_by_one(
+        first: Vec<Record>,
+        then: Vec<Record>,
+        ahead: bool,
+    ) -> (Vec<String>, String, usize) {
+        let (_dir, mut store) = store();
+        let conn = &mut store.conn;
+        sync(conn, first, false).unwrap();
+        let access = AccessDefaults::default();
+        let guard = DeactivationGuard::default();
+        let job = Job {
+            source: "sis",
+            event: None,
+            scope: Scope::new(None, None),
+            access: &access,
+            dry_run: false,
+            guard: Some(&guard),
+            checkpoint_context: Some("context"),
+            gave_checkpoint: true,
+        };
+        let mut dedupe = Dedupe::new(DedupePolicy::Fail);
+        LOOK_AHEAD.with(|on| on.set(ahead));
+        apply::OFFERS_TAKEN.with(|taken| taken.set(0));
+        let summary = run(conn, &mut OneByOne(then.into()), job, &mut dedupe, &Quiet);
+        LOOK_AHEAD.with(|on| on.set(true));
+        let summary = format!("{:?}", summary.map_err(|e| e.to_string()));
+        let taken = apply::OFFERS_TAKEN.with(std::cell::Cell::get);
+        (state(conn), summary, taken)
+    }
+
+    /// What the job takes of the people looked up ahead is what it would have asked its
+    /// own connection for: a run leaves the same roster either way, here with the names
+    /// whose answers the run itself makes stale — an identifier that moved to another
+    /// person earlier in the run, a person the run removed or created, one it changed.
+    #[test]
+    fn people_looked_up_ahead_leave_the_roster_the_job_would_have_left_asking_itself() {
+        let by_sis = |class_id: &str, sis_id: &str| -> Record {
+            roster_core::record::Enrollment {
+                class_id: class_id.into(),
+                student_id: sis_id.into(),
+                student_id_kind: Some("sis_id".into()),
+            }
+            .into()
+        };
+        let mut first = complete_run();
+        first.insert(0, person("S4", Role::Student, "4"));
+        first.insert(0, person("S5", Role::Student, "5"));
+        let then = vec![
+            roster_core::record::Snapshot::continuing().into(),
+            replaced(Entity::Enrollments, "C2"),
+            // Unchanged people, by source id and by another identifier.
+            enrollment("C2", "S5"),
+            by_sis("C2", "3"),
+            // S1 takes sis_id 2 from S2, then a link names 2: S1, not S2 as before.
+            person("S2", Role::Student, "22"),
+            person("S1", Role::Student, "2"),
+            by_sis("C2", "2"),
+            // Removed, then named: a person the run deactivated.
+            roster_core::record::Removal {
+                entity: Entity::Students as i32,
+                source_id: "S4".into(),
+                ..Default::default()
+            }
+            .into(),
+            enrollment("C2", "S4"),
+            // New in the run, then named by its new identifier.
+            person("S6", Role::Student, "6"),
+            by_sis("C2", "6"),
+            // Changed, then named by its old identifier and its new one.
+            person("S5", Role::Student, "55"),
+            by_sis("C2", "5"),
+            by_sis("C2", "55"),
+            checkpoint_record(b"after the second run"),
+        ];
+        let (looked_up_ahead, summary_ahead, taken) =
+            continued_one_by_one(first.clone(), then.clone(), true);
+        let (asked, summary_asked, taken_asking) = continued_one_by_one(first, then, false);
+        assert_eq!(looked_up_ahead, asked);
+        assert_eq!(summary_ahead, summary_asked);
+        assert!(summary_asked.starts_with("Ok"), "{summary_asked}");
+        // S5 and S3 by identifier and by id, and S1's own record, at least.
+        assert!(
+            taken >= 3,
+            "only {taken} answers looked up ahead were taken"
+        );
+        assert_eq!(taken_asking, 0);
     }
 
     /// The first import writes identifiers at its end, merged from sorted runs set aside

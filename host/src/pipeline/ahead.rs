@@ -1,0 +1,233 @@
+//! A continuing run's people, looked up ahead of the job on a connection of their own.
+//!
+//! A continuing run is sent only what changed, so the job knows none of the people its
+//! records name until it asks the roster, one point query each (`Apply::ensure`, and
+//! `Apply::source_id_of` for a link that names a person by another identifier). Those
+//! queries were a sixth of a nightly Clever sync's job thread and a twentieth of a file
+//! re-sync's, while the other core sat idle for most of the run. Here a thread between
+//! the reading thread and the job asks them of the roster as last committed (see
+//! `alongside.rs`: the job's own writes are invisible to it), and each batch reaches the
+//! job with the answers for its records.
+//!
+//! An answer is only ever what the job's own query would have found at the start of
+//! the run. The job takes one just before the record it belongs to, and only while it
+//! still holds (`Apply::offer`): for a person the run has not loaded yet, and a contact
+//! the run has written nothing of. Otherwise the job asks its own connection, as it did
+//! before. Answers that find nothing are not sent: a person the run has not created
+//! reads the same either way, and the job asks for it then.
+
+use std::collections::HashSet;
+use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
+
+use roster_core::record::{Entity, Kind, Record};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::apply::{PERSON_BY_SOURCE_ID, SOURCE_ID_BY_IDENTIFIER};
+use super::{Batch, NextBatch};
+
+/// What the roster held for one name a record gives, before the run.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Found {
+    /// A link's person named by another identifier (`kind`, `value`): their source id, and
+    /// the contact the identifier belongs to.
+    Identifier {
+        kind: String,
+        value: String,
+        source_id: String,
+        contact_id: i64,
+    },
+    /// A person by source id, as `Apply::ensure` loads one.
+    Person {
+        source_id: String,
+        contact_id: i64,
+        fingerprint: i64,
+        active: bool,
+        role: String,
+    },
+}
+
+/// A [`Found`] and the index of the record in its batch it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Ahead {
+    pub record: usize,
+    pub found: Found,
+}
+
+/// The roster at `path`, read-only, for [`start`].
+pub(super) fn open(path: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Starts the thread: batches from `upstream` go on to `downstream`, each with what the
+/// roster on `conn` holds for its records' names. It ends after the last batch, or when
+/// either channel closes.
+pub(super) fn start(
+    conn: Connection,
+    source: String,
+    upstream: Receiver<NextBatch>,
+    downstream: Sender<NextBatch>,
+) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("people ahead".into())
+        .spawn(move || {
+            let mut lookups = Some(Lookups::new(source));
+            for next in upstream {
+                let next = match next {
+                    Ok(Some(mut batch)) => {
+                        if let Some(found) = &mut lookups {
+                            if let Err(error) = found.of_batch(&conn, &mut batch) {
+                                // The job then asks for each name itself, as it would
+                                // without this thread: slower, never different.
+                                tracing::debug!("people looked up ahead no further: {error}");
+                                batch.ahead.clear();
+                                lookups = None;
+                            }
+                        }
+                        Ok(Some(batch))
+                    }
+                    other => other,
+                };
+                let last = !matches!(next, Ok(Some(_)));
+                if downstream.send(next).is_err() || last {
+                    break;
+                }
+            }
+        })
+        // As for the job's reading thread: no thread, no import.
+        .expect("a thread to look people up ahead of the job")
+}
+
+/// The names already looked up, so that each is asked once.
+struct Lookups {
+    source: String,
+    identifiers: HashSet<(String, String)>,
+    people: HashSet<String>,
+}
+
+impl Lookups {
+    fn new(source: String) -> Self {
+        Lookups {
+            source,
+            identifiers: HashSet::new(),
+            people: HashSet::new(),
+        }
+    }
+
+    fn of_batch(&mut self, conn: &Connection, batch: &mut Batch) -> rusqlite::Result<()> {
+        for (record, named) in batch.records.iter().enumerate() {
+            for (id, kind) in names(named) {
+                let source_id = match kind {
+                    None => Some(id.to_string()),
+                    Some(kind) => self.identifier(conn, kind, id, record, &mut batch.ahead)?,
+                };
+                if let Some(source_id) = source_id {
+                    self.person(conn, source_id, record, &mut batch.ahead)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The source id `kind` `value` names, if it was looked up here for the first time
+    /// and found.
+    fn identifier(
+        &mut self,
+        conn: &Connection,
+        kind: &str,
+        value: &str,
+        record: usize,
+        ahead: &mut Vec<Ahead>,
+    ) -> rusqlite::Result<Option<String>> {
+        let key = (kind.to_string(), value.to_string());
+        if self.identifiers.contains(&key) {
+            return Ok(None);
+        }
+        self.identifiers.insert(key.clone());
+        let found: Option<(String, i64)> = conn
+            .prepare_cached(SOURCE_ID_BY_IDENTIFIER)?
+            .query_row(rusqlite::params![kind, value, self.source], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((source_id, contact_id)) = found else {
+            return Ok(None);
+        };
+        let (kind, value) = key;
+        ahead.push(Ahead {
+            record,
+            found: Found::Identifier {
+                kind,
+                value,
+                source_id: source_id.clone(),
+                contact_id,
+            },
+        });
+        Ok(Some(source_id))
+    }
+
+    fn person(
+        &mut self,
+        conn: &Connection,
+        source_id: String,
+        record: usize,
+        ahead: &mut Vec<Ahead>,
+    ) -> rusqlite::Result<()> {
+        if !self.people.insert(source_id.clone()) {
+            return Ok(());
+        }
+        let found = conn
+            .prepare_cached(PERSON_BY_SOURCE_ID)?
+            .query_row(rusqlite::params![self.source, source_id], |r| {
+                Ok(Found::Person {
+                    source_id: source_id.clone(),
+                    contact_id: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    active: r.get(2)?,
+                    role: r.get(3)?,
+                })
+            })
+            .optional()?;
+        if let Some(found) = found {
+            ahead.push(Ahead { record, found });
+        }
+        Ok(())
+    }
+}
+
+/// The people `record` names, as (id, the kind of identifier it is when not the source
+/// id), in the order the job looks them up.
+fn names(record: &Record) -> Vec<(&str, Option<&str>)> {
+    match &record.kind {
+        Some(Kind::Person(person)) => vec![(person.source_id.as_str(), None)],
+        Some(Kind::Enrollment(link)) => {
+            vec![(link.student_id.as_str(), link.student_id_kind.as_deref())]
+        }
+        Some(Kind::ClassTeacher(link)) => {
+            vec![(link.teacher_id.as_str(), link.teacher_id_kind.as_deref())]
+        }
+        Some(Kind::Relationship(link)) => vec![
+            (link.parent_id.as_str(), None),
+            (link.student_id.as_str(), link.student_id_kind.as_deref()),
+        ],
+        Some(Kind::Removal(removal)) => match Entity::try_from(removal.entity) {
+            Ok(Entity::Students | Entity::Teachers | Entity::Parents | Entity::Staff) => {
+                vec![(removal.source_id.as_str(), None)]
+            }
+            Ok(Entity::Relationships) => vec![
+                (removal.source_id.as_str(), None),
+                (removal.other_id.as_str(), removal.other_id_kind.as_deref()),
+            ],
+            Ok(Entity::Enrollments | Entity::ClassTeachers) => {
+                vec![(removal.other_id.as_str(), removal.other_id_kind.as_deref())]
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
