@@ -3,18 +3,19 @@
 //! A continuing run is sent only what changed, so the job knows none of the people its
 //! records name until it asks the roster, one point query each (`Apply::ensure`, and
 //! `Apply::source_id_of` for a link that names a person by another identifier). Those
-//! queries were a sixth of a nightly Clever sync's job thread and a twentieth of a file
-//! re-sync's, while the other core sat idle for most of the run. Here a thread between
-//! the reading thread and the job asks them of the roster as last committed (see
-//! `alongside.rs`: the job's own writes are invisible to it), and each batch reaches the
-//! job with the answers for its records.
+//! queries were over a quarter of a nightly Clever sync's job thread and a fifth of a
+//! file re-sync's, while the other core sat idle for much of the Clever sync (item 72 in
+//! docs/performance-history.md). Here a thread between the reading thread and the job
+//! asks them of the roster as last committed (see `alongside.rs`: the job's own writes
+//! are invisible to it), and each batch reaches the job with the answers for its
+//! records.
 //!
-//! An answer is only ever what the job's own query would have found at the start of
-//! the run. The job takes one just before the record it belongs to, and only while it
-//! still holds (`Apply::offer`): for a person the run has not loaded yet, and a contact
-//! the run has written nothing of. Otherwise the job asks its own connection, as it did
-//! before. Answers that find nothing are not sent: a person the run has not created
-//! reads the same either way, and the job asks for it then.
+//! An answer is what the job's own query would have found at the start of the run.
+//! The job takes one just before the record it belongs to, and only while it still
+//! holds (`Apply::offer`): for a name the job has not looked up yet, and a contact the
+//! run has written nothing of. Otherwise the job asks its own connection, as it did
+//! before. Answers that find nothing are not sent, and the job asks for those names
+//! itself.
 
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender};
