@@ -55,18 +55,8 @@ pub(super) struct Ahead {
     pub found: Found,
 }
 
-/// The roster at `path`, read-only, for [`start`].
-pub(super) fn open(path: &str) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
-}
-
 /// Starts the thread: batches from `upstream` go on to `downstream`, each with what the
-/// roster on `conn` holds for its records' names. It ends after the last batch, or when
+/// roster on `conn` (`alongside::second_connection`) holds for its records' names. It ends after the last batch, or when
 /// either channel closes.
 pub(super) fn start(
     conn: Connection,
@@ -145,11 +135,12 @@ impl Lookups {
         record: usize,
         ahead: &mut Vec<Ahead>,
     ) -> rusqlite::Result<Option<String>> {
-        let key = (kind.to_string(), value.to_string());
-        if self.identifiers.contains(&key) {
+        if !self
+            .identifiers
+            .insert((kind.to_string(), value.to_string()))
+        {
             return Ok(None);
         }
-        self.identifiers.insert(key.clone());
         let found: Option<(String, i64)> = conn
             .prepare_cached(SOURCE_ID_BY_IDENTIFIER)?
             .query_row(rusqlite::params![kind, value, self.source], |r| {
@@ -159,12 +150,11 @@ impl Lookups {
         let Some((source_id, contact_id)) = found else {
             return Ok(None);
         };
-        let (kind, value) = key;
         ahead.push(Ahead {
             record,
             found: Found::Identifier {
-                kind,
-                value,
+                kind: kind.to_string(),
+                value: value.to_string(),
                 source_id: source_id.clone(),
                 contact_id,
             },
@@ -203,32 +193,36 @@ impl Lookups {
 
 /// The people `record` names, as (id, the kind of identifier it is when not the source
 /// id), in the order the job looks them up.
-fn names(record: &Record) -> Vec<(&str, Option<&str>)> {
-    match &record.kind {
-        Some(Kind::Person(person)) => vec![(person.source_id.as_str(), None)],
-        Some(Kind::Enrollment(link)) => {
-            vec![(link.student_id.as_str(), link.student_id_kind.as_deref())]
-        }
-        Some(Kind::ClassTeacher(link)) => {
-            vec![(link.teacher_id.as_str(), link.teacher_id_kind.as_deref())]
-        }
-        Some(Kind::Relationship(link)) => vec![
-            (link.parent_id.as_str(), None),
-            (link.student_id.as_str(), link.student_id_kind.as_deref()),
-        ],
-        Some(Kind::Removal(removal)) => match Entity::try_from(removal.entity) {
-            Ok(Entity::Students | Entity::Teachers | Entity::Parents | Entity::Staff) => {
-                vec![(removal.source_id.as_str(), None)]
-            }
-            Ok(Entity::Relationships) => vec![
-                (removal.source_id.as_str(), None),
-                (removal.other_id.as_str(), removal.other_id_kind.as_deref()),
-            ],
-            Ok(Entity::Enrollments | Entity::ClassTeachers) => {
-                vec![(removal.other_id.as_str(), removal.other_id_kind.as_deref())]
-            }
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
+fn names(record: &Record) -> impl Iterator<Item = (&str, Option<&str>)> {
+    fn by_id(id: &str) -> Option<(&str, Option<&str>)> {
+        Some((id, None))
     }
+    let named: [Option<(&str, Option<&str>)>; 2] = match &record.kind {
+        Some(Kind::Person(person)) => [by_id(&person.source_id), None],
+        Some(Kind::Enrollment(link)) => [
+            Some((&link.student_id, link.student_id_kind.as_deref())),
+            None,
+        ],
+        Some(Kind::ClassTeacher(link)) => [
+            Some((&link.teacher_id, link.teacher_id_kind.as_deref())),
+            None,
+        ],
+        Some(Kind::Relationship(link)) => [
+            by_id(&link.parent_id),
+            Some((&link.student_id, link.student_id_kind.as_deref())),
+        ],
+        Some(Kind::Removal(removal)) => {
+            let other = Some((removal.other_id.as_str(), removal.other_id_kind.as_deref()));
+            match Entity::try_from(removal.entity) {
+                Ok(Entity::Students | Entity::Teachers | Entity::Parents | Entity::Staff) => {
+                    [by_id(&removal.source_id), None]
+                }
+                Ok(Entity::Relationships) => [by_id(&removal.source_id), other],
+                Ok(Entity::Enrollments | Entity::ClassTeachers) => [other, None],
+                _ => [None, None],
+            }
+        }
+        _ => [None, None],
+    };
+    named.into_iter().flatten()
 }

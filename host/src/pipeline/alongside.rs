@@ -11,6 +11,23 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, InterruptHandle, OpenFlags, Transaction};
 
+/// A read-only connection to the roster `tx` writes, which sees it as last committed;
+/// `None` where no second connection can (an in-memory database, as in tests, or a
+/// journal other than the WAL).
+pub(super) fn second_connection(tx: &Transaction<'_>) -> rusqlite::Result<Option<Connection>> {
+    let journal: String = tx.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    let path = tx.path().filter(|path| !path.is_empty());
+    let (Some(path), true) = (path, journal.eq_ignore_ascii_case("wal")) else {
+        return Ok(None);
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(Some(conn))
+}
+
 /// Something read on its own connection, or already here.
 pub(super) struct Alongside<T> {
     /// `None` once joined (or never started).
@@ -29,16 +46,9 @@ impl<T: Send + 'static> Alongside<T> {
         name: &str,
         read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> rusqlite::Result<Option<Alongside<T>>> {
-        let journal: String = tx.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-        let path = tx.path().filter(|path| !path.is_empty());
-        let (Some(path), true) = (path, journal.eq_ignore_ascii_case("wal")) else {
+        let Some(conn) = second_connection(tx)? else {
             return Ok(None);
         };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let interrupt = conn.get_interrupt_handle();
         let thread = std::thread::Builder::new()
             .name(name.into())
