@@ -21,10 +21,11 @@ use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
-use roster_core::record::{Entity, Kind, Record};
+use roster_core::record::{Entity, Kind, Person, Record, Role};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::apply::{PERSON_BY_SOURCE_ID, SOURCE_ID_BY_IDENTIFIER};
+use super::apply::{IDENTIFIERS_OF_CONTACT, PERSON_BY_SOURCE_ID, SOURCE_ID_BY_IDENTIFIER};
+use super::dedupe::{lower, EMAIL_HOLDERS};
 use super::{Batch, NextBatch};
 
 /// What the roster held for one name a record gives, before the run.
@@ -38,14 +39,22 @@ pub(super) enum Found {
         source_id: String,
         contact_id: i64,
     },
-    /// A person by source id, as `Apply::ensure` loads one.
+    /// A person by source id, as `Apply::ensure` loads one, with what the job asks of
+    /// their contact when the person changed.
     Person {
         source_id: String,
         contact_id: i64,
         fingerprint: i64,
         active: bool,
         role: String,
+        /// The contact has no other row of this source.
+        alone: bool,
+        /// The contact's identifiers from this source (`Apply::identifiers_had`).
+        identifiers: Vec<(String, String)>,
     },
+    /// The people of this source whose contact had a teacher's or parent's email the run
+    /// sends (`dedupe::EMAIL_HOLDERS`), for the dedupe stage's last check.
+    EmailHolders { email: String, holders: Vec<String> },
 }
 
 /// A [`Found`] and the index of the record in its batch it is for.
@@ -99,6 +108,7 @@ struct Lookups {
     source: String,
     identifiers: HashSet<(String, String)>,
     people: HashSet<String>,
+    emails: HashSet<String>,
 }
 
 impl Lookups {
@@ -107,6 +117,7 @@ impl Lookups {
             source,
             identifiers: HashSet::new(),
             people: HashSet::new(),
+            emails: HashSet::new(),
         }
     }
 
@@ -120,6 +131,9 @@ impl Lookups {
                 if let Some(source_id) = source_id {
                     self.person(conn, source_id, record, &mut batch.ahead)?;
                 }
+            }
+            if let Some(Kind::Person(person)) = &named.kind {
+                self.email_holders(conn, person, record, &mut batch.ahead)?;
             }
         }
         Ok(())
@@ -175,18 +189,68 @@ impl Lookups {
         let found = conn
             .prepare_cached(PERSON_BY_SOURCE_ID)?
             .query_row(rusqlite::params![self.source, source_id], |r| {
-                Ok(Found::Person {
-                    source_id: source_id.clone(),
-                    contact_id: r.get(0)?,
-                    fingerprint: r.get(1)?,
-                    active: r.get(2)?,
-                    role: r.get(3)?,
-                })
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?;
-        if let Some(found) = found {
-            ahead.push(Ahead { record, found });
+        let Some((contact_id, fingerprint, active, role)) = found else {
+            return Ok(());
+        };
+        let others: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM contact_sources
+                                WHERE contact_id = ?1 AND source = ?2 AND source_id != ?3)",
+            )?
+            .query_row(rusqlite::params![contact_id, self.source, source_id], |r| {
+                r.get(0)
+            })?;
+        let identifiers = conn
+            .prepare_cached(IDENTIFIERS_OF_CONTACT)?
+            .query_map(rusqlite::params![contact_id, self.source], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        ahead.push(Ahead {
+            record,
+            found: Found::Person {
+                source_id,
+                contact_id,
+                fingerprint,
+                active,
+                role,
+                alone: !others,
+                identifiers,
+            },
+        });
+        Ok(())
+    }
+
+    /// Who held a teacher's or parent's email before the run, once per email.
+    fn email_holders(
+        &mut self,
+        conn: &Connection,
+        person: &Person,
+        record: usize,
+        ahead: &mut Vec<Ahead>,
+    ) -> rusqlite::Result<()> {
+        if !matches!(person.role(), Role::Teacher | Role::Parent) {
+            return Ok(());
         }
+        // As the dedupe stage gives it to its check.
+        let Some(email) = person.email.as_deref().map(lower).filter(|e| !e.is_empty()) else {
+            return Ok(());
+        };
+        if self.emails.contains(&email) {
+            return Ok(());
+        }
+        let holders = conn
+            .prepare_cached(EMAIL_HOLDERS)?
+            .query_map(rusqlite::params![email, self.source], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        self.emails.insert(email.clone());
+        ahead.push(Ahead {
+            record,
+            found: Found::EmailHolders { email, holders },
+        });
         Ok(())
     }
 }

@@ -199,6 +199,39 @@ impl RunPeople for Ids {
     }
 }
 
+/// A continuing run's people for the dedupe stage's last check (`check_unsent`), with
+/// what the roster before the run showed of each email the run sent (`ahead.rs`).
+///
+/// Its query asks the roster for the people of this source who hold an email now, for
+/// one the run did not send. The answer before the run settles it without asking when
+/// every holder then is one the run sent (or the person itself), and no contact the run
+/// wrote can hold the email now with a person the run did not send:
+/// - a contact the run wrote nothing of has the rows it had before the run;
+/// - one that is `alone` has no row of this source but those of people the run sent
+///   (rows the run adds are its people's);
+/// - for every other contact the run wrote, its email now is read here (`others`), and
+///   an email among them is asked for.
+pub struct UnsentCheck<'a> {
+    people: &'a Ids,
+    holders: &'a FastMap<String, Vec<String>>,
+    others: foldhash::HashSet<String>,
+}
+
+impl RunPeople for UnsentCheck<'_> {
+    fn role_in_run(&self, source_id: &str) -> Option<Role> {
+        self.people.role_in_run(source_id)
+    }
+
+    fn no_unsent_holder(&self, email: &str, source_id: &str) -> bool {
+        !self.others.contains(email)
+            && self.holders.get(email).is_some_and(|holders| {
+                holders
+                    .iter()
+                    .all(|holder| holder == source_id || self.role_in_run(holder).is_some())
+            })
+    }
+}
+
 /// A class's term and school (by row id), for scoping deactivation to an event's terms
 /// and schools.
 #[derive(Clone, Copy)]
@@ -623,6 +656,16 @@ struct Continuing {
     all_classes: bool,
     /// The classes the source supplied before, while and once read alongside.
     supplied: Option<Alongside<SuppliedClasses>>,
+    /// What people looked up ahead (`ahead.rs`) showed of the roster before the run,
+    /// taken by [`Apply::offer`] for contacts the run had not written yet:
+    /// - each contact's identifiers from this source, for [`Apply::identifiers_had`];
+    identifiers_before: FastMap<i64, Vec<(String, String)>>,
+    /// - the contacts with no row of this source but their own person's, and those the
+    ///   run created: every row of this source they have is one the run sent;
+    alone: foldhash::HashSet<i64>,
+    /// - the people of this source whose contact had each teacher's or parent's email
+    ///   the run sent, by the email as the dedupe stage compares it (`UnsentCheck`).
+    email_holders: FastMap<String, Vec<String>>,
 }
 
 /// How many classes a continuing run looks up one at a time before it loads all of the
@@ -682,6 +725,8 @@ macro_rules! person_fingerprint {
 thread_local! {
     /// Answers looked up ahead that the job took (`Apply::offer`), for the tests.
     pub(super) static OFFERS_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Contacts' identifiers looked up ahead that `identifiers_had` took, for the tests.
+    pub(super) static IDENTIFIERS_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// A person of this source by source id, as `ensure` loads one: contact, fingerprint,
@@ -698,6 +743,10 @@ pub(super) static PERSON_BY_SOURCE_ID: &str = concat!(
 /// The source id of the person this source gave identifier (`?1`, `?2`), and the contact
 /// holding it. The source's own identifiers: written with each person, including those
 /// sent earlier in this run.
+/// A contact's identifiers from a source: (kind, value).
+pub(super) static IDENTIFIERS_OF_CONTACT: &str =
+    "SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2";
+
 pub(super) static SOURCE_ID_BY_IDENTIFIER: &str =
     "SELECT s.source_id, i.contact_id FROM contact_ids i
      JOIN contact_sources s ON s.contact_id = i.contact_id AND s.source = i.source
@@ -889,8 +938,20 @@ impl<'t> Apply<'t> {
                 fingerprint,
                 active,
                 role,
+                alone,
+                identifiers,
             } => {
-                if touched.contains(&contact_id) || self.people.get(&source_id).is_some() {
+                if touched.contains(&contact_id) {
+                    return;
+                }
+                if alone {
+                    continuing.alone.insert(contact_id);
+                }
+                continuing
+                    .identifiers_before
+                    .entry(contact_id)
+                    .or_insert(identifiers);
+                if self.people.get(&source_id).is_some() {
                     return;
                 }
                 if continuing
@@ -903,6 +964,11 @@ impl<'t> Apply<'t> {
                     #[cfg(test)]
                     OFFERS_TAKEN.with(|taken| taken.set(taken.get() + 1));
                 }
+            }
+            // Not a contact's: who held the email is checked against who the run sent,
+            // at its end (`UnsentCheck`).
+            Found::EmailHolders { email, holders } => {
+                continuing.email_holders.entry(email).or_insert(holders);
             }
         }
     }
@@ -1028,8 +1094,42 @@ impl<'t> Apply<'t> {
     }
 
     /// The people of the run, as the dedupe stage asks about them.
-    pub fn run_people(&self) -> &dyn RunPeople {
-        &self.people
+    /// The run's people for `check_unsent` (see [`UnsentCheck`]): reads the email of
+    /// each contact the run wrote that is not known `alone`.
+    pub fn unsent_check(&self) -> rusqlite::Result<UnsentCheck<'_>> {
+        static EMPTY: std::sync::LazyLock<FastMap<String, Vec<String>>> =
+            std::sync::LazyLock::new(FastMap::default);
+        let Some(continuing) = &self.continuing else {
+            return Ok(UnsentCheck {
+                people: &self.people,
+                holders: &EMPTY,
+                others: Default::default(),
+            });
+        };
+        let mut others = foldhash::HashSet::default();
+        if !continuing.email_holders.is_empty() {
+            // As `check_unsent`'s query compares them: SQLite's lower() of the email.
+            let mut statement = self.statements.get(
+                "SELECT lower(email) FROM contacts
+                 WHERE id = ?1 AND email IS NOT NULL AND role IN ('teacher', 'parent')",
+            )?;
+            for contact_id in self.touched.borrow().iter() {
+                if continuing.alone.contains(contact_id) {
+                    continue;
+                }
+                if let Some(email) = statement
+                    .query_row(params![contact_id], |r| r.get::<_, String>(0))
+                    .optional()?
+                {
+                    others.insert(email);
+                }
+            }
+        }
+        Ok(UnsentCheck {
+            people: &self.people,
+            holders: &continuing.email_holders,
+            others,
+        })
     }
 
     pub fn finish(self) -> Summary {
@@ -1453,6 +1553,9 @@ impl<'t> Apply<'t> {
                 // A new contact carries the fingerprint; a linked one now has two
                 // sources, and each row keeps its own.
                 self.touch(contact_id);
+                if let (true, Some(continuing)) = (fresh, &mut self.continuing) {
+                    continuing.alone.insert(contact_id);
+                }
                 self.hot.contact_source.borrow_mut().execute(params![
                     contact_id,
                     self.source,
@@ -1744,9 +1847,20 @@ impl<'t> Apply<'t> {
     }
 
     /// The identifiers contact `contact_id` has from this source, as (kind, value).
-    fn identifiers_had(&self, contact_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    fn identifiers_had(&mut self, contact_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
+        // Looked up ahead, and still what the roster has: the run has written nothing of
+        // the contact (identifiers moved to or from it would have touched it).
+        if let Some(continuing) = &mut self.continuing {
+            if let Some(ids) = continuing.identifiers_before.remove(&contact_id) {
+                if !self.touched.borrow().contains(&contact_id) {
+                    #[cfg(test)]
+                    IDENTIFIERS_TAKEN.with(|taken| taken.set(taken.get() + 1));
+                    return Ok(ids);
+                }
+            }
+        }
         self.statements
-            .get("SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2")?
+            .get(IDENTIFIERS_OF_CONTACT)?
             .query_map(params![contact_id, self.source], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?

@@ -578,7 +578,7 @@ fn run_job(
         })?;
     }
     if continuing {
-        dedupe.check_unsent(&tx, job.source, apply.run_people())?;
+        dedupe.check_unsent(&tx, job.source, &apply.unsent_check()?)?;
     }
     dedupe.people_done();
     let writing_ids = std::time::Instant::now();
@@ -1764,17 +1764,31 @@ mod tests {
         );
     }
 
-    /// A continuing run, each record a batch, on a roster as `first` left it: the roster
-    /// it leaves and its summary, with people looked up ahead or each asked for by the
-    /// job, and how many answers looked up ahead the job took.
+    /// What a continuing run took of what was looked up ahead (`continued_one_by_one`).
+    #[derive(Debug, Default, PartialEq)]
+    struct Taken {
+        /// Answers for names (`Apply::offer`).
+        offers: usize,
+        /// Contacts' identifiers (`Apply::identifiers_had`).
+        identifiers: usize,
+        /// Emails settled without asking (`check_unsent`).
+        emails: usize,
+    }
+
+    /// A continuing run, each record a batch, on a roster as `first` left it and
+    /// `prepare` then changed: the roster it leaves and its summary, with people looked
+    /// up ahead or each asked for by the job, and what the job took of what was looked
+    /// up ahead.
     fn continued_one_by_one(
         first: Vec<Record>,
+        prepare: &dyn Fn(&Connection),
         then: Vec<Record>,
         ahead: bool,
-    ) -> (Vec<String>, String, usize) {
+    ) -> (Vec<String>, String, Taken) {
         let (_dir, mut store) = store();
         let conn = &mut store.conn;
         sync(conn, first, false).unwrap();
+        prepare(conn);
         let access = AccessDefaults::default();
         let guard = DeactivationGuard::default();
         let job = Job {
@@ -1790,10 +1804,17 @@ mod tests {
         let mut dedupe = Dedupe::new(DedupePolicy::Fail);
         LOOK_AHEAD.with(|on| on.set(ahead));
         apply::OFFERS_TAKEN.with(|taken| taken.set(0));
+        apply::IDENTIFIERS_TAKEN.with(|taken| taken.set(0));
+        dedupe::EMAILS_SETTLED.with(|taken| taken.set(0));
         let summary = run(conn, &mut OneByOne(then.into()), job, &mut dedupe, &Quiet);
         LOOK_AHEAD.with(|on| on.set(true));
-        let summary = format!("{:?}", summary.map_err(|e| e.to_string()));
-        let taken = apply::OFFERS_TAKEN.with(std::cell::Cell::get);
+        let findings: Vec<_> = dedupe.findings().iter().map(|f| &f.reason).collect();
+        let summary = format!("{:?} {findings:?}", summary.map_err(|e| e.to_string()));
+        let taken = Taken {
+            offers: apply::OFFERS_TAKEN.with(std::cell::Cell::get),
+            identifiers: apply::IDENTIFIERS_TAKEN.with(std::cell::Cell::get),
+            emails: dedupe::EMAILS_SETTLED.with(std::cell::Cell::get),
+        };
         (state(conn), summary, taken)
     }
 
@@ -1842,16 +1863,150 @@ mod tests {
             checkpoint_record(b"after the second run"),
         ];
         let (looked_up_ahead, summary_ahead, taken) =
-            continued_one_by_one(first.clone(), then.clone(), true);
-        let (asked, summary_asked, taken_asking) = continued_one_by_one(first, then, false);
+            continued_one_by_one(first.clone(), &|_| {}, then.clone(), true);
+        let (asked, summary_asked, taken_asking) =
+            continued_one_by_one(first, &|_| {}, then, false);
         assert_eq!(looked_up_ahead, asked);
         assert_eq!(summary_ahead, summary_asked);
         assert!(summary_asked.starts_with("Ok"), "{summary_asked}");
         // Taken: S5 (by id), sis_id 3 and S3, then S2, S1 and S4 at their own records.
         // Refused: sis_id 2 and sis_id 5, whose contacts (S2's, S5's) the run had
         // written by then. Not found ahead: S6 and sis_ids 6 and 55, new in the run.
-        assert_eq!(taken, 6);
-        assert_eq!(taken_asking, 0);
+        assert_eq!(taken.offers, 6);
+        // The identifiers of S2, S1 and S5, changed at their records before anything
+        // else of their contacts was written.
+        assert_eq!(taken.identifiers, 3);
+        assert_eq!(taken_asking, Taken::default());
+    }
+
+    /// The dedupe stage's last check of a continuing run (an email the run sent that a
+    /// person it did not send holds) finds what asking the roster finds when it settles
+    /// emails from who held them before the run: here with a holder the run did not
+    /// send, one it sent, and a contact with a second person of the source whose email
+    /// the run changed (its other person then holds the new email, which no one held
+    /// before the run).
+    #[test]
+    fn unsent_emails_settled_from_what_was_looked_up_ahead_find_what_asking_finds() {
+        let teacher = |id: &str, email: &str| -> Record {
+            Person {
+                source_id: id.into(),
+                role: Role::Teacher as i32,
+                first_name: id.into(),
+                last_name: "Teacher".into(),
+                email: Some(email.into()),
+                identifiers: vec![Identifier {
+                    kind: "clever_id".into(),
+                    value: format!("clever-{id}-{email}"),
+                }],
+                ..Default::default()
+            }
+            .into()
+        };
+        let mut first = complete_run();
+        for (id, email) in [
+            ("T1", "one@example.org"),
+            ("T2", "two@example.org"),
+            ("T3", "three@example.org"),
+            ("T4", "four@example.org"),
+        ] {
+            first.insert(0, teacher(id, email));
+        }
+        // T3's row of the source on T4's contact: one contact, two people of the source.
+        let two_on_one = |conn: &Connection| {
+            conn.execute(
+                "UPDATE contact_sources SET contact_id =
+                     (SELECT contact_id FROM contact_sources WHERE source_id = 'T4')
+                 WHERE source_id = 'T3'",
+                [],
+            )
+            .unwrap();
+        };
+        let continuing = |records: Vec<Record>| -> Vec<Record> {
+            std::iter::once(roster_core::record::Snapshot::continuing().into())
+                .chain(records)
+                .chain([checkpoint_record(b"after the second run")])
+                .collect()
+        };
+        let collision = |summary: &str, holder: &str| {
+            summary.starts_with("Err")
+                && summary.contains("dedupe conflict")
+                && summary.contains(&format!("is also {holder}'s"))
+        };
+        struct Case {
+            what: &'static str,
+            then: Vec<Record>,
+            ok: bool,
+            settled: usize,
+        }
+        let cases = [
+            Case {
+                what: "T2 takes the email of T1, not in the run",
+                then: continuing(vec![teacher("T2", "ONE@example.org")]),
+                ok: false,
+                settled: 0,
+            },
+            Case {
+                what: "a new email, no one's",
+                then: continuing(vec![teacher("T2", "new@example.org")]),
+                ok: true,
+                settled: 1,
+            },
+            Case {
+                what: "T1 and T2 swap, both in the run",
+                then: continuing(vec![
+                    teacher("T1", "two@example.org"),
+                    teacher("T2", "one@example.org"),
+                ]),
+                ok: true,
+                settled: 2,
+            },
+            Case {
+                what: "T4's contact, which T3 shares, gets a new email",
+                then: continuing(vec![teacher("T4", "new@example.org")]),
+                ok: false,
+                settled: 0,
+            },
+            // The contact's identifiers from the source, looked up ahead for T3, are
+            // what T4's change left by T3's record.
+            Case {
+                what: "T4 and then T3, on one contact, change",
+                then: continuing(vec![
+                    teacher("T4", "four2@example.org"),
+                    teacher("T3", "three2@example.org"),
+                ]),
+                ok: true,
+                // four2@ (the contact's email is three2@ by the end), not three2@.
+                settled: 1,
+            },
+        ];
+        for case in cases {
+            let (looked_up_ahead, summary_ahead, taken) =
+                continued_one_by_one(first.clone(), &two_on_one, case.then.clone(), true);
+            let (asked, summary_asked, taken_asking) =
+                continued_one_by_one(first.clone(), &two_on_one, case.then, false);
+            assert_eq!(looked_up_ahead, asked, "{}", case.what);
+            assert_eq!(summary_ahead, summary_asked, "{}", case.what);
+            assert_eq!(taken.emails, case.settled, "{}", case.what);
+            assert_eq!(taken_asking, Taken::default(), "{}", case.what);
+            if case.ok {
+                assert!(
+                    summary_asked.starts_with("Ok"),
+                    "{}: {summary_asked}",
+                    case.what
+                );
+            } else {
+                let holder = if case.what.starts_with("T2") {
+                    "T1"
+                } else {
+                    "T3"
+                };
+                assert!(
+                    collision(&summary_asked, holder),
+                    "{}: {summary_asked}",
+                    case.what
+                );
+            }
+        }
     }
 
     /// The first import writes identifiers at its end, merged from sorted runs set aside
