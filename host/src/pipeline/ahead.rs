@@ -10,6 +10,13 @@
 //! are invisible to it), and each batch reaches the job with the answers for its
 //! records.
 //!
+//! For each person the run sends, it also reads what the job asks of the contact when
+//! the person changed (its identifiers from the source, `Apply::identifiers_had`), and
+//! whether the contact has another person of the source; for each teacher's or
+//! parent's email, who held it. With those the dedupe stage's last check asks the
+//! roster only for the emails the run's own writes may have changed (`UnsentCheck`;
+//! item 73).
+//!
 //! An answer is what the job's own query would have found at the start of the run.
 //! The job takes one just before the record it belongs to, and only while it still
 //! holds (`Apply::offer`): for a name the job has not looked up yet, and a contact the
@@ -17,7 +24,7 @@
 //! before. Answers that find nothing are not sent, and the job asks for those names
 //! itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
@@ -39,15 +46,18 @@ pub(super) enum Found {
         source_id: String,
         contact_id: i64,
     },
-    /// A person by source id, as `Apply::ensure` loads one, with what the job asks of
-    /// their contact when the person changed.
+    /// A person by source id, as `Apply::ensure` loads one.
     Person {
         source_id: String,
         contact_id: i64,
         fingerprint: i64,
         active: bool,
         role: String,
-        /// The contact has no other row of this source.
+    },
+    /// What the job asks of the contact of a person the run sends.
+    Contact {
+        contact_id: i64,
+        /// The contact has no row of this source but the person's.
         alone: bool,
         /// The contact's identifiers from this source (`Apply::identifiers_had`).
         identifiers: Vec<(String, String)>,
@@ -107,7 +117,9 @@ pub(super) fn start(
 struct Lookups {
     source: String,
     identifiers: HashSet<(String, String)>,
-    people: HashSet<String>,
+    /// By source id: the contact found, if one was.
+    people: HashMap<String, Option<i64>>,
+    contacts: HashSet<i64>,
     emails: HashSet<String>,
 }
 
@@ -116,7 +128,8 @@ impl Lookups {
         Lookups {
             source,
             identifiers: HashSet::new(),
-            people: HashSet::new(),
+            people: HashMap::new(),
+            contacts: HashSet::new(),
             emails: HashSet::new(),
         }
     }
@@ -133,6 +146,9 @@ impl Lookups {
                 }
             }
             if let Some(Kind::Person(person)) = &named.kind {
+                if !person.removed {
+                    self.contact(conn, &person.source_id, record, &mut batch.ahead)?;
+                }
                 self.email_holders(conn, person, record, &mut batch.ahead)?;
             }
         }
@@ -183,18 +199,47 @@ impl Lookups {
         record: usize,
         ahead: &mut Vec<Ahead>,
     ) -> rusqlite::Result<()> {
-        if !self.people.insert(source_id.clone()) {
+        if self.people.contains_key(&source_id) {
             return Ok(());
         }
         let found = conn
             .prepare_cached(PERSON_BY_SOURCE_ID)?
             .query_row(rusqlite::params![self.source, source_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok(Found::Person {
+                    source_id: source_id.clone(),
+                    contact_id: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    active: r.get(2)?,
+                    role: r.get(3)?,
+                })
             })
             .optional()?;
-        let Some((contact_id, fingerprint, active, role)) = found else {
+        let contact_id = match &found {
+            Some(Found::Person { contact_id, .. }) => Some(*contact_id),
+            _ => None,
+        };
+        self.people.insert(source_id, contact_id);
+        if let Some(found) = found {
+            ahead.push(Ahead { record, found });
+        }
+        Ok(())
+    }
+
+    /// For a person record, what the job asks of its contact if the person changed:
+    /// once per contact, and only for a person sent, not one only named by a link.
+    fn contact(
+        &mut self,
+        conn: &Connection,
+        source_id: &str,
+        record: usize,
+        ahead: &mut Vec<Ahead>,
+    ) -> rusqlite::Result<()> {
+        let Some(&Some(contact_id)) = self.people.get(source_id) else {
             return Ok(());
         };
+        if !self.contacts.insert(contact_id) {
+            return Ok(());
+        }
         let others: bool = conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM contact_sources
@@ -211,12 +256,8 @@ impl Lookups {
             .collect::<rusqlite::Result<_>>()?;
         ahead.push(Ahead {
             record,
-            found: Found::Person {
-                source_id,
+            found: Found::Contact {
                 contact_id,
-                fingerprint,
-                active,
-                role,
                 alone: !others,
                 identifiers,
             },

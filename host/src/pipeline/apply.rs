@@ -938,6 +938,23 @@ impl<'t> Apply<'t> {
                 fingerprint,
                 active,
                 role,
+            } => {
+                if touched.contains(&contact_id) || self.people.get(&source_id).is_some() {
+                    return;
+                }
+                if continuing
+                    .looked_up
+                    .insert((MapName::People, digest(&source_id)))
+                {
+                    let mut entry = Entry::unseen(contact_id, fingerprint, active);
+                    entry.set_role(role_from_db(&role));
+                    self.people.insert(&source_id, entry);
+                    #[cfg(test)]
+                    OFFERS_TAKEN.with(|taken| taken.set(taken.get() + 1));
+                }
+            }
+            Found::Contact {
+                contact_id,
                 alone,
                 identifiers,
             } => {
@@ -951,19 +968,6 @@ impl<'t> Apply<'t> {
                     .identifiers_before
                     .entry(contact_id)
                     .or_insert(identifiers);
-                if self.people.get(&source_id).is_some() {
-                    return;
-                }
-                if continuing
-                    .looked_up
-                    .insert((MapName::People, digest(&source_id)))
-                {
-                    let mut entry = Entry::unseen(contact_id, fingerprint, active);
-                    entry.set_role(role_from_db(&role));
-                    self.people.insert(&source_id, entry);
-                    #[cfg(test)]
-                    OFFERS_TAKEN.with(|taken| taken.set(taken.get() + 1));
-                }
             }
             // Not a contact's: who held the email is checked against who the run sent,
             // at its end (`UnsentCheck`).
