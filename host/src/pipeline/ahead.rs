@@ -57,6 +57,8 @@ pub(super) enum Found {
     /// What the job asks of the contact of a person the run sends.
     Contact {
         contact_id: i64,
+        /// The person's source id.
+        person: String,
         /// The contact has no row of this source but the person's.
         alone: bool,
         /// The contact's identifiers from this source (`Apply::identifiers_had`).
@@ -258,6 +260,7 @@ impl Lookups {
             record,
             found: Found::Contact {
                 contact_id,
+                person: source_id.to_string(),
                 alone: !others,
                 identifiers,
             },

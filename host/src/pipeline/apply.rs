@@ -207,13 +207,15 @@ impl RunPeople for Ids {
 /// every holder then is one the run sent (or the person itself), and no contact the run
 /// wrote can hold the email now with a person the run did not send:
 /// - a contact the run wrote nothing of has the rows it had before the run;
-/// - one that is `alone` has no row of this source but those of people the run sent
-///   (rows the run adds are its people's);
+/// - one that is `alone` had no row of this source but its one person's, and once the
+///   run sent that person it has none but those of people the run sent (rows the run
+///   adds are its people's);
 /// - for every other contact the run wrote, its email now is read here (`others`), and
 ///   an email among them is asked for.
 pub struct UnsentCheck<'a> {
     people: &'a Ids,
-    holders: &'a FastMap<String, Vec<String>>,
+    /// By email; `None` in a run that does not continue.
+    holders: Option<&'a FastMap<String, Vec<String>>>,
     others: foldhash::HashSet<String>,
 }
 
@@ -224,11 +226,14 @@ impl RunPeople for UnsentCheck<'_> {
 
     fn no_unsent_holder(&self, email: &str, source_id: &str) -> bool {
         !self.others.contains(email)
-            && self.holders.get(email).is_some_and(|holders| {
-                holders
-                    .iter()
-                    .all(|holder| holder == source_id || self.role_in_run(holder).is_some())
-            })
+            && self
+                .holders
+                .and_then(|h| h.get(email))
+                .is_some_and(|holders| {
+                    holders
+                        .iter()
+                        .all(|holder| holder == source_id || self.role_in_run(holder).is_some())
+                })
     }
 }
 
@@ -660,9 +665,10 @@ struct Continuing {
     /// taken by [`Apply::offer`] for contacts the run had not written yet:
     /// - each contact's identifiers from this source, for [`Apply::identifiers_had`];
     identifiers_before: FastMap<i64, Vec<(String, String)>>,
-    /// - the contacts with no row of this source but their own person's, and those the
-    ///   run created: every row of this source they have is one the run sent;
-    alone: foldhash::HashSet<i64>,
+    /// - the contacts that had no row of this source but one person's (by contact, that
+    ///   person's source id), and those the run created: once the run sent that person,
+    ///   every row of this source they have is one the run sent;
+    alone: FastMap<i64, String>,
     /// - the people of this source whose contact had each teacher's or parent's email
     ///   the run sent, by the email as the dedupe stage compares it (`UnsentCheck`).
     email_holders: FastMap<String, Vec<String>>,
@@ -740,13 +746,13 @@ pub(super) static PERSON_BY_SOURCE_ID: &str = concat!(
      WHERE cs.source = ?1 AND cs.source_id = ?2"
 );
 
-/// The source id of the person this source gave identifier (`?1`, `?2`), and the contact
-/// holding it. The source's own identifiers: written with each person, including those
-/// sent earlier in this run.
 /// A contact's identifiers from a source: (kind, value).
 pub(super) static IDENTIFIERS_OF_CONTACT: &str =
     "SELECT kind, value FROM contact_ids WHERE contact_id = ?1 AND source = ?2";
 
+/// The source id of the person this source gave identifier (`?1`, `?2`), and the contact
+/// holding it. The source's own identifiers: written with each person, including those
+/// sent earlier in this run.
 pub(super) static SOURCE_ID_BY_IDENTIFIER: &str =
     "SELECT s.source_id, i.contact_id FROM contact_ids i
      JOIN contact_sources s ON s.contact_id = i.contact_id AND s.source = i.source
@@ -955,6 +961,7 @@ impl<'t> Apply<'t> {
             }
             Found::Contact {
                 contact_id,
+                person,
                 alone,
                 identifiers,
             } => {
@@ -962,7 +969,7 @@ impl<'t> Apply<'t> {
                     return;
                 }
                 if alone {
-                    continuing.alone.insert(contact_id);
+                    continuing.alone.insert(contact_id, person);
                 }
                 continuing
                     .identifiers_before
@@ -1097,28 +1104,27 @@ impl<'t> Apply<'t> {
         Ok(())
     }
 
-    /// The people of the run, as the dedupe stage asks about them.
     /// The run's people for `check_unsent` (see [`UnsentCheck`]): reads the email of
-    /// each contact the run wrote that is not known `alone`.
+    /// each contact the run wrote that is not known `alone` with a person it sent.
     pub fn unsent_check(&self) -> rusqlite::Result<UnsentCheck<'_>> {
-        static EMPTY: std::sync::LazyLock<FastMap<String, Vec<String>>> =
-            std::sync::LazyLock::new(FastMap::default);
-        let Some(continuing) = &self.continuing else {
-            return Ok(UnsentCheck {
-                people: &self.people,
-                holders: &EMPTY,
-                others: Default::default(),
-            });
-        };
+        let holders = self.continuing.as_ref().map(|c| &c.email_holders);
         let mut others = foldhash::HashSet::default();
-        if !continuing.email_holders.is_empty() {
+        if let Some(continuing) = self
+            .continuing
+            .as_ref()
+            .filter(|c| !c.email_holders.is_empty())
+        {
             // As `check_unsent`'s query compares them: SQLite's lower() of the email.
             let mut statement = self.statements.get(
                 "SELECT lower(email) FROM contacts
                  WHERE id = ?1 AND email IS NOT NULL AND role IN ('teacher', 'parent')",
             )?;
             for contact_id in self.touched.borrow().iter() {
-                if continuing.alone.contains(contact_id) {
+                let alone_with_sent = continuing
+                    .alone
+                    .get(contact_id)
+                    .is_some_and(|person| self.people.role_in_run(person).is_some());
+                if alone_with_sent {
                     continue;
                 }
                 if let Some(email) = statement
@@ -1131,7 +1137,7 @@ impl<'t> Apply<'t> {
         }
         Ok(UnsentCheck {
             people: &self.people,
-            holders: &continuing.email_holders,
+            holders,
             others,
         })
     }
@@ -1558,7 +1564,9 @@ impl<'t> Apply<'t> {
                 // sources, and each row keeps its own.
                 self.touch(contact_id);
                 if let (true, Some(continuing)) = (fresh, &mut self.continuing) {
-                    continuing.alone.insert(contact_id);
+                    continuing
+                        .alone
+                        .insert(contact_id, person.source_id.clone());
                 }
                 self.hot.contact_source.borrow_mut().execute(params![
                     contact_id,

@@ -740,6 +740,23 @@ mod tests {
         }
     }
 
+    /// A teacher with an email, and a Clever id that links can name them by.
+    fn teacher(id: &str, email: &str) -> Record {
+        Person {
+            source_id: id.into(),
+            role: Role::Teacher as i32,
+            first_name: id.into(),
+            last_name: "Teacher".into(),
+            email: Some(email.into()),
+            identifiers: vec![Identifier {
+                kind: "clever_id".into(),
+                value: format!("clever-{id}"),
+            }],
+            ..Default::default()
+        }
+        .into()
+    }
+
     fn person(id: &str, role: Role, sis_id: &str) -> Record {
         Person {
             source_id: id.into(),
@@ -1702,21 +1719,6 @@ mod tests {
     fn a_continuing_run_finds_people_by_another_id_and_checks_emails_against_the_unsent() {
         let (_dir, mut store) = store();
         let conn = &mut store.conn;
-        let teacher = |id: &str, email: &str| -> Record {
-            Person {
-                source_id: id.into(),
-                role: Role::Teacher as i32,
-                first_name: id.into(),
-                last_name: "Teacher".into(),
-                email: Some(email.into()),
-                identifiers: vec![Identifier {
-                    kind: "clever_id".into(),
-                    value: format!("clever-{id}"),
-                }],
-                ..Default::default()
-            }
-            .into()
-        };
         let mut first = complete_run();
         first.insert(0, teacher("T1", "one@example.org"));
         first.insert(0, teacher("T2", "two@example.org"));
@@ -1887,21 +1889,6 @@ mod tests {
     /// before the run).
     #[test]
     fn unsent_emails_settled_from_what_was_looked_up_ahead_find_what_asking_finds() {
-        let teacher = |id: &str, email: &str| -> Record {
-            Person {
-                source_id: id.into(),
-                role: Role::Teacher as i32,
-                first_name: id.into(),
-                last_name: "Teacher".into(),
-                email: Some(email.into()),
-                identifiers: vec![Identifier {
-                    kind: "clever_id".into(),
-                    value: format!("clever-{id}-{email}"),
-                }],
-                ..Default::default()
-            }
-            .into()
-        };
         let mut first = complete_run();
         for (id, email) in [
             ("T1", "one@example.org"),
@@ -1966,8 +1953,8 @@ mod tests {
                 ok: false,
                 settled: 0,
             },
-            // The contact's identifiers from the source, looked up ahead for T3, are
-            // what T4's change left by T3's record.
+            // T4's change writes the contact before T3's record: what was looked up
+            // ahead of it for T3 no longer holds, and the job asks.
             Case {
                 what: "T4 and then T3, on one contact, change",
                 then: continuing(vec![
