@@ -37,6 +37,7 @@ pub mod clever_sftp;
 pub mod config;
 mod dates;
 mod hash;
+mod mapped;
 pub mod pickatime;
 mod table;
 mod text;

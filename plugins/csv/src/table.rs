@@ -1008,7 +1008,7 @@ mod lines_tests {
             shown: "Student.txt".into(),
             name: "Student.txt".into(),
         };
-        let shared = Shared(Arc::new(text.to_vec()));
+        let shared = Shared::from(text.to_vec());
         let mut opened = TextFile::in_memory(shared, Encoding::Utf8, b'\t');
         if !whole {
             opened.whole = None;
@@ -1135,7 +1135,7 @@ mod lines_tests {
             shown: "x".into(),
             name: "x".into(),
         };
-        let text = Shared(Arc::new(b"ID\n\"1\"\n".to_vec()));
+        let text = Shared::from(b"ID\n\"1\"\n".to_vec());
         let host = Host::new(Arc::new(Warnings::default()));
         let table = Table::from_text(
             &file,
@@ -1153,8 +1153,7 @@ mod lines_tests {
             shown: "Student.txt".into(),
             name: "Student.txt".into(),
         };
-        let mut opened =
-            TextFile::in_memory(Shared(Arc::new(text.to_vec())), Encoding::Utf8, b'\t');
+        let mut opened = TextFile::in_memory(Shared::from(text.to_vec()), Encoding::Utf8, b'\t');
         if !whole {
             opened.whole = None;
         }

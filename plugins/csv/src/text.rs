@@ -10,6 +10,7 @@ use std::sync::Arc;
 use encoding_rs::{Decoder, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
 use crate::config::Delimiter;
+use crate::mapped::Mapped;
 
 /// What a file turned out to be encoded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +44,38 @@ impl TextFile {
     }
 }
 
+/// A file's text whole: read into memory, or mapped from the page cache (`mapped.rs`).
+pub enum Text {
+    Read(Vec<u8>),
+    Mapped(Mapped),
+}
+
+impl std::ops::Deref for Text {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Text::Read(bytes) => bytes,
+            Text::Mapped(mapped) => mapped,
+        }
+    }
+}
+
 /// A text read whole, shared by its readers and the thread compressing it.
 #[derive(Clone)]
-pub struct Shared(pub Arc<Vec<u8>>);
+pub struct Shared(Arc<Text>);
+
+impl From<Text> for Shared {
+    fn from(text: Text) -> Shared {
+        Shared(Arc::new(text))
+    }
+}
+
+impl From<Vec<u8>> for Shared {
+    fn from(bytes: Vec<u8>) -> Shared {
+        Shared::from(Text::Read(bytes))
+    }
+}
 
 impl AsRef<[u8]> for Shared {
     fn as_ref(&self) -> &[u8] {

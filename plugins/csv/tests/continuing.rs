@@ -446,3 +446,44 @@ fn a_damaged_text_of_any_file_fails_the_run_at_its_step_with_the_way_out() {
         );
     }
 }
+
+#[test]
+fn a_file_changed_while_a_continuing_run_reads_it_fails_the_run() {
+    let dir = folder(&[]);
+    let (_, records) = run(&dir, None);
+    let kept = checkpoint(&records.unwrap());
+    let changed: &[u8] = b"StudentID\tFirst\tLast\tSecurityValue\nS1\tAda\tLovelace\t12/10/2015\nS2\tAlan\tTuring\t06/24/2014\n";
+    write(&dir, &[("Student.txt", changed)]);
+    let (_, host) = host();
+    let config = config(&format!(
+        "format = \"pickatime\"\npath = {:?}\nterm = \"2025-26\"\n",
+        dir.path().file_name().unwrap().to_str().unwrap()
+    ));
+    let base = dir.path().parent().unwrap();
+    let mut source = PickatimeSource::open_from(&config, base, host, Some(kept.into())).unwrap();
+    // Up to the changed student: the Student file is compared, and mapped, by then.
+    while !matches!(
+        source.next().expect("a record").unwrap().kind,
+        Some(Kind::Person(_))
+    ) {}
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("Student.txt"))
+        .and_then(|mut file| std::io::Write::write_all(&mut file, b"S3\tGrace\tHopper\t\n"))
+        .unwrap();
+    let error = source
+        .collect::<Result<Vec<_>, _>>()
+        .expect_err("the run fails");
+    assert!(
+        error.location.as_deref().unwrap().ends_with("/Student.txt"),
+        "{error}"
+    );
+    assert_eq!(
+        error.message,
+        "changed while the import read it; nothing was applied"
+    );
+    assert_eq!(
+        error.hint.as_deref(),
+        Some("run the import again once the file is written in full")
+    );
+}

@@ -49,8 +49,9 @@ use roster_core::PluginError;
 
 use crate::config::{Config, Delimiter};
 use crate::hash::{FastBuild, FastMap, IdTable};
+use crate::mapped::{self, Watch};
 use crate::table::{DataFile, Row, Table};
-use crate::text::{self, Shared, TextFile};
+use crate::text::{self, Shared, Text, TextFile};
 use changes::{key_set, Diff, KeySet};
 use checkpoint::{Kept, Recorder, Slot};
 pub use files::FileSet;
@@ -89,6 +90,8 @@ pub struct PickatimeSource {
     scratch_size: usize,
     /// The next file's comparison with its last text, under way.
     ahead: Option<Ahead>,
+    /// The files whose texts were mapped (`mapped.rs`), as shown, to check at the end.
+    watched: Vec<(String, Watch)>,
     /// Every row of the Parent file indexed in a continuing run too, to compare with.
     #[cfg(test)]
     index_every_parent: bool,
@@ -118,7 +121,9 @@ impl Drop for PickatimeSource {
 
 /// A file and the text the last run read of it, compared.
 struct Compared {
-    bytes: Vec<u8>,
+    bytes: Text,
+    /// The file, when `bytes` is mapped: checked at the end of the run.
+    watch: Option<Watch>,
     old: Vec<u8>,
     diff: Diff,
     encoding: text::Encoding,
@@ -133,10 +138,12 @@ enum CompareError {
     Kept(io::Error),
 }
 
-/// Reads `path` whole and compares it with `kept`'s text of `slot`, decompressed into
-/// `old` (a buffer to reuse) on another thread meanwhile.
+/// Reads `path` whole (`shown` to the user), mapped where it can be (`mapped.rs`), and
+/// compares it with `kept`'s text of `slot`, decompressed into `old` (a buffer to reuse)
+/// on another thread meanwhile.
 fn compare(
     path: &Path,
+    shown: &str,
     delimiter: Delimiter,
     kept: &Kept,
     slot: Slot,
@@ -150,10 +157,19 @@ fn compare(
         delimiter: new_delimiter,
         ..
     } = text::open(path, delimiter).map_err(CompareError::Read)?;
+    let size = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
+    let mapped = match encoding {
+        text::Encoding::Utf8 => mapped::map(path, shown).map_err(CompareError::Read)?,
+        text::Encoding::Utf16Le | text::Encoding::Utf16Be => None,
+    };
     // Sized up front: growing a buffer of a hundred MiB by doubling costs more than
     // the comparison.
-    let size = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
-    let mut bytes = Vec::with_capacity(size + 1);
+    let mut bytes = Vec::with_capacity(if mapped.is_some() { 0 } else { size + 1 });
+    let is_mapped = mapped.is_some();
+    let read = |bytes: &mut Vec<u8>| match is_mapped {
+        true => Ok(0),
+        false => { reader }.read_to_end(bytes),
+    };
     let decode = |mut old: Vec<u8>| {
         old.clear();
         // The last run's text is about this one's size. A buffer too small for it is let
@@ -168,22 +184,27 @@ fn compare(
     let (read, decoded) = std::thread::scope(|scope| {
         match std::thread::Builder::new().spawn_scoped(scope, move || decode(old)) {
             Ok(decoding) => {
-                let read = { reader }.read_to_end(&mut bytes);
+                let read = read(&mut bytes);
                 let decoded = decoding
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (read, decoded)
             }
             // No thread to be had: one after the other.
-            Err(_) => ({ reader }.read_to_end(&mut bytes), decode(Vec::new())),
+            Err(_) => (read(&mut bytes), decode(Vec::new())),
         }
     });
     read.map_err(CompareError::Read)?;
+    let (bytes, watch) = match mapped {
+        Some((mapped, watch)) => (Text::Mapped(mapped), Some(watch)),
+        None => (Text::Read(bytes), None),
+    };
     let old = decoded.map_err(CompareError::Kept)?;
     let old_delimiter = changes::delimiter_of(&old, delimiter.byte());
     let diff = changes::diff(&old, old_delimiter, &bytes, new_delimiter);
     Ok(Compared {
         bytes,
+        watch,
         old,
         diff,
         encoding,
@@ -406,6 +427,7 @@ impl PickatimeSource {
             scratch: Vec::new(),
             scratch_size: 0,
             ahead: None,
+            watched: Vec::new(),
             #[cfg(test)]
             index_every_parent: false,
         })
@@ -597,6 +619,7 @@ impl PickatimeSource {
                 let scratch = std::mem::take(&mut self.scratch);
                 compare(
                     &file.path,
+                    &file.shown,
                     self.delimiter,
                     &kept,
                     slot,
@@ -607,6 +630,7 @@ impl PickatimeSource {
         };
         let Compared {
             bytes,
+            watch,
             old,
             diff,
             encoding,
@@ -619,6 +643,9 @@ impl PickatimeSource {
                     .with_hint("run with `--full` to read every file in full")
             }
         })?;
+        if let Some(watch) = watch {
+            self.watched.push((file.shown.clone(), watch));
+        }
         self.host.debug(&format!(
             "{}: {} rows added or changed, {} gone since the last run (compared in {:.2} s)",
             file.shown,
@@ -630,7 +657,7 @@ impl PickatimeSource {
         let whole = if self.recorder.is_extending() {
             self.recorder.delta(slot, &old, &bytes);
             false
-        } else if bytes == old && kept.parts() == 0 {
+        } else if *bytes == *old && kept.parts() == 0 {
             // The base's frame is this text only while no later run changed it.
             self.recorder.keep(slot, kept.frame(slot));
             false
@@ -643,7 +670,7 @@ impl PickatimeSource {
             self.scratch = old;
         }
         self.compare_next(&kept);
-        let bytes = Shared(Arc::new(bytes));
+        let bytes = Shared::from(bytes);
         if whole {
             self.recorder.compress(slot, bytes.clone());
         }
@@ -671,12 +698,13 @@ impl PickatimeSource {
         let Some((slot, Some(file))) = next else {
             return;
         };
-        let (path, delimiter, kept) = (file.path.clone(), self.delimiter, Arc::clone(kept));
+        let (path, shown) = (file.path.clone(), file.shown.clone());
+        let (delimiter, kept) = (self.delimiter, Arc::clone(kept));
         let scratch = std::mem::take(&mut self.scratch);
         let largest = self.scratch_size();
         let comparing = std::thread::Builder::new()
             .name("compare ahead".into())
-            .spawn(move || compare(&path, delimiter, &kept, slot, scratch, largest));
+            .spawn(move || compare(&path, &shown, delimiter, &kept, slot, scratch, largest));
         self.ahead = comparing.ok().map(|comparing| Ahead { slot, comparing });
     }
 
@@ -932,6 +960,17 @@ impl PickatimeSource {
                     Err(error) => self.host.warn(&format!(
                         "no checkpoint for the next run, which will read everything: {error}"
                     )),
+                }
+                // Every use of the mapped texts is over, the checkpoint's included: a file
+                // changed meanwhile may have been read half old, half new.
+                for (shown, watch) in std::mem::take(&mut self.watched) {
+                    if !watch.check().unwrap_or(false) {
+                        return Err(PluginError::input(
+                            "changed while the import read it; nothing was applied",
+                        )
+                        .at(shown)
+                        .with_hint("run the import again once the file is written in full"));
+                    }
                 }
                 if !continuing {
                     records.push_back(Record::from(self.snapshot()));
