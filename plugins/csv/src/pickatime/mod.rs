@@ -166,9 +166,12 @@ fn compare(
     // the comparison.
     let mut bytes = Vec::with_capacity(if mapped.is_some() { 0 } else { size + 1 });
     let is_mapped = mapped.is_some();
-    let read = |bytes: &mut Vec<u8>| match is_mapped {
-        true => Ok(0),
-        false => { reader }.read_to_end(bytes),
+    let read = |bytes: &mut Vec<u8>| {
+        if is_mapped {
+            Ok(0)
+        } else {
+            { reader }.read_to_end(bytes)
+        }
     };
     let decode = |mut old: Vec<u8>| {
         old.clear();
@@ -964,12 +967,20 @@ impl PickatimeSource {
                 // Every use of the mapped texts is over, the checkpoint's included: a file
                 // changed meanwhile may have been read half old, half new.
                 for (shown, watch) in std::mem::take(&mut self.watched) {
-                    if !watch.check().unwrap_or(false) {
-                        return Err(PluginError::input(
-                            "changed while the import read it; nothing was applied",
-                        )
-                        .at(shown)
-                        .with_hint("run the import again once the file is written in full"));
+                    match watch.check() {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            return Err(PluginError::input(
+                                "changed while the import read it; nothing was applied",
+                            )
+                            .at(shown)
+                            .with_hint("run the import again once the file is written in full"))
+                        }
+                        Err(e) => {
+                            return Err(
+                                PluginError::input(format!("cannot read the file: {e}")).at(shown)
+                            )
+                        }
                     }
                 }
                 if !continuing {
