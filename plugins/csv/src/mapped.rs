@@ -17,7 +17,8 @@
 //! by its size and modification time and fails the run.
 //!
 //! Only a text that needs no decoding is mapped (UTF-8, a BOM stepped over, `\n` line
-//! endings, a last line that ends); any other is read as before (`text::open`).
+//! endings, a last line that ends), and only on Linux; any other is read as before
+//! (`text::open`).
 
 use std::fs::File;
 use std::io;
@@ -27,7 +28,7 @@ use std::time::SystemTime;
 /// A file's text in a map of the file, listed for the `SIGBUS` handler while it lives.
 pub struct Mapped {
     // Declared first, dropped first: the place is given back before the map goes.
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     _listed: sigbus::Listed,
     map: memmap2::Mmap,
     /// Where the text starts: after a BOM.
@@ -60,7 +61,8 @@ impl Watch {
 /// `path`'s text mapped, if it needs no decoding, with the watch of the file; `None` if
 /// it must be read (see the module's docs). `shown` names the file to the handler.
 pub fn map(path: &Path, shown: &str) -> io::Result<Option<(Mapped, Watch)>> {
-    if !cfg!(unix) {
+    // Linux only: the handler reads the fault's address from Linux's `siginfo_t`.
+    if !cfg!(target_os = "linux") {
         return Ok(None);
     }
     let file = File::open(path)?;
@@ -82,12 +84,12 @@ pub fn map(path: &Path, shown: &str) -> io::Result<Option<(Mapped, Watch)>> {
     if !plain {
         return Ok(None);
     }
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     let Some(listed) = sigbus::list(map.as_ptr() as usize, map.len(), shown) else {
         // Every place in the list taken: read, as a text that is not mapped is.
         return Ok(None);
     };
-    #[cfg(not(unix))]
+    #[cfg(not(target_os = "linux"))]
     let _ = shown;
     let watch = Watch {
         len: metadata.len(),
@@ -96,7 +98,7 @@ pub fn map(path: &Path, shown: &str) -> io::Result<Option<(Mapped, Watch)>> {
     };
     Ok(Some((
         Mapped {
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             _listed: listed,
             map,
             start,
@@ -112,7 +114,7 @@ fn looks_utf16(text: &[u8]) -> bool {
         || text.starts_with(&[0xFE, 0xFF])
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod sigbus {
     //! The maps a `SIGBUS` may come from, and the handler that names their files.
     //!
@@ -233,7 +235,7 @@ mod sigbus {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::io::Write;

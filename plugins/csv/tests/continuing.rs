@@ -447,6 +447,8 @@ fn a_damaged_text_of_any_file_fails_the_run_at_its_step_with_the_way_out() {
     }
 }
 
+/// Linux only, where a continuing run maps the files it compares (`mapped.rs`).
+#[cfg(target_os = "linux")]
 #[test]
 fn a_file_changed_while_a_continuing_run_reads_it_fails_the_run() {
     let dir = folder(&[]);
