@@ -287,39 +287,51 @@ mod tests {
         assert!(!watch.check().unwrap());
     }
 
-    /// The part of `a_file_cut_short_while_mapped_ends_the_run_naming_it` that runs in a
-    /// process of its own: it ends with the handler's status, or panics.
+    /// The part of the two tests below that runs in a process of its own: a file is cut
+    /// short under a map this module listed, or under another (`ROSTER_TEST_MAP=other`),
+    /// with the handler installed either way, and the map read past the file's new end.
     #[test]
-    fn cut_short_while_mapped() {
+    fn cut_short_under_a_map() {
         let Some(path) = std::env::var_os("ROSTER_TEST_CUT_SHORT") else {
             return;
         };
         let path = std::path::PathBuf::from(path);
-        let (mapped, _watch) = map(&path, "school/Student.txt").unwrap().expect("mapped");
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
-        let last = std::hint::black_box(mapped[mapped.len() - 1]);
+        let (listed, _watch) = map(&path, "school/Student.txt").unwrap().expect("mapped");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        // SAFETY: the test cuts the file short under this map on purpose.
+        let other = unsafe { memmap2::Mmap::map(&File::open(&path).unwrap()) }.unwrap();
+        let read: &[u8] = match std::env::var("ROSTER_TEST_MAP").as_deref() {
+            Ok("other") => &other,
+            _ => &listed,
+        };
+        file.set_len(0).unwrap();
+        let last = std::hint::black_box(read[read.len() - 1]);
         panic!("read {last} past the end of a file cut short");
     }
 
-    #[test]
-    fn a_file_cut_short_while_mapped_ends_the_run_naming_it() {
+    /// `cut_short_under_a_map` in a process of its own, and its stderr.
+    fn cut_short_alone(map: &str) -> (std::process::ExitStatus, String) {
         let (_dir, path) = file_with(&b"ID\n1\n".repeat(10_000));
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "mapped::tests::cut_short_while_mapped",
+                "mapped::tests::cut_short_under_a_map",
                 "--nocapture",
             ])
             .env("ROSTER_TEST_CUT_SHORT", &path)
+            .env("ROSTER_TEST_MAP", map)
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn a_file_cut_short_while_mapped_ends_the_run_naming_it() {
+        let (status, stderr) = cut_short_alone("listed");
+        assert_eq!(status.code(), Some(1), "{stderr}");
         assert!(
             stderr.contains(
                 "error: school/Student.txt: cut short while the import read it; nothing was applied\n\
@@ -329,43 +341,11 @@ mod tests {
         );
     }
 
-    /// The part of `a_fault_outside_the_maps_goes_to_the_action_before` that runs in a
-    /// process of its own: a `SIGBUS` from a map this module did not list.
-    #[test]
-    fn cut_short_while_mapped_elsewhere() {
-        let Some(path) = std::env::var_os("ROSTER_TEST_CUT_SHORT_ELSEWHERE") else {
-            return;
-        };
-        let path = std::path::PathBuf::from(path);
-        // The handler installed, and a map listed.
-        let (_listed, _watch) = map(&path, "school/Student.txt").unwrap().expect("mapped");
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
-        // SAFETY: the test cuts the file short under this map on purpose.
-        let other = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-        file.set_len(0).unwrap();
-        let last = std::hint::black_box(other[other.len() - 1]);
-        panic!("read {last} past the end of a file cut short");
-    }
-
     #[test]
     fn a_fault_outside_the_maps_goes_to_the_action_before() {
         use std::os::unix::process::ExitStatusExt;
-        let (_dir, path) = file_with(&b"ID\n1\n".repeat(10_000));
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "mapped::tests::cut_short_while_mapped_elsewhere",
-                "--nocapture",
-            ])
-            .env("ROSTER_TEST_CUT_SHORT_ELSEWHERE", &path)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{stderr}");
+        let (status, stderr) = cut_short_alone("other");
+        assert_eq!(status.signal(), Some(libc::SIGBUS), "{stderr}");
         assert!(!stderr.contains("cut short while"), "{stderr}");
     }
 }
