@@ -25,6 +25,8 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::text::{self, Encoding};
+
 /// A file's text in a map of the file, listed for the `SIGBUS` handler while it lives.
 pub struct Mapped {
     // Declared first, dropped first: the place is given back before the map goes.
@@ -73,14 +75,12 @@ pub fn map(path: &Path, shown: &str) -> io::Result<Option<(Mapped, Watch)>> {
     // SAFETY: the map is read only. What another process does to the file meanwhile is
     // the module's concern: cut short, the handler ends the run; changed, `Watch` fails it.
     let map = unsafe { memmap2::Mmap::map(&file)? };
-    let start = if map.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        3
-    } else {
-        0
-    };
+    // Sniffed again here, not taken from the caller's open: this is the text mapped.
+    let (encoding, start) = text::sniff_encoding(&map);
     let text = &map[start..];
-    let plain =
-        text.last() == Some(&b'\n') && !looks_utf16(text) && memchr::memchr(b'\r', text).is_none();
+    let plain = encoding == Encoding::Utf8
+        && text.last() == Some(&b'\n')
+        && memchr::memchr(b'\r', text).is_none();
     if !plain {
         return Ok(None);
     }
@@ -105,13 +105,6 @@ pub fn map(path: &Path, shown: &str) -> io::Result<Option<(Mapped, Watch)>> {
         },
         watch,
     )))
-}
-
-/// UTF-16 without a BOM, as `text::sniff_encoding` recognises it.
-fn looks_utf16(text: &[u8]) -> bool {
-    matches!(text, [a, 0, ..] | [0, a, ..] if *a != 0)
-        || text.starts_with(&[0xFF, 0xFE])
-        || text.starts_with(&[0xFE, 0xFF])
 }
 
 #[cfg(target_os = "linux")]
