@@ -369,6 +369,78 @@ fn sync_from_events_matches_a_complete_read(extra_source: &str) -> usize {
     event_pages
 }
 
+/// Two days of events read in one sync, several on the same sections: a student who
+/// joins a class and leaves it again, one who leaves and comes back, a class made and
+/// then changed, one deleted and made again. Each ends as its last event leaves it, as a
+/// complete read of the district leaves it.
+#[test]
+fn a_sync_over_days_of_events_on_the_same_sections_leaves_what_a_complete_read_would() {
+    let demo = District::demo();
+    let server = MockServer::start(demo.clone(), TOKEN).unwrap();
+    let config = clever_config(server.base_url(), "v3.0", "page_size = 3", "");
+    let continued = Sandbox::new(&config);
+    let complete = Sandbox::new(&config);
+    for sandbox in [&continued, &complete] {
+        run_with_token(sandbox, &["import"]).ok();
+    }
+    let outside = |section: usize| {
+        let students = &demo.sections[section].students;
+        let student = demo.students.iter().find(|s| !students.contains(&s.id));
+        student.expect("a student outside the class").id.clone()
+    };
+    let (joins_and_leaves, made, deleted) = (outside(0), "5a25ffc265e950634b0001ff", 3);
+
+    let mut day1 = demo.clone();
+    day1.sections[0].students.push(joins_and_leaves.clone());
+    let leaves_and_comes_back = day1.sections[1].students.remove(0);
+    let mut class = demo.sections[2].clone();
+    class.id = made.into();
+    class.sis_id = "made-in-the-night".into();
+    class.students = demo.students[..3].iter().map(|s| s.id.clone()).collect();
+    day1.sections.push(class);
+    let gone = day1.sections.remove(deleted);
+    server.change_district(day1.clone());
+
+    let mut day2 = day1;
+    day2.sections[0].students.retain(|s| *s != joins_and_leaves);
+    day2.sections[1].students.insert(0, leaves_and_comes_back);
+    let leaves = day2.sections[1].students.pop().expect("a student");
+    let class = day2.sections.iter_mut().find(|s| s.id == made).unwrap();
+    class.students.remove(0);
+    class.students.push(demo.students[5].id.clone());
+    let mut again = gone.clone();
+    again.students = demo.students[6..8].iter().map(|s| s.id.clone()).collect();
+    day2.sections.push(again);
+    server.change_district(day2);
+
+    let out = run_with_token(&continued, &["-v", "import"]).ok();
+    assert!(
+        out.stderr.contains("continued after event"),
+        "{}",
+        out.stderr
+    );
+    run_with_token(&complete, &["import", "--full"]).ok();
+    let (continued_db, complete_db) = (continued.db(), complete.db());
+    assert_same_rows(&roster_state(&continued_db), &roster_state(&complete_db));
+    // The nights did change the classes.
+    let active_in = |class: &str| {
+        count(
+            &continued_db,
+            &format!(
+                "SELECT count(*) FROM enrollments e JOIN classes c ON c.id = e.class_id
+                 WHERE c.source_id = '{class}' AND e.active = 1"
+            ),
+        )
+    };
+    assert_eq!(active_in(made), 3);
+    assert_eq!(active_in(&gone.id), 2);
+    assert_eq!(
+        active_in(&demo.sections[1].id),
+        demo.sections[1].students.len() as i64 - 1,
+        "{leaves} left"
+    );
+}
+
 /// A checkpoint older than the feed (Clever keeps 30 days) reads the whole district.
 #[test]
 fn a_checkpoint_the_feed_no_longer_has_reads_the_whole_district() {

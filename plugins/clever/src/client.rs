@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
@@ -270,7 +269,7 @@ impl Client {
     }
 
     /// `body` back for the next page, unless as many are kept as requests may be in flight.
-    fn give_back(&self, body: Vec<u8>) {
+    pub(crate) fn give_back(&self, body: Vec<u8>) {
         let mut bodies = self.bodies.lock().unwrap();
         if bodies.len() < self.concurrency {
             bodies.push(body);
@@ -460,9 +459,10 @@ impl<T: DeserializeOwned> Page for Envelope<T> {
 
 /// A page kept as its bytes: its envelope read for the next link and its items counted
 /// (skipped, which allocates nothing), the items left to parse elsewhere — the Events
-/// API's pages, parsed on another thread while the next one is fetched.
+/// API's pages, parsed on another thread while the next one is fetched, their bodies then
+/// given back ([`Client::give_back`]).
 pub(crate) struct RawPage {
-    pub body: Bytes,
+    pub body: Vec<u8>,
     items: usize,
     next: Option<String>,
 }
@@ -474,7 +474,7 @@ impl Page for RawPage {
                 page: Ok(RawPage {
                     items: envelope.data.len(),
                     next: envelope.next_link(),
-                    body: Bytes::from(body),
+                    body,
                 }),
                 spare: None,
             },
