@@ -328,6 +328,31 @@ impl PageCache {
     }
 }
 
+/// A continuing run's hold on the memory the host's allocator frees: longer than an
+/// import's, until the job ends (`roster_core::allocator`). The plugin holds its own.
+struct HeldFreedMemory;
+
+impl HeldFreedMemory {
+    fn start() -> HeldFreedMemory {
+        set_purge_delay(roster_core::allocator::continuing_run_purge_delay());
+        HeldFreedMemory
+    }
+}
+
+impl Drop for HeldFreedMemory {
+    fn drop(&mut self) {
+        set_purge_delay(roster_core::allocator::mimalloc_purge_delay());
+    }
+}
+
+fn set_purge_delay(delay: Option<std::ffi::c_long>) {
+    if let Some(delay) = delay {
+        // SAFETY: sets a number in mimalloc's options, which it reads as it purges.
+        let option = roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION;
+        unsafe { libmimalloc_sys::mi_option_set(option, delay) };
+    }
+}
+
 type NextBatch = Result<Option<Batch>, PluginError>;
 
 /// Run one import job to completion, or not at all.
@@ -439,6 +464,7 @@ fn run_job(
     if continuing {
         batches.read_further();
     }
+    let _held = continuing.then(HeldFreedMemory::start);
     // Only where a second connection sees the roster as last committed (a file, in WAL),
     // and opened before the batches are handed over: without it, they come as before.
     let people_ahead = match continuing && looks_ahead() {
@@ -2193,6 +2219,17 @@ mod tests {
         };
         assert_eq!(ids("S1"), ["sis_id=9"]);
         assert_eq!(ids("S2"), ["sis_id=1", "state_id=NY2"]);
+    }
+
+    #[test]
+    fn a_continuing_run_holds_freed_memory_until_it_ends() {
+        let purge_delay = || unsafe {
+            libmimalloc_sys::mi_option_get(roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION)
+        };
+        let held = HeldFreedMemory::start();
+        assert_eq!(purge_delay(), 1000);
+        drop(held);
+        assert_eq!(purge_delay(), 100);
     }
 
     fn cache_size(conn: &Connection) -> i64 {

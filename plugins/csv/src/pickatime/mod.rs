@@ -351,6 +351,9 @@ impl PickatimeSource {
                 None
             }
         });
+        if kept.is_some() {
+            crate::hold_freed_memory_for_a_continuing_run();
+        }
         let school = School {
             source_id: SCHOOL_ID.to_string(),
             name: config
