@@ -20,9 +20,9 @@ pub fn mimalloc_purge_delay() -> Option<c_long> {
 /// The purge delay (ms) for a run that continues from the last one, from when it knows it
 /// does: mimalloc's own second. Such a run lasts seconds, and memory it gave back after
 /// 100 ms it took again moments later as new pages, which on a virtual machine can cost
-/// the host's fault on top of the kernel's: at nyc a Clever sync took 19,000 fewer page
-/// faults with the second, for 24 MiB more at its peak (docs/performance.md, item 76).
-/// `None` when the operator set `MIMALLOC_PURGE_DELAY`.
+/// the host's fault on top of the kernel's: at nyc a re-sync takes 15,000-18,000 fewer
+/// page faults with the second, for 25-50 MiB more at its peak (docs/performance.md,
+/// item 76). `None` when the operator set `MIMALLOC_PURGE_DELAY`.
 pub fn continuing_run_purge_delay() -> Option<c_long> {
     purge_delay_given(std::env::var_os("MIMALLOC_PURGE_DELAY").as_deref(), 1000)
 }
