@@ -329,19 +329,31 @@ impl PageCache {
 }
 
 /// A continuing run's hold on the memory the host's allocator frees: longer than an
-/// import's, until the job ends (`roster_core::allocator`). The plugin holds its own.
+/// import's, until the job ends (`roster_core::allocator`); while any such job runs in
+/// the process. The plugin holds its own.
 struct HeldFreedMemory;
+
+/// How many continuing jobs hold it.
+static HOLDING: Mutex<usize> = Mutex::new(0);
 
 impl HeldFreedMemory {
     fn start() -> HeldFreedMemory {
-        set_purge_delay(roster_core::allocator::continuing_run_purge_delay());
+        let mut holding = HOLDING.lock().unwrap_or_else(|e| e.into_inner());
+        if *holding == 0 {
+            set_purge_delay(roster_core::allocator::continuing_run_purge_delay());
+        }
+        *holding += 1;
         HeldFreedMemory
     }
 }
 
 impl Drop for HeldFreedMemory {
     fn drop(&mut self) {
-        set_purge_delay(roster_core::allocator::mimalloc_purge_delay());
+        let mut holding = HOLDING.lock().unwrap_or_else(|e| e.into_inner());
+        *holding -= 1;
+        if *holding == 0 {
+            set_purge_delay(roster_core::allocator::mimalloc_purge_delay());
+        }
     }
 }
 
@@ -2226,10 +2238,18 @@ mod tests {
         let purge_delay = || unsafe {
             libmimalloc_sys::mi_option_get(roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION)
         };
+        // Held while any continuing job holds it (other tests run jobs meanwhile).
         let held = HeldFreedMemory::start();
+        let second = HeldFreedMemory::start();
         assert_eq!(purge_delay(), 1000);
         drop(held);
-        assert_eq!(purge_delay(), 100);
+        assert_eq!(purge_delay(), 1000);
+        drop(second);
+        // Under the lock, so that no other job starts meanwhile.
+        let holding = HOLDING.lock().unwrap();
+        if *holding == 0 {
+            assert_eq!(purge_delay(), 100);
+        }
     }
 
     fn cache_size(conn: &Connection) -> i64 {
