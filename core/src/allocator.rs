@@ -1,6 +1,8 @@
 //! How roster's allocators hand freed memory back. The host and each bundled plugin file
-//! have a mimalloc of their own (a cdylib does not share the host's); each sets it from
-//! here, so that the setting and its one exception live in one place.
+//! have a mimalloc of their own (a cdylib does not share the host's); each sets it
+//! through here (the `mimalloc` feature: this crate is compiled into each of them, and
+//! so calls the caller's own), so that the delays and the operator's say over them live
+//! in one place.
 
 use std::ffi::{c_int, c_long, OsStr};
 
@@ -25,6 +27,28 @@ pub fn mimalloc_purge_delay() -> Option<c_long> {
 /// item 76). `None` when the operator set `MIMALLOC_PURGE_DELAY`.
 pub fn continuing_run_purge_delay() -> Option<c_long> {
     purge_delay_given(std::env::var_os("MIMALLOC_PURGE_DELAY").as_deref(), 1000)
+}
+
+/// Sets the purge delay for an import (see [`mimalloc_purge_delay`]) on the mimalloc of
+/// the binary or plugin file that calls it: each links its own, and this crate with it.
+#[cfg(feature = "mimalloc")]
+pub fn return_freed_memory_soon() {
+    set_purge_delay(mimalloc_purge_delay());
+}
+
+/// Sets the purge delay for a continuing run (see [`continuing_run_purge_delay`]), as
+/// [`return_freed_memory_soon`] does for an import.
+#[cfg(feature = "mimalloc")]
+pub fn hold_freed_memory_for_a_continuing_run() {
+    set_purge_delay(continuing_run_purge_delay());
+}
+
+#[cfg(feature = "mimalloc")]
+fn set_purge_delay(delay: Option<c_long>) {
+    if let Some(delay) = delay {
+        // SAFETY: sets a number in mimalloc's options, which it reads as it purges.
+        unsafe { libmimalloc_sys::mi_option_set(MIMALLOC_PURGE_DELAY_OPTION, delay) };
+    }
 }
 
 fn purge_delay_given(operator: Option<&OsStr>, ours: c_long) -> Option<c_long> {

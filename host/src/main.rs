@@ -1,24 +1,18 @@
-use roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION;
-
 // An import allocates millions of short strings on the reading thread and frees them on
 // the writing one; glibc malloc spent a third of a large import on that.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    if let Some(delay) = roster_core::allocator::mimalloc_purge_delay() {
-        // SAFETY: sets a number in mimalloc's options, before any thread starts.
-        unsafe {
-            libmimalloc_sys::mi_option_set(MIMALLOC_PURGE_DELAY_OPTION, delay);
-        }
-    }
+    // Before any thread starts.
+    roster_core::allocator::return_freed_memory_soon();
     roster_host::store::configure_sqlite();
     roster_host::main()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::MIMALLOC_PURGE_DELAY_OPTION;
+    use roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION;
 
     #[test]
     fn the_option_main_sets_is_mimallocs_purge_delay() {

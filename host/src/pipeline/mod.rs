@@ -340,7 +340,7 @@ impl HeldFreedMemory {
     fn start() -> HeldFreedMemory {
         let mut holding = HOLDING.lock().unwrap_or_else(|e| e.into_inner());
         if *holding == 0 {
-            set_purge_delay(roster_core::allocator::continuing_run_purge_delay());
+            roster_core::allocator::hold_freed_memory_for_a_continuing_run();
         }
         *holding += 1;
         HeldFreedMemory
@@ -352,16 +352,8 @@ impl Drop for HeldFreedMemory {
         let mut holding = HOLDING.lock().unwrap_or_else(|e| e.into_inner());
         *holding -= 1;
         if *holding == 0 {
-            set_purge_delay(roster_core::allocator::mimalloc_purge_delay());
+            roster_core::allocator::return_freed_memory_soon();
         }
-    }
-}
-
-fn set_purge_delay(delay: Option<std::ffi::c_long>) {
-    if let Some(delay) = delay {
-        // SAFETY: sets a number in mimalloc's options, which it reads as it purges.
-        let option = roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION;
-        unsafe { libmimalloc_sys::mi_option_set(option, delay) };
     }
 }
 

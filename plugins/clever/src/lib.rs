@@ -13,26 +13,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// This file's allocator hands freed memory back as the host's does
-/// (`roster_core::allocator`).
-pub(crate) fn return_freed_memory_soon() {
-    set_purge_delay(roster_core::allocator::mimalloc_purge_delay());
-}
-
-/// From the start of a run that continues from the last one, freed memory is held
-/// longer, as the host holds its own (`roster_core::allocator`).
-pub(crate) fn hold_freed_memory_for_a_continuing_run() {
-    set_purge_delay(roster_core::allocator::continuing_run_purge_delay());
-}
-
-fn set_purge_delay(delay: Option<std::ffi::c_long>) {
-    if let Some(delay) = delay {
-        // SAFETY: sets a number in this file's own mimalloc's options.
-        let option = roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION;
-        unsafe { libmimalloc_sys::mi_option_set(option, delay) };
-    }
-}
-
 mod client;
 pub mod config;
 mod error;
@@ -66,7 +46,8 @@ impl Plugin for Clever {
     const DESCRIPTION: &'static str = "Clever Data API v2.0/v2.1/v3.0/v3.1: schools, terms, sections, students, teachers, staff, contacts";
 
     fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
-        return_freed_memory_soon();
+        // This file's allocator hands freed memory back as the host's does.
+        roster_core::allocator::return_freed_memory_soon();
         let config = config::Config::parse(config)?;
         let token = secret::Token::from_env(&config.token_env)?;
         let report = report::Reporter::new(ctx.host, token);

@@ -243,11 +243,11 @@ async fn import(
     }
     let version = config.api_version.as_str();
     if let Some(after) = checkpoint.and_then(|state| events::continues_after(&state, version)) {
-        crate::hold_freed_memory_for_a_continuing_run();
+        roster_core::allocator::hold_freed_memory_for_a_continuing_run();
         match events::continue_from(&client, config, report, &mut sink, after).await? {
             events::Continued::Done => return Ok(()),
             events::Continued::Full(why) => {
-                crate::return_freed_memory_soon();
+                roster_core::allocator::return_freed_memory_soon();
                 report.info(&format!("clever: {why}; reading the whole district"))
             }
         }

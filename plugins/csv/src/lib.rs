@@ -23,26 +23,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// This file's allocator hands freed memory back as the host's does
-/// (`roster_core::allocator`).
-pub(crate) fn return_freed_memory_soon() {
-    set_purge_delay(roster_core::allocator::mimalloc_purge_delay());
-}
-
-/// From the start of a run that continues from the last one, freed memory is held
-/// longer, as the host holds its own (`roster_core::allocator`).
-pub(crate) fn hold_freed_memory_for_a_continuing_run() {
-    set_purge_delay(roster_core::allocator::continuing_run_purge_delay());
-}
-
-fn set_purge_delay(delay: Option<std::ffi::c_long>) {
-    if let Some(delay) = delay {
-        // SAFETY: sets a number in this file's own mimalloc's options.
-        let option = roster_core::allocator::MIMALLOC_PURGE_DELAY_OPTION;
-        unsafe { libmimalloc_sys::mi_option_set(option, delay) };
-    }
-}
-
 pub mod clever_sftp;
 pub mod config;
 mod dates;
@@ -70,7 +50,8 @@ impl Plugin for CsvPlugin {
         "Rosters from data files: pickAtime manual files, Clever SFTP CSV";
 
     fn open(config: &str, ctx: OpenContext) -> Result<Box<dyn RecordSource>, PluginError> {
-        return_freed_memory_soon();
+        // This file's allocator hands freed memory back as the host's does.
+        roster_core::allocator::return_freed_memory_soon();
         let config = Config::parse(config)?;
         match config.format {
             Format::Pickatime => Ok(Box::new(PickatimeSource::open_from(

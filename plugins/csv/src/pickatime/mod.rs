@@ -352,7 +352,7 @@ impl PickatimeSource {
             }
         });
         if kept.is_some() {
-            crate::hold_freed_memory_for_a_continuing_run();
+            roster_core::allocator::hold_freed_memory_for_a_continuing_run();
         }
         let school = School {
             source_id: SCHOOL_ID.to_string(),
