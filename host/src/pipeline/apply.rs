@@ -553,6 +553,34 @@ impl<'t> Hot<'t> {
         })
     }
 
+    /// Insert the link `key` of `kind` unless this source has it already (a
+    /// relationship another source has becomes this one's); returns how many rows
+    /// changed.
+    fn insert_link(
+        &self,
+        kind: LinkKind,
+        key: (i64, i64),
+        fp: i64,
+        relationship: Option<&str>,
+        contact_type: Option<&str>,
+        source: &str,
+    ) -> rusqlite::Result<usize> {
+        match kind {
+            LinkKind::Enrollment => self.enrollment.borrow_mut().execute(params![key.0, key.1]),
+            LinkKind::ClassTeacher => self
+                .class_teacher
+                .borrow_mut()
+                .execute(params![key.0, key.1, fp]),
+            LinkKind::Relationship => self.relationship.borrow_mut().execute(params![
+                key.0,
+                key.1,
+                relationship,
+                contact_type,
+                source
+            ]),
+        }
+    }
+
     /// Insert (contact id, kind, value) `rows` (at most [`IDS_PER_INSERT`]), skipping
     /// any the source already gives a contact; returns how many went in.
     fn insert_id_rows(
@@ -2140,9 +2168,20 @@ impl<'t> Apply<'t> {
         let source = &self.source;
         if let Some(continuing) = &self.continuing {
             // A link of an owner whose links the run does not replace: as the roster has
-            // it, if it has it.
+            // it, if it has it. Most such links a night names are new (a student who
+            // changed classes), so the insert goes first, and the row is read only when
+            // it was there already: a read before each insert was a fifth of a file
+            // re-sync's enrollments.
             if !continuing.replaced.contains(&(kind, key.0)) && links.loaded.get_mut(&key).is_none()
             {
+                if self
+                    .hot
+                    .insert_link(kind, key, fp, relationship, contact_type, source)?
+                    > 0
+                {
+                    self.summary.counts(entity).inserted += 1;
+                    return Ok(());
+                }
                 let mut statement = self.statements.get(kind.select_sql(LinkRows::One))?;
                 let mut rows = statement.query(params![key.0, source, key.1])?;
                 if let Some(row) = rows.next()? {
@@ -2191,23 +2230,9 @@ impl<'t> Apply<'t> {
                 // New to this source. The insert changes nothing when the row is this
                 // source's already, which can only be a repeat within this run (all it
                 // had before is in `loaded`): no map of new links is needed to notice it.
-                let changed = match kind {
-                    LinkKind::Enrollment => self
-                        .hot
-                        .enrollment
-                        .borrow_mut()
-                        .execute(params![key.0, key.1])?,
-                    LinkKind::ClassTeacher => self
-                        .hot
-                        .class_teacher
-                        .borrow_mut()
-                        .execute(params![key.0, key.1, fp])?,
-                    LinkKind::Relationship => self
-                        .hot
-                        .relationship
-                        .borrow_mut()
-                        .execute(params![key.0, key.1, relationship, contact_type, source])?,
-                };
+                let changed =
+                    self.hot
+                        .insert_link(kind, key, fp, relationship, contact_type, source)?;
                 if changed > 0 {
                     self.summary.counts(entity).inserted += 1;
                 }

@@ -1637,6 +1637,33 @@ mod tests {
             (1, 1, 1)
         );
 
+        // The link removed comes back, and a new one: each sent twice. The roster's row
+        // is found only when it was there already; a repeat counts as unchanged.
+        let summary = sync(
+            conn,
+            vec![
+                roster_core::record::Snapshot::continuing().into(),
+                enrollment("C1", "S2"),
+                enrollment("C2", "S4"),
+                enrollment("C1", "S2"),
+                enrollment("C2", "S4"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(enrolled(conn, "C1"), ["S2", "S4"]);
+        assert_eq!(enrolled(conn, "C2"), ["S2", "S4"]);
+        let counts = summary.get(summary::EntityName::Enrollments);
+        assert_eq!(
+            (
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+                counts.deactivated
+            ),
+            (1, 1, 1, 0)
+        );
+
         // A day with no changes: an empty continuing run is not an empty feed.
         let summary = sync(
             conn,
