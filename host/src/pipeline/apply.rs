@@ -761,6 +761,8 @@ thread_local! {
     pub(super) static OFFERS_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Contacts' identifiers looked up ahead that `identifiers_had` took, for the tests.
     pub(super) static IDENTIFIERS_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Links a continuing run read from the roster one by one (`Apply::link`), for the tests.
+    pub(super) static LINK_ROWS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// A person of this source by source id, as `ensure` loads one: contact, fingerprint,
@@ -2182,6 +2184,8 @@ impl<'t> Apply<'t> {
                     self.summary.counts(entity).inserted += 1;
                     return Ok(());
                 }
+                #[cfg(test)]
+                LINK_ROWS_READ.with(|read| read.set(read.get() + 1));
                 let mut statement = self.statements.get(kind.select_sql(LinkRows::One))?;
                 let mut rows = statement.query(params![key.0, source, key.1])?;
                 if let Some(row) = rows.next()? {

@@ -1637,8 +1637,10 @@ mod tests {
             (1, 1, 1)
         );
 
-        // The link removed comes back, and a new one: each sent twice. The roster's row
-        // is found only when it was there already; a repeat counts as unchanged.
+        // The link removed comes back, and a new one: each sent twice. A link is read
+        // from the roster only where its insert found it there: the one that came back,
+        // and the new one's repeat (which counts as unchanged).
+        apply::LINK_ROWS_READ.with(|read| read.set(0));
         let summary = sync(
             conn,
             vec![
@@ -1663,6 +1665,7 @@ mod tests {
             ),
             (1, 1, 1, 0)
         );
+        assert_eq!(apply::LINK_ROWS_READ.with(std::cell::Cell::get), 2);
 
         // A day with no changes: an empty continuing run is not an empty feed.
         let summary = sync(
